@@ -1,0 +1,219 @@
+// Wires options to a server under test, a fleet of client hosts and a
+// publisher, and measures CPU of everyone over a window.
+
+import { availableParallelism } from 'node:os';
+import type { GroupStats, OpenResult, OpenSpec } from './client-group.js';
+import { sourceAddresses } from './loopback.js';
+import type { Options } from './options.js';
+import { Publisher } from './publisher.js';
+import type { AppCredentials } from './pusher-sign.js';
+import { ServerUnderTest, pinSelf, type ServerSpec } from './server-under-test.js';
+import { Histogram } from './stats.js';
+import { Fleet, type ForkedHost } from './worker-pool.js';
+
+/** Above this share of one core a load-generator process is itself the bottleneck. */
+const SATURATION = 0.9;
+const CONNECTIONS_PER_WORKER = 15_000;
+
+export interface Mark {
+  atMs: number;
+  mainCpu: NodeJS.CpuUsage;
+  workers: GroupStats[];
+  serverCpuUs: number | undefined;
+  serverRssBytes: number | undefined;
+}
+
+export interface ProcessCpu {
+  role: 'main' | 'worker';
+  pid: number;
+  cpuPct: number;
+}
+
+export interface WindowReport {
+  wallMs: number;
+  serverCpuUs: number | undefined;
+  serverRssBytes: number | undefined;
+  loadgen: ProcessCpu[];
+  workers: GroupStats[];
+}
+
+export class Harness {
+  readonly warnings: string[] = [];
+  readonly creds: AppCredentials;
+  private publishers: Publisher[] = [];
+
+  private constructor(
+    readonly opts: Options,
+    readonly server: ServerUnderTest,
+    readonly fleet: Fleet,
+    readonly forked: ForkedHost[],
+    readonly connections: number,
+  ) {
+    this.creds = { appId: opts.appId, key: opts.appKey, secret: opts.appSecret };
+  }
+
+  static async create(opts: Options, connections: number): Promise<Harness> {
+    if (opts.pin) {
+      if (availableParallelism() < 2) throw new Error('--pin needs at least 2 cores');
+      pinSelf(1); // before forking, so workers inherit core 1
+    }
+    const spec: ServerSpec = opts.url
+      ? { kind: 'url', url: opts.url, pid: opts.serverPid }
+      : opts.serverCmd
+        ? { kind: 'cmd', command: opts.serverCmd }
+        : { kind: 'switchboard' };
+    const creds = { appId: opts.appId, key: opts.appKey, secret: opts.appSecret };
+    const server = await ServerUnderTest.start(spec, {
+      creds,
+      pin: opts.pin,
+      readyPath: opts.readyPath,
+      startupTimeoutMs: opts.startupTimeoutMs,
+    });
+    const workers = Math.max(opts.workers ?? 1, Math.ceil(connections / CONNECTIONS_PER_WORKER));
+    if (opts.workers === 0 && connections > CONNECTIONS_PER_WORKER)
+      throw new Error(`--workers 0 cannot hold ${connections} connections in one process (open-file limit)`);
+    const { fleet, forked } = Fleet.create(opts.workers === 0 ? 0 : workers);
+    const h = new Harness(opts, server, fleet, forked, connections);
+    if (opts.pin && spec.kind === 'url') h.warnings.push('--pin with --url pins only the load generator');
+    const limit = server.maxOpenFiles();
+    if (limit !== undefined && connections > limit - 50)
+      h.warnings.push(`server open-file limit is ${limit}; ${connections} connections will not fit`);
+    return h;
+  }
+
+  openSpec(partial: Pick<OpenSpec, 'role' | 'firstIndex' | 'count' | 'channelPrefix' | 'channelCount'> & Partial<OpenSpec>): OpenSpec {
+    const hosts = this.fleet.hosts.length;
+    return {
+      host: this.server.target.host,
+      port: this.server.target.port,
+      protocol: this.opts.protocol,
+      appId: this.opts.appId,
+      appKey: this.opts.appKey,
+      appSecret: this.opts.appSecret,
+      nativePath: this.opts.nativePath,
+      sourceAddresses: sourceAddresses(this.server.target.host, this.connections, this.opts.sourceAddrs),
+      concurrency: Math.max(1, Math.ceil(this.opts.connectConcurrency / hosts)),
+      connectTimeoutMs: this.opts.connectTimeoutMs,
+      nativeSettleMs: this.opts.nativeSettleMs,
+      recordLatency: false,
+      ...partial,
+    };
+  }
+
+  /** Opens connections over the fleet and folds the per-host results together. */
+  async open(spec: OpenSpec): Promise<{ opened: number; failed: number; firstError: string | undefined; handshake: Histogram; elapsedMs: number }> {
+    const t0 = Date.now();
+    const results: OpenResult[] = await this.fleet.open(spec);
+    const handshake = new Histogram();
+    let opened = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    for (const r of results) {
+      opened += r.opened;
+      failed += r.failed;
+      firstError ??= r.firstError;
+      handshake.merge(r.handshake);
+    }
+    if (failed > 0) this.warnings.push(`${failed} of ${spec.count} connections failed: ${firstError}`);
+    return { opened, failed, firstError, handshake, elapsedMs: Date.now() - t0 };
+  }
+
+  publisher(): Publisher {
+    const p = new Publisher({
+      target: this.server.target,
+      protocol: this.opts.protocol,
+      creds: this.creds,
+      token: this.opts.token,
+      concurrency: this.opts.concurrency,
+    });
+    this.publishers.push(p);
+    return p;
+  }
+
+  async mark(): Promise<Mark> {
+    const sample = this.server.sample();
+    return {
+      atMs: performance.now(),
+      mainCpu: process.cpuUsage(),
+      workers: this.forked.length > 0 ? await this.fleet.stats() : [],
+      serverCpuUs: sample?.cpuUs,
+      serverRssBytes: sample?.rssBytes,
+    };
+  }
+
+  /** CPU of server and load generator between `from` and now. */
+  async window(from: Mark): Promise<WindowReport> {
+    const to = await this.mark();
+    const wallMs = to.atMs - from.atMs;
+    const pct = (us: number): number => Math.round((us / 1000 / wallMs) * 1000) / 10;
+    const main = process.cpuUsage(from.mainCpu);
+    const loadgen: ProcessCpu[] = [{ role: 'main', pid: process.pid, cpuPct: pct(main.user + main.system) }];
+    for (const w of to.workers) {
+      const before = from.workers.find((b) => b.pid === w.pid);
+      if (!before) continue;
+      loadgen.push({
+        role: 'worker',
+        pid: w.pid,
+        cpuPct: pct(w.cpuUserUs + w.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs),
+      });
+    }
+    for (const p of loadgen) {
+      if (p.cpuPct > SATURATION * 100)
+        this.warnings.push(
+          `WARNING: load generator ${p.role} (pid ${p.pid}) used ${p.cpuPct}% of a core: results may measure the generator, not the server` +
+            (p.role === 'worker' ? ' (try more --workers)' : ' (publisher/orchestrator)'),
+        );
+    }
+    const workers = this.forked.length > 0 ? to.workers : await this.fleet.stats();
+    return {
+      wallMs,
+      serverCpuUs:
+        from.serverCpuUs !== undefined && to.serverCpuUs !== undefined ? to.serverCpuUs - from.serverCpuUs : undefined,
+      serverRssBytes: to.serverRssBytes,
+      loadgen,
+      workers,
+    };
+  }
+
+  /** Current totals over all hosts. */
+  async totals(): Promise<{ delivered: number; dropped: number; firstDropError: string | undefined; memberAdded: number; memberRemoved: number; latency: Histogram }> {
+    const all = await this.fleet.stats();
+    const latency = new Histogram();
+    let delivered = 0;
+    let dropped = 0;
+    let memberAdded = 0;
+    let memberRemoved = 0;
+    let firstDropError: string | undefined;
+    for (const s of all) {
+      delivered += s.delivered;
+      dropped += s.dropped;
+      memberAdded += s.memberAdded;
+      memberRemoved += s.memberRemoved;
+      firstDropError ??= s.firstDropError;
+      if (s.latency) latency.merge(s.latency);
+    }
+    return { delivered, dropped, firstDropError, memberAdded, memberRemoved, latency };
+  }
+
+  /** Polls until `done` says so or drainMs passes; returns whether it completed. */
+  async drain(done: () => Promise<boolean>): Promise<boolean> {
+    const deadline = Date.now() + this.opts.drainMs;
+    for (;;) {
+      if (await done()) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const p of this.publishers) p.close();
+    await this.fleet.closeAll();
+    await this.fleet.dispose();
+    await this.server.stop();
+  }
+
+  killNow(): void {
+    for (const f of this.forked) f.killNow();
+    this.server.killNow();
+  }
+}

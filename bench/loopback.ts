@@ -1,0 +1,46 @@
+// The tool only ever talks to this machine: it can open tens of thousands of
+// sockets and flood endpoints, which must never be pointed at someone else.
+
+import { isIP } from 'node:net';
+
+export interface Target {
+  host: string;
+  port: number;
+  /** e.g. "http://127.0.0.1:6001" without trailing slash */
+  origin: string;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./i.test(h);
+  return false;
+}
+
+export function parseTarget(url: string): Target {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`invalid --url: ${url}`);
+  }
+  if (u.protocol !== 'http:') throw new Error(`--url must be http:// (got ${u.protocol})`);
+  if (!isLoopbackHost(u.hostname)) throw new Error(`refusing non-loopback target ${u.hostname}: this tool only benchmarks local servers`);
+  // Resolve "localhost" ourselves so every socket uses the same address family.
+  const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || 80);
+  return { host, port, origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+}
+
+/**
+ * Source addresses to spread connections over. One local address can hold at
+ * most ~28k connections (ephemeral port range, minus TIME_WAIT leftovers from
+ * earlier runs); 127.0.0.0/8 is all loopback on Linux, so we use 127.0.0.1..n.
+ */
+export function sourceAddresses(targetHost: string, connections: number, requested: number | undefined): string[] {
+  if (!targetHost.startsWith('127.')) return [];
+  const n = requested ?? Math.ceil(connections / 8000);
+  if (n <= 1) return [];
+  return Array.from({ length: Math.min(n, 254) }, (_, i) => `127.0.0.${i + 1}`);
+}

@@ -1,0 +1,181 @@
+// Command-line options shared by all scenarios.
+
+import { parseArgs } from 'node:util';
+import type { ProtocolName } from './protocol.js';
+
+export interface Options {
+  url: string | undefined;
+  server: 'switchboard' | undefined;
+  serverCmd: string | undefined;
+  serverPid: number | undefined;
+  readyPath: string;
+  startupTimeoutMs: number;
+  appId: string;
+  appKey: string;
+  appSecret: string;
+  token: string;
+  protocol: ProtocolName;
+  nativePath: string;
+  nativeSettleMs: number;
+  pin: boolean;
+  /** undefined = the scenario's default */
+  subs: number | undefined;
+  channels: number | undefined;
+  durationS: number;
+  maxMessages: number;
+  payloadBytes: number;
+  rate: number | undefined;
+  concurrency: number;
+  batch: boolean;
+  workers: number | undefined;
+  connectConcurrency: number;
+  connectTimeoutMs: number;
+  sourceAddrs: number | undefined;
+  drainMs: number;
+  settleMs: number;
+  watchers: number;
+  maxJoins: number;
+  timeoutS: number;
+  help: boolean;
+}
+
+const spec = {
+  url: { type: 'string' },
+  server: { type: 'string' },
+  'server-cmd': { type: 'string' },
+  'server-pid': { type: 'string' },
+  'ready-path': { type: 'string', default: '/up' },
+  'startup-timeout-ms': { type: 'string', default: '15000' },
+  'app-id': { type: 'string', default: 'app-id' },
+  'app-key': { type: 'string', default: 'app-key' },
+  'app-secret': { type: 'string', default: 'app-secret' },
+  token: { type: 'string', default: '' },
+  protocol: { type: 'string', default: 'pusher' },
+  'native-path': { type: 'string', default: '/ws' },
+  'native-settle-ms': { type: 'string', default: '500' },
+  pin: { type: 'boolean', default: false },
+  subs: { type: 'string' },
+  channels: { type: 'string' },
+  duration: { type: 'string', default: '10' },
+  'max-messages': { type: 'string', default: '1000000' },
+  'payload-bytes': { type: 'string', default: '100' },
+  rate: { type: 'string' },
+  concurrency: { type: 'string', default: '8' },
+  batch: { type: 'boolean', default: false },
+  workers: { type: 'string' },
+  'connect-concurrency': { type: 'string', default: '200' },
+  'connect-timeout-ms': { type: 'string', default: '15000' },
+  'source-addrs': { type: 'string' },
+  'drain-ms': { type: 'string', default: '10000' },
+  'settle-ms': { type: 'string', default: '2000' },
+  watchers: { type: 'string', default: '2' },
+  'max-joins': { type: 'string', default: '100000' },
+  timeout: { type: 'string', default: '300' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export const HELP = `Usage: node dist/bench/main.js <scenario> [options]
+       npm run bench -- <scenario> [options]
+
+Scenarios:
+  fanout     N subscribers on one channel, publish as fast as possible (or --rate);
+             delivered msgs/s, delivery ratio, server CPU µs per delivered message
+  latency    fixed publish rate to N subscribers; publish→receive p50/p90/p99/max
+  channels   N clients each on its own channel, publish to random channels (--batch)
+  idle       N idle subscribed connections; server RSS per connection
+  storm      open+subscribe N connections as fast as possible; handshakes/s
+  presence   clients join/leave a presence channel; joins/s, member event accounting
+
+Server under test (pick one; loopback only):
+  --url http://127.0.0.1:PORT   a running Pusher-compatible server
+  --server-pid PID              with --url: measure that process's CPU/RSS too
+  --server switchboard          spawn node dist/src/cli/main.js (PORT/HOST/SWITCHBOARD_APP_* env)
+  --server-cmd "CMD"            spawn CMD via sh; {port} {appId} {appKey} {appSecret} are substituted,
+                                PORT and HOST are set in its environment
+  --ready-path /up              spawned servers are ready when this answers 200
+  --pin                         server on core 0, load generator on core 1 (taskset)
+
+App / protocol:
+  --app-id app-id --app-key app-key --app-secret app-secret
+  --protocol pusher|native      native: WebSocket at --native-path (default /ws; "{appKey}" is
+                                substituted), subscribe {"action":"subscribe"}, publish
+                                POST /broadcast with --token (Bearer); optional, may not exist yet
+  --native-settle-ms 500        native has no subscribe ack: wait this long after subscribing
+
+Load shape:
+  --subs N                      connections (defaults: fanout/latency 1000, channels/idle/storm
+                                10000, presence 100 churners)
+  --channels K                  distinct channels (idle default 100, storm default 1)
+  --duration S (10)             publish/churn phase length, seconds
+  --max-messages M (1000000)    cap on published events
+  --payload-bytes B (100)
+  --rate R                      fixed publish rate, events/s (latency default 50)
+  --concurrency C (8)           HTTP requests in flight (keep-alive sockets)
+  --batch                       channels: publish with batch_events, 10 events per request
+  --watchers W (2)              presence: members that stay and count member_added/removed
+  --max-joins J (100000)        presence: cap on joins per churning client
+
+Load generator:
+  --workers W                   client worker processes (default ceil(N/15000), at least 1;
+                                0 = in this process). A process may hold ~20000 open files.
+  --connect-concurrency C (200) handshakes in flight (total over workers)
+  --connect-timeout-ms (15000)
+  --source-addrs K              spread connections over 127.0.0.1..K (default 1 per 8000)
+  --drain-ms (10000)            max wait for outstanding deliveries after publishing
+  --settle-ms (2000)            idle: wait before reading RSS
+  --timeout S (300)             hard stop for the whole run
+
+Output: a human table, then one JSON line (last line of stdout).`;
+
+function int(name: string, v: string | undefined, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min} (got "${v}")`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): { scenario: string | undefined; options: Options } {
+  const { values: v, positionals } = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
+  if (positionals.length > 1) throw new Error(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
+  if (v.server !== undefined && v.server !== 'switchboard')
+    throw new Error(`--server only knows "switchboard"; use --server-cmd for others`);
+  const targets = [v.url, v.server, v['server-cmd']].filter((x) => x !== undefined).length;
+  if (targets > 1) throw new Error('use only one of --url, --server, --server-cmd');
+  if (v['server-pid'] !== undefined && v.url === undefined) throw new Error('--server-pid goes with --url');
+  if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
+  const options: Options = {
+    url: v.url,
+    server: v.server === 'switchboard' ? 'switchboard' : undefined,
+    serverCmd: v['server-cmd'],
+    serverPid: int('server-pid', v['server-pid'], 1),
+    readyPath: v['ready-path'],
+    startupTimeoutMs: int('startup-timeout-ms', v['startup-timeout-ms'], 100)!,
+    appId: v['app-id'],
+    appKey: v['app-key'],
+    appSecret: v['app-secret'],
+    token: v.token,
+    protocol: v.protocol,
+    nativePath: v['native-path'],
+    nativeSettleMs: int('native-settle-ms', v['native-settle-ms'])!,
+    pin: v.pin,
+    subs: int('subs', v.subs, 1),
+    channels: int('channels', v.channels, 1),
+    durationS: int('duration', v.duration, 0.1)!,
+    maxMessages: int('max-messages', v['max-messages'], 1)!,
+    payloadBytes: int('payload-bytes', v['payload-bytes'], 1)!,
+    rate: int('rate', v.rate, 0.001),
+    concurrency: int('concurrency', v.concurrency, 1)!,
+    batch: v.batch,
+    workers: int('workers', v.workers, 0),
+    connectConcurrency: int('connect-concurrency', v['connect-concurrency'], 1)!,
+    connectTimeoutMs: int('connect-timeout-ms', v['connect-timeout-ms'], 100)!,
+    sourceAddrs: int('source-addrs', v['source-addrs'], 1),
+    drainMs: int('drain-ms', v['drain-ms'])!,
+    settleMs: int('settle-ms', v['settle-ms'])!,
+    watchers: int('watchers', v.watchers, 1)!,
+    maxJoins: int('max-joins', v['max-joins'], 1)!,
+    timeoutS: int('timeout', v.timeout, 1)!,
+    help: v.help,
+  };
+  return { scenario: positionals[0], options };
+}

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { configSchema, type Config, type ConfigInput } from './schema.js';
+
+/** Start-up refused: `problems` names every one, so a user fixes them in one go. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const ENV_PREFIX = 'SWITCHBOARD_';
+const DEFAULT_APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' } as const;
+
+/** Top-level scalar settings, read from SWITCHBOARD_<KEY> (and HOST/PORT for the listener). */
+const scalarKeys = Object.entries(configSchema.shape)
+  .filter(([key]) => key !== 'apps')
+  .map(([key]) => key);
+
+function envName(key: string): string {
+  return ENV_PREFIX + key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+}
+
+/** Env values are strings; the schema wants numbers and booleans where it says so. */
+function coerce(raw: string): unknown {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (raw.trim() !== '' && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
+  return raw;
+}
+
+export interface LoadOptions {
+  argv?: readonly string[];
+  env?: Env;
+}
+
+/** Merges file < env < CLI flags, validates, and freezes. Throws ConfigError listing every problem. */
+export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): Config {
+  const problems: string[] = [];
+  const flags = parseFlags(argv, problems);
+  let input: Record<string, unknown> = {};
+
+  const file = flags.get('config') ?? env[`${ENV_PREFIX}CONFIG`];
+  if (file !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) problems.push(`${file}: must hold a JSON object`);
+      else input = parsed as Record<string, unknown>;
+    } catch (err) {
+      problems.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+
+  for (const key of scalarKeys) {
+    const raw = env[envName(key)] ?? (key === 'host' ? env.HOST : key === 'port' ? env.PORT : undefined);
+    if (raw !== undefined) input[key] = coerce(raw);
+  }
+  input.apps = mergeEnvApp(input.apps, env);
+
+  for (const [flag, raw] of flags) {
+    if (flag === 'config') continue;
+    const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!scalarKeys.includes(key)) problems.push(`--${flag}: unknown option`);
+    else input[key] = coerce(raw);
+  }
+
+  return validateConfig(input, problems);
+}
+
+/** Validates a config object (as createServer() receives it), filling in defaults. */
+export function validateConfig(input: ConfigInput | Record<string, unknown>, earlier: string[] = []): Config {
+  const withApps = { ...input } as Record<string, unknown>;
+  if (withApps.apps === undefined || (Array.isArray(withApps.apps) && withApps.apps.length === 0)) {
+    withApps.apps = [{ ...DEFAULT_APP }];
+  }
+  const result = configSchema.safeParse(withApps);
+  const problems = [...earlier];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const where = issue.path.length ? issue.path.join('.') : 'config';
+      problems.push(`${where}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return deepFreeze(result.data);
+}
+
+/**
+ * SWITCHBOARD_APP_* describe the default app. They override the file's app with the same id
+ * (or its first app when no id is given), or add the app when the file has none.
+ */
+function mergeEnvApp(fileApps: unknown, env: Env): unknown {
+  const fromEnv: Record<string, unknown> = {};
+  const fields: Record<string, string> = {
+    ID: 'id',
+    KEY: 'key',
+    SECRET: 'secret',
+    CLIENT_MESSAGES: 'enableClientMessages',
+    SUBSCRIPTION_COUNT: 'enableSubscriptionCount',
+    MAX_CONNECTIONS: 'maxConnections',
+  };
+  for (const [suffix, field] of Object.entries(fields)) {
+    const raw = env[`${ENV_PREFIX}APP_${suffix}`];
+    if (raw !== undefined) fromEnv[field] = field === 'id' || field === 'key' || field === 'secret' ? raw : coerce(raw);
+  }
+  if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong
+  const apps = [...((fileApps as unknown[] | undefined) ?? [])];
+  if (Object.keys(fromEnv).length === 0) return apps.length ? apps : undefined;
+  const index = fromEnv.id === undefined ? 0 : apps.findIndex((a) => (a as { id?: unknown })?.id === fromEnv.id);
+  if (index >= 0 && index < apps.length) apps[index] = { ...(apps[index] as object), ...fromEnv };
+  else apps.unshift({ ...DEFAULT_APP, ...fromEnv });
+  return apps;
+}
+
+function parseFlags(argv: readonly string[], problems: string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const m = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
+    if (!m) {
+      problems.push(`${arg}: unexpected argument`);
+      continue;
+    }
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) problems.push(`--${m[1]}: needs a value`);
+    else flags.set(m[1] as string, value);
+  }
+  return flags;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,47 @@
+/** What a channel's name says about it. Parsed once per channel, then kept on its state. */
+export interface ChannelKind {
+  readonly isPrivate: boolean; // needs a signature (private-, presence- and their variants)
+  readonly isPresence: boolean;
+  readonly isEncrypted: boolean;
+  readonly isCache: boolean;
+  /** `#server-to-user-{id}`: only that signed-in user may subscribe. */
+  readonly serverToUser: string | undefined;
+}
+
+const SERVER_TO_USER = '#server-to-user-';
+const NAME_PATTERN = /^[A-Za-z0-9_\-=@,.;]+$/;
+
+export function channelKind(name: string): ChannelKind {
+  if (name.startsWith(SERVER_TO_USER)) {
+    return {
+      isPrivate: false,
+      isPresence: false,
+      isEncrypted: false,
+      isCache: false,
+      serverToUser: name.slice(SERVER_TO_USER.length),
+    };
+  }
+  const isPresence = name.startsWith('presence-');
+  const isEncrypted = name.startsWith('private-encrypted-');
+  const isPrivate = isPresence || name.startsWith('private-');
+  const isCache =
+    name.startsWith('cache-') ||
+    name.startsWith('private-cache-') ||
+    name.startsWith('private-encrypted-cache-') ||
+    name.startsWith('presence-cache-');
+  return { isPrivate, isPresence, isEncrypted, isCache, serverToUser: undefined };
+}
+
+/**
+ * A channel name is valid when it uses Pusher's character set and fits the app's length
+ * limit; `#server-to-user-{id}` is the one reserved name outside that set.
+ */
+export function isValidChannelName(name: unknown, maxLength: number): name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > maxLength) return false;
+  if (name.startsWith(SERVER_TO_USER)) return name.length > SERVER_TO_USER.length;
+  return NAME_PATTERN.test(name);
+}
+
+export function serverToUserChannel(userId: string): string {
+  return SERVER_TO_USER + userId;
+}

@@ -1,0 +1,43 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
+import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
+import { HttpError, decodeSegment, sendJson } from './respond.js';
+
+export interface HttpContext extends PusherApiContext {
+  readonly log: Logger;
+  /** False while draining: /up answers 503 so load balancers move traffic away. */
+  readonly isServing: () => boolean;
+}
+
+/** The server-to-server face: health, then the Pusher REST API. One error → response mapping. */
+export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(req, res, ctx).catch((err: unknown) => {
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
+      ctx.log.error({ err, url: req.url?.split('?')[0] }, 'HTTP handler failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
+      else res.destroy();
+    });
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    throw new HttpError(400, 'Malformed URL');
+  }
+  const path = url.pathname;
+  if (path === '/up' || path === '/') {
+    return sendJson(res, ctx.isServing() ? 200 : 503, { ok: ctx.isServing() });
+  }
+  const up = /^\/up\/([^/]+)$/.exec(path);
+  if (up) {
+    const app = ctx.apps.byId(decodeSegment(up[1] as string));
+    if (!app) throw new HttpError(404, 'Unknown app id');
+    return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
+  }
+  if (await handlePusherApi(req, res, url, ctx)) return;
+  throw new HttpError(404, 'Not found');
+}

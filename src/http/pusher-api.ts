@@ -1,0 +1,170 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppRegistry } from '../apps/registry.js';
+import type { App } from '../core/app.js';
+import { channelKind, isValidChannelName } from '../core/channels.js';
+import type { Hub } from '../core/hub.js';
+import type { ChannelMessage } from '../core/message.js';
+import { verifyPusherSignature } from './pusher-signature.js';
+import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
+
+export interface PusherApiContext {
+  readonly hub: Hub;
+  readonly apps: AppRegistry;
+  readonly maxRequestBodyBytes: number;
+  readonly now: () => number;
+}
+
+const APP_PATH = /^\/apps\/([^/]+)(\/.*)$/;
+const SOCKET_ID = /^\d+\.\d+$/;
+
+/**
+ * Pusher's REST API (signed): events, batch_events, channels, channel, users and
+ * terminate_connections. Returns false when the path is not under /apps/.
+ */
+export async function handlePusherApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: PusherApiContext): Promise<boolean> {
+  const match = APP_PATH.exec(url.pathname);
+  if (!match) return false;
+  const app = ctx.apps.byId(decodeSegment(match[1] as string));
+  if (!app) throw new HttpError(404, 'Unknown app id');
+  const method = req.method ?? 'GET';
+  const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
+  verifyPusherSignature(app, method, url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
+  if (!app.enabled) throw new HttpError(403, 'Application is disabled');
+
+  sendJson(res, 200, route(ctx.hub, app, method, match[2] as string, url, body));
+  return true;
+}
+
+function route(hub: Hub, app: App, method: string, rest: string, url: URL, body: Buffer): object {
+  if (method === 'POST' && rest === '/events') return triggerEvents(hub, app, parseJsonObject(body));
+  if (method === 'POST' && rest === '/batch_events') return triggerBatch(hub, app, parseJsonObject(body));
+  if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
+  const channelMatch = /^\/channels\/([^/]+)(\/users)?$/.exec(rest);
+  if (method === 'GET' && channelMatch) {
+    const channel = decodeSegment(channelMatch[1] as string);
+    if (!isValidChannelName(channel, app.maxChannelNameLength)) throw new HttpError(400, 'Invalid channel name');
+    return channelMatch[2] ? presenceUsers(hub, app, channel) : channelInfo(hub, app, channel, url.searchParams);
+  }
+  const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
+  if (method === 'POST' && terminate) {
+    hub.terminateUser(app.id, decodeSegment(terminate[1] as string));
+    return {};
+  }
+  throw new HttpError(404, `No route for ${method} /apps/${app.id}${rest}`);
+}
+
+interface EventRequest {
+  readonly message: Omit<ChannelMessage & { kind: 'event' }, 'channel'>;
+  readonly channels: string[];
+  readonly info: Set<string>;
+}
+
+/** Validates one event of `events` or `batch_events`; `where` prefixes errors inside a batch. */
+function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventRequest {
+  const fail = (status: number, message: string): never => {
+    throw new HttpError(status, where + message);
+  };
+  const { name, data, channel, channels, socket_id: socketId, info } = body;
+  if (typeof name !== 'string' || name.length === 0) fail(400, 'name must be a non-empty string');
+  if ((name as string).length > app.maxEventNameLength) fail(400, `name is longer than ${app.maxEventNameLength} characters`);
+  if (data === undefined) fail(400, 'data is required');
+  // Pusher SDKs send data as a string; other clients may send JSON, which is kept as its text.
+  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  if (Buffer.byteLength(text) > app.maxEventDataBytes) fail(413, `data is larger than ${app.maxEventDataBytes} bytes`);
+
+  let list: unknown[];
+  if (channels !== undefined) {
+    if (!Array.isArray(channels) || channels.length === 0) return fail(400, 'channels must be a non-empty array');
+    list = channels;
+  } else if (channel !== undefined) list = [channel];
+  else return fail(400, 'channel or channels is required');
+  if (list.length > app.maxEventChannels) fail(400, `at most ${app.maxEventChannels} channels per event`);
+  for (const c of list) if (!isValidChannelName(c, app.maxChannelNameLength)) fail(400, `invalid channel name: ${JSON.stringify(c).slice(0, 210)}`);
+  if (list.length > 1 && list.some((c) => channelKind(c as string).isEncrypted)) fail(400, 'an encrypted channel must be the only channel of its event');
+
+  if (socketId !== undefined && (typeof socketId !== 'string' || !SOCKET_ID.test(socketId))) fail(400, 'socket_id must look like 123.456');
+  if (info !== undefined && typeof info !== 'string') fail(400, 'info must be a comma-separated string');
+  return {
+    message: { kind: 'event', event: name as string, data: text, ...(socketId === undefined ? {} : { exceptSocketId: socketId as string }) },
+    channels: list as string[],
+    info: parseInfo(info as string | undefined),
+  };
+}
+
+function parseInfo(info: string | undefined): Set<string> {
+  return new Set((info ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+function publish(hub: Hub, app: App, request: EventRequest): Record<string, Record<string, number>> | undefined {
+  for (const channel of request.channels) hub.publish(app, { ...request.message, channel });
+  if (request.info.size === 0) return undefined;
+  const out: Record<string, Record<string, number>> = {};
+  for (const channel of request.channels) out[channel] = attributes(hub, app, channel, request.info);
+  return out;
+}
+
+function triggerEvents(hub: Hub, app: App, body: Record<string, unknown>): object {
+  const channels = publish(hub, app, parseEvent(app, body));
+  return channels ? { channels } : {};
+}
+
+function triggerBatch(hub: Hub, app: App, body: Record<string, unknown>): object {
+  const batch = body.batch;
+  if (!Array.isArray(batch) || batch.length === 0) throw new HttpError(400, 'batch must be a non-empty array');
+  if (batch.length > app.maxBatchSize) throw new HttpError(400, `at most ${app.maxBatchSize} events per batch`);
+  // Validate the whole batch before publishing any of it: a bad event must not half-apply.
+  const requests = batch.map((item, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new HttpError(400, `batch[${i}]: must be an object`);
+    return parseEvent(app, item as Record<string, unknown>, `batch[${i}]: `);
+  });
+  const results = requests.map((r) => publish(hub, app, r));
+  if (requests.every((r) => r.info.size === 0)) return {};
+  return { batch: results.map((channels) => (channels ? Object.values(channels)[0] ?? {} : {})) };
+}
+
+/** user_count for presence channels, subscription_count for the others (Pusher's rules). */
+function attributes(hub: Hub, app: App, channel: string, info: Set<string>): Record<string, number> {
+  const state = hub.channelInfo(app.id, channel);
+  const out: Record<string, number> = {};
+  if (info.has('user_count') && state.userCount !== undefined) out.user_count = state.userCount;
+  if (info.has('subscription_count')) out.subscription_count = state.subscriptionCount;
+  return out;
+}
+
+function listChannels(hub: Hub, app: App, query: URLSearchParams): object {
+  const prefix = query.get('filter_by_prefix') ?? '';
+  const info = parseInfo(query.get('info') ?? undefined);
+  for (const attr of info) if (attr !== 'user_count') throw new HttpError(400, `unsupported info attribute: ${attr}`);
+  if (info.has('user_count') && !prefix.startsWith('presence-')) {
+    throw new HttpError(400, 'info=user_count needs filter_by_prefix=presence-');
+  }
+  const channels: Record<string, { user_count?: number }> = {};
+  for (const [name, state] of hub.channels(app.id, prefix)) {
+    channels[name] = info.has('user_count') && state.userCount !== undefined ? { user_count: state.userCount } : {};
+  }
+  return { channels };
+}
+
+function channelInfo(hub: Hub, app: App, channel: string, query: URLSearchParams): object {
+  const info = parseInfo(query.get('info') ?? undefined);
+  const kind = channelKind(channel);
+  for (const attr of info) {
+    if (attr !== 'user_count' && attr !== 'subscription_count' && attr !== 'cache') throw new HttpError(400, `unsupported info attribute: ${attr}`);
+  }
+  if (info.has('user_count') && !kind.isPresence) throw new HttpError(400, 'info=user_count is only for presence channels');
+  if (info.has('cache') && !kind.isCache) throw new HttpError(400, 'info=cache is only for cache channels');
+  const state = hub.channelInfo(app.id, channel);
+  const out: Record<string, unknown> = { occupied: state.occupied };
+  if (info.has('user_count')) out.user_count = state.userCount ?? 0;
+  if (info.has('subscription_count')) out.subscription_count = state.subscriptionCount;
+  if (info.has('cache') && state.cache && state.cache.message.kind === 'event') {
+    const m = state.cache.message;
+    out.cache = { data: typeof m.data === 'string' ? m.data : m.data.toString('base64'), ttl: state.cache.ttlSeconds };
+  }
+  return out;
+}
+
+function presenceUsers(hub: Hub, app: App, channel: string): object {
+  if (!channelKind(channel).isPresence) throw new HttpError(400, 'users are only listed for presence channels');
+  return { users: hub.presenceUserIds(app.id, channel).map((id) => ({ id })) };
+}

@@ -1,0 +1,36 @@
+import type { CloseReason } from '../../core/connection.js';
+
+/**
+ * Pusher protocol 7 error and close codes. The range tells pusher-js what to do:
+ * 4000-4099 do not reconnect, 4100-4199 reconnect after a back-off, 4200-4299 reconnect at
+ * once, 4300+ are errors reported on a connection that stays open.
+ */
+export const PusherCode = {
+  SslOnly: 4000,
+  AppNotFound: 4001,
+  AppDisabled: 4003,
+  OverConnectionQuota: 4004,
+  PathNotFound: 4005,
+  InvalidVersion: 4006,
+  UnsupportedProtocol: 4007,
+  NoProtocolVersion: 4008,
+  Unauthorized: 4009,
+  OverCapacity: 4100,
+  Reconnect: 4200,
+  PongNotReceived: 4201,
+  ClosedAfterInactivity: 4202,
+  /** Bad input on an open connection: invalid JSON, unknown event, malformed data. */
+  InvalidMessage: 4300,
+  ClientEventRateLimit: 4301,
+  WatchlistLimit: 4302,
+} as const;
+
+export type PusherCode = (typeof PusherCode)[keyof typeof PusherCode];
+
+export const closeCodeFor: Record<CloseReason, { code: PusherCode; message: string }> = {
+  terminated: { code: PusherCode.Unauthorized, message: 'Connection terminated by the server' },
+  shutdown: { code: PusherCode.Reconnect, message: 'Server is restarting, reconnect' },
+  slow_consumer: { code: PusherCode.OverCapacity, message: 'Send buffer full: slow consumer disconnected' },
+  pong_timeout: { code: PusherCode.PongNotReceived, message: 'Pong reply not received' },
+  over_quota: { code: PusherCode.OverConnectionQuota, message: 'Application is over its connection quota' },
+};

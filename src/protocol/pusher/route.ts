@@ -1,0 +1,66 @@
+import type { IncomingMessage } from 'node:http';
+import type { App } from '../../core/app.js';
+import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import type { UpgradeRoute } from '../../transport/ws-server.js';
+import { PusherCode } from './close-codes.js';
+import { encodeConnectionEstablished, encodeError } from './codec.js';
+import { PusherSession, type SessionContext } from './session.js';
+
+export interface PusherRouteOptions extends SessionContext {
+  readonly appByKey: (key: string) => App | undefined;
+  readonly nextSocketId: () => string;
+  readonly activityTimeoutSeconds: number;
+}
+
+const PATH = /^\/app\/([^/]+)\/?$/;
+const MIN_PROTOCOL = 5;
+const MAX_PROTOCOL = 7;
+
+/** Handles a socket that must be refused after the handshake, as Pusher clients expect a close code. */
+class RefusedLink implements LinkHandler {
+  constructor(link: ClientLink, code: number, message: string) {
+    link.sendText(encodeError(code, message));
+    link.close(code, message);
+  }
+  onMessage(): void {}
+  onIdle(): void {}
+  onPongTimeout(): void {}
+  onOverflow(): void {}
+  onClose(): void {}
+}
+
+/** `ws://host/app/{key}?protocol=7`: the Pusher front-end's entry. */
+export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
+  return {
+    matches: (path) => path.startsWith('/app/'),
+    open(link: ClientLink, _req: IncomingMessage, url: URL): LinkHandler {
+      const match = PATH.exec(url.pathname);
+      if (!match) return new RefusedLink(link, PusherCode.PathNotFound, 'Path not found: use /app/{key}');
+      const protocol = url.searchParams.get('protocol');
+      if (protocol === null) return new RefusedLink(link, PusherCode.NoProtocolVersion, 'No protocol version supplied');
+      if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
+      const version = Number(protocol);
+      if (version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
+        return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${version}`);
+      }
+      const app = options.appByKey(safeDecode(match[1] as string));
+      if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
+      if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
+
+      const session = new PusherSession(options.nextSocketId(), app, link, options);
+      if (!options.hub.addConnection(session)) {
+        return new RefusedLink(link, PusherCode.OverConnectionQuota, 'Application is over its connection quota');
+      }
+      link.sendText(encodeConnectionEstablished(session.id, options.activityTimeoutSeconds));
+      return session;
+    },
+  };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}

@@ -1,0 +1,261 @@
+import type { App } from '../../core/app.js';
+import { channelKind, isValidChannelName } from '../../core/channels.js';
+import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import type { Hub, PresenceMember } from '../../core/hub.js';
+import type { ChannelMessage } from '../../core/message.js';
+import { TokenBucket } from '../../core/rate-limiter.js';
+import type { Logger } from '../../log.js';
+import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import { hmacSha256Hex, safeEqual } from '../../util/hmac.js';
+import { PusherCode, closeCodeFor } from './close-codes.js';
+import {
+  decodeClientFrame,
+  encodeCacheMiss,
+  encodeChannelMessage,
+  encodeError,
+  encodeEvent,
+  encodeSubscriptionError,
+  encodeSubscriptionSucceeded,
+  encodeWatchlist,
+  pusherWire,
+  type ClientFrame,
+} from './codec.js';
+
+export interface SessionContext {
+  readonly hub: Hub;
+  readonly log: Logger;
+}
+
+/**
+ * One Pusher client: decodes its frames, checks them at the edge, and turns them into hub
+ * calls. The hub sees it as a Connection.
+ */
+export class PusherSession implements Connection, LinkHandler {
+  readonly wire = pusherWire;
+  readonly channels = new Set<string>();
+  user: SignedInUser | undefined;
+  private readonly clientEvents: TokenBucket;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly app: App,
+    private readonly link: ClientLink,
+    private readonly ctx: SessionContext,
+  ) {
+    this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
+  }
+
+  // --- Connection (called by the hub) ---
+
+  write(bytes: Buffer): boolean {
+    return this.link.write(bytes);
+  }
+
+  notify(notice: ConnectionNotice): void {
+    if (notice.kind === 'watchlist') this.link.sendText(encodeWatchlist(notice.online, notice.offline));
+  }
+
+  close(reason: CloseReason): void {
+    const { code, message } = closeCodeFor[reason];
+    this.closeWith(code, message);
+  }
+
+  closeWith(code: number, message: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Pusher clients before protocol 6 read the reason from pusher:error; newer ones from the close code.
+    this.link.sendText(encodeError(code, message));
+    this.link.close(code, message);
+    // The hub forgets us now, not when the close handshake ends, so we stop receiving at once.
+    this.ctx.hub.removeConnection(this);
+  }
+
+  // --- LinkHandler (called by the transport) ---
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) return this.error(PusherCode.InvalidMessage, 'Binary frames are not supported');
+    const frame = decodeClientFrame(data.toString('utf8'));
+    if (!frame) return this.error(PusherCode.InvalidMessage, 'Invalid message: expected a JSON object with a string "event"');
+    switch (frame.event) {
+      case 'pusher:ping':
+        this.link.sendText('{"event":"pusher:pong","data":"{}"}');
+        return;
+      case 'pusher:pong':
+        return;
+      case 'pusher:subscribe':
+        return this.subscribe(frame);
+      case 'pusher:unsubscribe':
+        return this.unsubscribe(frame);
+      case 'pusher:signin':
+        return this.signIn(frame);
+      default:
+        if (frame.event.startsWith('client-')) return this.clientEvent(frame);
+        return this.error(PusherCode.InvalidMessage, `Unsupported event: ${frame.event.slice(0, 64)}`);
+    }
+  }
+
+  onIdle(): void {
+    this.link.sendText('{"event":"pusher:ping","data":"{}"}');
+  }
+
+  onPongTimeout(): void {
+    this.close('pong_timeout');
+  }
+
+  onOverflow(): void {
+    this.close('slow_consumer');
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.ctx.hub.removeConnection(this);
+  }
+
+  // --- client frames ---
+
+  private error(code: number, message: string): void {
+    this.link.sendText(encodeError(code, message));
+  }
+
+  private subscribe(frame: ClientFrame): void {
+    const data = asObject(frame.data);
+    const channel = data?.channel;
+    if (!isValidChannelName(channel, this.app.maxChannelNameLength)) {
+      return this.error(PusherCode.InvalidMessage, 'pusher:subscribe needs data.channel: a valid channel name');
+    }
+    const refuse = (type: string, error: string, status: number): void => {
+      this.link.sendText(encodeSubscriptionError(channel, type, error, status));
+    };
+    const kind = channelKind(channel);
+    if (kind.serverToUser !== undefined) {
+      if (this.user?.id !== kind.serverToUser) return refuse('AuthError', 'Only the signed-in user may subscribe to its own channel', 401);
+    } else if (kind.isPrivate) {
+      const channelData = kind.isPresence ? data?.channel_data : undefined;
+      if (kind.isPresence && typeof channelData !== 'string') return refuse('AuthError', 'Presence channels need channel_data', 401);
+      const toSign = channelData === undefined ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
+      if (!this.validSignature(data?.auth, toSign)) return refuse('AuthError', 'Invalid signature', 401);
+    }
+
+    let member: PresenceMember | undefined;
+    if (kind.isPresence) {
+      const parsed = this.presenceMember(data?.channel_data as string);
+      if (typeof parsed === 'string') return refuse('InvalidChannelData', parsed, 400);
+      member = parsed;
+    }
+    const outcome = this.ctx.hub.subscribe(this, channel, member);
+    if (!outcome.ok) {
+      return outcome.error === 'presence_full'
+        ? refuse('LimitReached', `The presence channel is full (${this.app.maxPresenceMembers} members)`, 403)
+        : refuse('AuthError', 'Forbidden', 403);
+    }
+    this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
+    if (outcome.cached !== undefined) {
+      this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
+    }
+  }
+
+  private presenceMember(channelData: string): PresenceMember | string {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(channelData);
+    } catch {
+      return 'channel_data must be JSON';
+    }
+    const obj = asObject(parsed);
+    const rawId = obj?.user_id;
+    if ((typeof rawId !== 'string' && typeof rawId !== 'number') || rawId === '') return 'channel_data.user_id must be a non-empty string';
+    const userId = String(rawId);
+    if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
+    // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
+    const info = obj?.user_info ?? (this.user?.id === userId ? this.user.info : undefined);
+    if (info !== undefined && Buffer.byteLength(JSON.stringify(info)) > this.app.maxPresenceUserInfoBytes) {
+      return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
+    }
+    return { userId, info };
+  }
+
+  private unsubscribe(frame: ClientFrame): void {
+    const channel = asObject(frame.data)?.channel;
+    if (typeof channel !== 'string') return this.error(PusherCode.InvalidMessage, 'pusher:unsubscribe needs data.channel');
+    this.ctx.hub.unsubscribe(this, channel);
+  }
+
+  private signIn(frame: ClientFrame): void {
+    const data = asObject(frame.data);
+    const userData = data?.user_data;
+    if (typeof userData !== 'string' || !this.validSignature(data?.auth, `${this.id}::user::${userData}`)) {
+      return this.closeWith(PusherCode.Unauthorized, 'Invalid sign-in signature');
+    }
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = asObject(JSON.parse(userData));
+    } catch {
+      parsed = undefined;
+    }
+    const id = parsed?.id;
+    if (typeof id !== 'string' || id === '' || id.length > this.app.maxUserIdLength) {
+      return this.closeWith(PusherCode.Unauthorized, 'user_data.id must be a non-empty string');
+    }
+    if (this.user && this.user.id !== id) return this.closeWith(PusherCode.Unauthorized, 'Connection is already signed in as another user');
+    if (this.user) {
+      this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
+      return;
+    }
+    let watchlist: string[] = [];
+    if (Array.isArray(parsed?.watchlist)) {
+      watchlist = parsed.watchlist.filter((w): w is string => typeof w === 'string');
+      if (watchlist.length > this.app.maxWatchlistSize) {
+        watchlist = watchlist.slice(0, this.app.maxWatchlistSize);
+        this.error(PusherCode.WatchlistLimit, `Watchlist limited to its first ${this.app.maxWatchlistSize} user ids`);
+      }
+    }
+    // Announce success before the watchlist events that signIn() triggers.
+    this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
+    this.ctx.hub.signIn(this, { id, info: parsed?.user_info, watchlist });
+  }
+
+  private clientEvent(frame: ClientFrame): void {
+    const channel = frame.channel;
+    if (!this.app.enableClientMessages) return this.error(PusherCode.InvalidMessage, 'Client events are not enabled for this app');
+    if (channel === undefined || !this.channels.has(channel)) {
+      return this.error(PusherCode.InvalidMessage, 'Client events need a channel this connection is subscribed to');
+    }
+    const kind = channelKind(channel);
+    if (!kind.isPrivate || kind.isEncrypted) {
+      return this.error(PusherCode.InvalidMessage, 'Client events are only allowed on private and presence channels');
+    }
+    if (frame.event.length > this.app.maxEventNameLength) return this.error(PusherCode.InvalidMessage, 'Event name is too long');
+    if (!this.clientEvents.take()) {
+      return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
+    }
+    const data = JSON.stringify(frame.data ?? null);
+    if (Buffer.byteLength(data) > this.app.maxEventDataBytes) {
+      return this.error(PusherCode.InvalidMessage, `Client event data is larger than ${this.app.maxEventDataBytes} bytes`);
+    }
+    const userId = kind.isPresence ? this.ctx.hub.memberUserId(this, channel) : undefined;
+    const message: ChannelMessage = {
+      kind: 'event',
+      channel,
+      event: frame.event,
+      data,
+      dataIsJson: true,
+      fromClient: true,
+      exceptSocketId: this.id,
+      ...(userId === undefined ? {} : { userId }),
+    };
+    this.ctx.hub.publish(this.app, message);
+  }
+
+  private validSignature(auth: unknown, toSign: string): boolean {
+    if (typeof auth !== 'string') return false;
+    const colon = auth.indexOf(':');
+    if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
+    return safeEqual(auth.slice(colon + 1), hmacSha256Hex(this.app.secret, toSign));
+  }
+}
+
+function asObject(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}

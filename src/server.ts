@@ -1,0 +1,122 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StaticAppRegistry } from './apps/registry.js';
+import { LocalBus } from './cluster/local.js';
+import { validateConfig } from './config/load.js';
+import type { Config, ConfigInput } from './config/schema.js';
+import type { App } from './core/app.js';
+import { Hub } from './core/hub.js';
+import { socketIdFactory } from './core/socket-ids.js';
+import { createHttpHandler } from './http/handler.js';
+import { createLogger, type Logger } from './log.js';
+import { pusherRoute } from './protocol/pusher/route.js';
+import { WsTransport } from './transport/ws-server.js';
+
+export interface ServerOptions {
+  /** Defaults to a pino logger at config.logLevel. */
+  log?: Logger;
+}
+
+export interface PublishOptions {
+  /** Event name for Pusher subscribers; defaults to "message". */
+  event?: string;
+  /** App id; defaults to the first configured app. */
+  appId?: string;
+}
+
+export interface Switchboard {
+  readonly config: Config;
+  readonly hub: Hub;
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** `http://host:port` of the listener, with 127.0.0.1 for a wildcard host. */
+  readonly url: string;
+  /** Publishes to a channel from inside the process (no HTTP round trip). */
+  broadcast(channel: string, data: string, options?: PublishOptions): void;
+  /** Drains (clients told to reconnect) and stops; resolves when everything is closed. */
+  close(): Promise<void>;
+}
+
+/** Builds every part from the config, starts listening, and returns the running server. */
+export async function createServer(input: ConfigInput | Config = {}, options: ServerOptions = {}): Promise<Switchboard> {
+  const config = validateConfig(input);
+  const log = options.log ?? createLogger(config.logLevel);
+  const apps = new StaticAppRegistry(config.apps);
+  const hub = new Hub(new LocalBus(), (id) => apps.byId(id));
+  await hub.start();
+
+  let serving = true;
+  const transport = new WsTransport(
+    [
+      pusherRoute({
+        hub,
+        log,
+        appByKey: (key) => apps.byKey(key),
+        nextSocketId: socketIdFactory(),
+        activityTimeoutSeconds: config.activityTimeoutSeconds,
+      }),
+    ],
+    {
+      maxMessageBytes: config.maxMessageBytes,
+      maxSocketBufferBytes: config.maxSocketBufferBytes,
+      activityTimeoutMs: config.activityTimeoutSeconds * 1000,
+      pongTimeoutMs: config.pongTimeoutSeconds * 1000,
+    },
+  );
+  const http: Server = createHttpServer(
+    createHttpHandler({ hub, apps, log, maxRequestBodyBytes: config.maxRequestBodyBytes, now: Date.now, isServing: () => serving }),
+  );
+  http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
+  http.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  transport.start();
+  const port = (http.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    serving = false;
+    transport.stopAccepting();
+    for (const app of apps.all()) {
+      for (const conn of [...hub.connections(app.id)]) conn.close('shutdown');
+    }
+    transport.close();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        transport.terminateAll();
+        http.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      timer.unref();
+      http.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      http.closeIdleConnections();
+    });
+    await hub.close();
+  };
+
+  const defaultApp = config.apps[0] as App;
+  return {
+    config,
+    hub,
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    broadcast(channel, data, publish = {}) {
+      const app = publish.appId === undefined ? defaultApp : apps.byId(publish.appId);
+      if (!app) throw new Error(`unknown app id: ${publish.appId}`);
+      hub.publish(app, { kind: 'event', channel, event: publish.event ?? 'message', data });
+    },
+    close: () => (closing ??= close()),
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * The face a protocol front-end sees of one client socket, independent of the WebSocket
+ * engine underneath.
+ */
+export interface ClientLink {
+  readonly remoteAddress: string;
+  /** Writes a complete, pre-built frame. False when it was refused (link closed or queue full). */
+  write(frame: Buffer): boolean;
+  sendText(text: string): boolean;
+  close(code: number, reason: string): void;
+  readonly isOpen: boolean;
+}
+
+/** What the transport calls on the front-end that owns a link. */
+export interface LinkHandler {
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /** The client has been silent for the activity timeout: ask it for a sign of life. */
+  onIdle(): void;
+  /** The client did not answer onIdle's ping in time. */
+  onPongTimeout(): void;
+  /** The send queue is over its bound. */
+  onOverflow(): void;
+  onClose(): void;
+}

@@ -1,0 +1,186 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { frameText } from './frame.js';
+import type { ClientLink, LinkHandler } from './link.js';
+import { writeBatched } from './write-batcher.js';
+
+export interface WsTransportOptions {
+  maxMessageBytes: number;
+  maxSocketBufferBytes: number;
+  activityTimeoutMs: number;
+  pongTimeoutMs: number;
+}
+
+/** A front-end's claim on a URL path; `open` builds the handler for an upgraded socket. */
+export interface UpgradeRoute {
+  matches(path: string): boolean;
+  /** Runs before the handshake; a refusal is answered with that HTTP status. */
+  admit?(req: IncomingMessage, url: URL): Promise<{ ok: true } | { ok: false; status: number; message: string }>;
+  open(link: ClientLink, req: IncomingMessage, url: URL): LinkHandler;
+}
+
+/** After a slow-consumer close frame, how long the client gets before the socket is cut. */
+const CLOSE_GRACE_MS = 2_000;
+
+class WsLink implements ClientLink {
+  handler!: LinkHandler;
+  lastSeen = Date.now();
+  pingSentAt = 0;
+  readonly remoteAddress: string;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    private readonly maxBuffered: number,
+    remoteAddress: string | undefined,
+  ) {
+    this.remoteAddress = remoteAddress ?? '';
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  write(frame: Buffer): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.socket.writableLength + frame.length > this.maxBuffered) {
+      this.handler.onOverflow();
+      return false;
+    }
+    writeBatched(this.socket, frame);
+    return true;
+  }
+
+  sendText(text: string): boolean {
+    return this.write(frameText(text));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.close(code, reason);
+    // ws waits 30 s for the client's close frame; a client that stopped reading gets less.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  touch(now: number): void {
+    this.lastSeen = now;
+    this.pingSentAt = 0;
+  }
+
+  ping(now: number): void {
+    this.pingSentAt = now;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+}
+
+/**
+ * The WebSocket side of the listener: upgrades sockets for the front-end whose route matches,
+ * tracks liveness with one sweep for all connections (not a timer per socket), and frames and
+ * batches writes (see write-batcher.ts).
+ */
+export class WsTransport {
+  private readonly wss: WebSocketServer;
+  private readonly links = new Set<WsLink>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private accepting = true;
+
+  constructor(
+    private readonly routes: readonly UpgradeRoute[],
+    private readonly options: WsTransportOptions,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      clientTracking: false,
+      maxPayload: options.maxMessageBytes,
+    });
+  }
+
+  get connectionCount(): number {
+    return this.links.size;
+  }
+
+  start(): void {
+    const every = Math.min(Math.max(Math.min(this.options.activityTimeoutMs, this.options.pongTimeoutMs) / 4, 250), 5_000);
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), every);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops taking new sockets; existing ones stay until their front-end closes them. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const link of this.links) link.close(1001, 'server closing');
+  }
+
+  /** Terminates what is left after a drain. */
+  terminateAll(): void {
+    for (const link of this.links) link.terminate();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = this.routes.find((r) => r.matches(url.pathname));
+    if (!route) return refuse(socket, 404, 'Not Found');
+    if (!this.accepting) return refuse(socket, 503, 'Server shutting down');
+    if (!route.admit) return this.accept(route, req, socket, head, url);
+    route.admit(req, url).then(
+      (verdict) => {
+        if (socket.destroyed) return;
+        if (verdict.ok) this.accept(route, req, socket, head, url);
+        else refuse(socket, verdict.status, verdict.message);
+      },
+      () => refuse(socket, 500, 'Internal Server Error'),
+    );
+  }
+
+  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const link = new WsLink(ws, socket, this.options.maxSocketBufferBytes, req.socket.remoteAddress);
+      this.links.add(link);
+      ws.on('message', (data, isBinary) => {
+        link.touch(Date.now());
+        link.handler.onMessage(data as Buffer, isBinary);
+      });
+      ws.on('pong', () => link.touch(Date.now()));
+      ws.on('ping', () => link.touch(Date.now()));
+      // Errors (bad frames, oversized messages) are followed by 'close'; ws already chose the code.
+      ws.on('error', () => undefined);
+      ws.on('close', () => {
+        this.links.delete(link);
+        link.handler.onClose();
+      });
+      link.handler = route.open(link, req, url);
+    });
+  }
+
+  private sweep(now: number): void {
+    const { activityTimeoutMs, pongTimeoutMs } = this.options;
+    for (const link of this.links) {
+      if (link.pingSentAt === 0) {
+        if (now - link.lastSeen >= activityTimeoutMs) {
+          link.ping(now);
+          link.handler.onIdle();
+        }
+      } else if (now - link.pingSentAt >= pongTimeoutMs) {
+        link.handler.onPongTimeout();
+      }
+    }
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

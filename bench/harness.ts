@@ -57,6 +57,9 @@ export class Harness {
       if (availableParallelism() < 2) throw new Error('--pin needs at least 2 cores');
       pinSelf(1); // before forking, so workers inherit core 1
     }
+    const workers = Math.max(opts.workers ?? 1, Math.ceil(connections / CONNECTIONS_PER_WORKER));
+    if (opts.workers === 0 && connections > CONNECTIONS_PER_WORKER)
+      throw new Error(`--workers 0 cannot hold ${connections} connections in one process (open-file limit)`);
     const spec: ServerSpec = opts.url
       ? { kind: 'url', url: opts.url, pid: opts.serverPid }
       : opts.serverCmd
@@ -69,9 +72,6 @@ export class Harness {
       readyPath: opts.readyPath,
       startupTimeoutMs: opts.startupTimeoutMs,
     });
-    const workers = Math.max(opts.workers ?? 1, Math.ceil(connections / CONNECTIONS_PER_WORKER));
-    if (opts.workers === 0 && connections > CONNECTIONS_PER_WORKER)
-      throw new Error(`--workers 0 cannot hold ${connections} connections in one process (open-file limit)`);
     const { fleet, forked } = Fleet.create(opts.workers === 0 ? 0 : workers);
     const h = new Harness(opts, server, fleet, forked, connections);
     if (opts.pin && spec.kind === 'url') h.warnings.push('--pin with --url pins only the load generator');

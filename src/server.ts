@@ -9,7 +9,12 @@ import { Hub } from './core/hub.js';
 import { socketIdFactory } from './core/socket-ids.js';
 import { createHttpHandler } from './http/handler.js';
 import { createLogger, type Logger } from './log.js';
+import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
+import { MemoryClaimStore } from './core/claims.js';
+import { serverToUserChannel, socketChannel } from './core/channels.js';
+import type { ConnectionTarget } from './core/hub.js';
+import { randomUUID } from 'node:crypto';
 import { WsTransport } from './transport/ws-server.js';
 
 export interface ServerOptions {
@@ -33,6 +38,11 @@ export interface Switchboard {
   readonly url: string;
   /** Publishes to a channel from inside the process (no HTTP round trip). */
   broadcast(channel: string, data: string, options?: PublishOptions): void;
+  /** Sends to every connection of a user (native and signed-in Pusher ones); a Buffer goes as a binary frame. */
+  sendToUser(user: string, data: string | Buffer, options?: PublishOptions & { session?: string }): void;
+  sendToConnection(id: string, data: string | Buffer, options?: PublishOptions): void;
+  /** Closes connections by id or user (and session); returns how many. */
+  disconnect(target: ConnectionTarget, appId?: string): number;
   /** Drains (clients told to reconnect) and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
@@ -44,6 +54,10 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const apps = new StaticAppRegistry(config.apps);
   const hub = new Hub(new LocalBus(), (id) => apps.byId(id));
   await hub.start();
+  const claims = new MemoryClaimStore();
+  const nodeId = randomUUID();
+  const nextSocketId = socketIdFactory();
+  const defaultApp = config.apps[0] as App;
 
   let serving = true;
   const transport = new WsTransport(
@@ -52,9 +66,11 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
         hub,
         log,
         appByKey: (key) => apps.byKey(key),
-        nextSocketId: socketIdFactory(),
+        nextSocketId,
         activityTimeoutSeconds: config.activityTimeoutSeconds,
+        maxConnections: config.maxConnections,
       }),
+      nativeRoute({ hub, claims, appByKey: (key) => apps.byKey(key), defaultApp, nextSocketId, maxConnections: config.maxConnections }),
     ],
     {
       maxMessageBytes: config.maxMessageBytes,
@@ -64,7 +80,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     },
   );
   const http: Server = createHttpServer(
-    createHttpHandler({ hub, apps, log, maxRequestBodyBytes: config.maxRequestBodyBytes, now: Date.now, isServing: () => serving }),
+    createHttpHandler({ hub, apps, claims, nodeId, log, maxRequestBodyBytes: config.maxRequestBodyBytes, now: Date.now, isServing: () => serving }),
   );
   http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
   http.on('clientError', (_err, socket) => {
@@ -104,18 +120,38 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       http.closeIdleConnections();
     });
     await hub.close();
+    await claims.close();
   };
 
-  const defaultApp = config.apps[0] as App;
+  const appFor = (appId: string | undefined): App => {
+    const app = appId === undefined ? defaultApp : apps.byId(appId);
+    if (!app) throw new Error(`unknown app id: ${appId}`);
+    return app;
+  };
   return {
     config,
     hub,
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     broadcast(channel, data, publish = {}) {
-      const app = publish.appId === undefined ? defaultApp : apps.byId(publish.appId);
-      if (!app) throw new Error(`unknown app id: ${publish.appId}`);
-      hub.publish(app, { kind: 'event', channel, event: publish.event ?? 'message', data });
+      hub.publish(appFor(publish.appId), { kind: 'event', channel, event: publish.event ?? 'message', data });
+    },
+    sendToUser(user, data, send = {}) {
+      hub.publish(appFor(send.appId), {
+        kind: 'event',
+        channel: serverToUserChannel(user),
+        event: send.event ?? 'message',
+        data,
+        ...(send.session === undefined ? {} : { session: send.session }),
+      });
+    },
+    sendToConnection(id, data, send = {}) {
+      hub.publish(appFor(send.appId), { kind: 'event', channel: socketChannel(id), event: send.event ?? 'message', data });
+    },
+    disconnect(target, appId) {
+      const conns = hub.findConnections(appFor(appId).id, target);
+      for (const conn of conns) conn.close('terminated');
+      return conns.length;
     },
     close: () => (closing ??= close()),
   };

@@ -1,9 +1,12 @@
 import type { App } from '../core/app.js';
+import { safeEqual } from '../util/hmac.js';
 
 /** Finds apps by id (HTTP API) or key (WebSocket). */
 export interface AppRegistry {
   byId(id: string): App | undefined;
   byKey(key: string): App | undefined;
+  /** The app whose native API token this is (compared in constant time). */
+  byApiToken(token: string): App | undefined;
   all(): readonly App[];
 }
 
@@ -25,6 +28,13 @@ export class StaticAppRegistry implements AppRegistry {
 
   byKey(key: string): App | undefined {
     return this.keys.get(key);
+  }
+
+  byApiToken(token: string): App | undefined {
+    let found: App | undefined;
+    // Every app is compared, so the time taken says nothing about which one matched.
+    for (const app of this.apps) if (app.apiToken !== undefined && safeEqual(app.apiToken, token)) found = app;
+    return found;
   }
 
   all(): readonly App[] {

@@ -13,6 +13,8 @@ type Env = Record<string, string | undefined>;
 
 const ENV_PREFIX = 'SWITCHBOARD_';
 const DEFAULT_APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' } as const;
+/** App fields that stay strings even when they look like numbers (an id of "123"). */
+const STRING_FIELDS = new Set(['id', 'key', 'secret', 'apiToken', 'jwtSecret', 'authWebhookUrl']);
 
 /** Top-level scalar settings, read from SWITCHBOARD_<KEY> (and HOST/PORT for the listener). */
 const scalarKeys = Object.entries(configSchema.shape)
@@ -100,10 +102,18 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
     CLIENT_MESSAGES: 'enableClientMessages',
     SUBSCRIPTION_COUNT: 'enableSubscriptionCount',
     MAX_CONNECTIONS: 'maxConnections',
+    API_TOKEN: 'apiToken',
+    JWT_SECRET: 'jwtSecret',
+    AUTH_WEBHOOK_URL: 'authWebhookUrl',
+    ALLOW_ANONYMOUS: 'allowAnonymous',
+    CLIENT_PUBLISH: 'clientPublish',
+    ALLOWED_ORIGINS: 'allowedOrigins',
   };
   for (const [suffix, field] of Object.entries(fields)) {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
-    if (raw !== undefined) fromEnv[field] = field === 'id' || field === 'key' || field === 'secret' ? raw : coerce(raw);
+    if (raw === undefined) continue;
+    if (field === 'allowedOrigins') fromEnv[field] = raw.split(/[\s,]+/).filter(Boolean);
+    else fromEnv[field] = STRING_FIELDS.has(field) ? raw : coerce(raw);
   }
   if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong
   const apps = [...((fileApps as unknown[] | undefined) ?? [])];

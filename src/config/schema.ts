@@ -28,6 +28,15 @@ export const appSchema = z
     maxWatchlistSize: positiveInt.default(100),
     clientEventsPerSecond: positiveInt.default(10),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60),
+    allowedOrigins: z.array(z.string().min(1)).default([]),
+    apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    allowAnonymous: z.boolean().default(true),
+    clientPublish: z.boolean().default(false),
+    authWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    authWebhookTimeoutMs: positiveInt.default(5_000),
+    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    claimTtlSeconds: positiveInt.default(60),
+    channelPasswords: z.record(z.string(), z.string().min(1)).default({}),
   })
   .strict();
 
@@ -46,21 +55,33 @@ export const configSchema = z
     maxRequestBodyBytes: positiveInt.default(1024 * 1024),
     /** Bytes queued for one socket before the slow-consumer policy applies. */
     maxSocketBufferBytes: positiveInt.default(1024 * 1024),
+    /** Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off. */
+    maxConnections: nonNegativeInt.default(0),
     /** Bound on a graceful shutdown. */
     shutdownTimeoutMs: nonNegativeInt.default(10_000),
     apps: z.array(appSchema).default([]),
   })
   .strict()
-  .superRefine((config, ctx) => {
-    const ids = new Set<string>();
-    const keys = new Set<string>();
-    config.apps.forEach((app, i) => {
-      if (ids.has(app.id)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'id'], message: `duplicate app id "${app.id}"` });
-      if (keys.has(app.key)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'key'], message: `duplicate app key "${app.key}"` });
-      ids.add(app.id);
-      keys.add(app.key);
-    });
-  });
+  .superRefine(
+    (config, ctx) => {
+      // Runs even when other settings failed (so every problem is listed at once): apps may be partly invalid here.
+      if (!Array.isArray(config.apps)) return;
+      const ids = new Set<string>();
+      const keys = new Set<string>();
+      config.apps.forEach((app: Partial<AppConfig> | null, i) => {
+        if (typeof app !== 'object' || app === null) return;
+        if (typeof app.id === 'string') {
+          if (ids.has(app.id)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'id'], message: `duplicate app id "${app.id}"` });
+          ids.add(app.id);
+        }
+        if (typeof app.key === 'string') {
+          if (keys.has(app.key)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'key'], message: `duplicate app key "${app.key}"` });
+          keys.add(app.key);
+        }
+      });
+    },
+    { when: () => true },
+  );
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

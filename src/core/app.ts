@@ -25,4 +25,21 @@ export interface App {
   readonly clientEventsPerSecond: number;
   /** Seconds a cache channel keeps its last event. */
   readonly cacheTtlSeconds: number;
+  /** Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all. */
+  readonly allowedOrigins: readonly string[];
+  /** Bearer token of the native HTTP API for this app; unset means Pusher signatures only. */
+  readonly apiToken?: string | undefined;
+  /** Native protocol connections with no credentials (public channels only). */
+  readonly allowAnonymous: boolean;
+  /** Native clients may publish to channels they are subscribed to. */
+  readonly clientPublish: boolean;
+  /** cadsock-style auth webhook, called before the upgrade with the client's cookies. */
+  readonly authWebhookUrl?: string | undefined;
+  readonly authWebhookTimeoutMs: number;
+  /** HS256 secret for native connection JWTs. */
+  readonly jwtSecret?: string | undefined;
+  /** Lifetime of a single-use claim when its creator gives none. */
+  readonly claimTtlSeconds: number;
+  /** Channels that need a password to subscribe (plumego's rooms), name → password. */
+  readonly channelPasswords: Readonly<Record<string, string>>;
 }

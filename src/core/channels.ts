@@ -45,3 +45,18 @@ export function isValidChannelName(name: unknown, maxLength: number): name is st
 export function serverToUserChannel(userId: string): string {
   return SERVER_TO_USER + userId;
 }
+
+const SOCKET_CHANNEL = '#socket-';
+
+/** A pseudo-channel that reaches one connection, so direct sends travel the same bus as broadcasts. */
+export function socketChannel(socketId: string): string {
+  return SOCKET_CHANNEL + socketId;
+}
+
+/** Direct-delivery channels (`#...`) name a user or a socket instead of subscribers. */
+export function directTarget(name: string): { user: string } | { socket: string } | undefined {
+  if (name.charCodeAt(0) !== 35 /* # */) return undefined;
+  if (name.startsWith(SERVER_TO_USER)) return { user: name.slice(SERVER_TO_USER.length) };
+  if (name.startsWith(SOCKET_CHANNEL)) return { socket: name.slice(SOCKET_CHANNEL.length) };
+  return undefined;
+}

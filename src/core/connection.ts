@@ -29,6 +29,9 @@ export interface Connection {
   readonly id: SocketId;
   readonly app: App;
   readonly wire: WireEncoder;
+  readonly protocol: 'pusher' | 'native';
+  /** Epoch ms of the client's last sign of life. */
+  readonly lastActivityAt: number;
   /** Set once the connection has authenticated as a user (Pusher sign-in, native auth). */
   user: SignedInUser | undefined;
   /** Channel names this connection is subscribed to; maintained by the hub. */

@@ -1,6 +1,6 @@
 import type { App } from './app.js';
 import type { MessageBus } from './bus.js';
-import { channelKind, type ChannelKind } from './channels.js';
+import { channelKind, directTarget, type ChannelKind } from './channels.js';
 import type { Connection, SignedInUser, SocketId } from './connection.js';
 import { Outbound, type ChannelMessage } from './message.js';
 import { PresenceRoster } from './presence.js';
@@ -8,6 +8,7 @@ import { PresenceRoster } from './presence.js';
 /** Subscription counts above this are announced at most once per `SUBSCRIPTION_COUNT_INTERVAL_MS`. */
 const SUBSCRIPTION_COUNT_BURST_LIMIT = 100;
 const SUBSCRIPTION_COUNT_INTERVAL_MS = 30_000;
+const CACHE_SWEEP_INTERVAL_MS = 60_000;
 
 class ChannelState {
   readonly subscribers = new Set<Connection>();
@@ -52,6 +53,9 @@ export type SubscribeOutcome =
     }
   | { readonly ok: false; readonly error: 'presence_full' | 'forbidden' };
 
+/** dSock's addressing: one connection, or a user's connections (optionally one session's). */
+export type ConnectionTarget = { readonly id: string } | { readonly user: string; readonly session?: string | undefined };
+
 export interface ChannelInfo {
   readonly occupied: boolean;
   readonly subscriptionCount: number;
@@ -66,6 +70,7 @@ export interface ChannelInfo {
 export class Hub {
   private readonly apps = new Map<string, AppState>();
   private connectionCount = 0;
+  private cacheSweep: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly bus: MessageBus,
@@ -74,10 +79,21 @@ export class Hub {
   ) {}
 
   start(): Promise<void> {
+    // Expired cache entries of channels nobody reads again would otherwise stay forever.
+    this.cacheSweep = setInterval(() => this.sweepCaches(), CACHE_SWEEP_INTERVAL_MS);
+    this.cacheSweep.unref();
     return this.bus.start((appId, message) => this.deliver(appId, message));
   }
 
+  sweepCaches(): void {
+    const now = this.now();
+    for (const app of this.apps.values()) {
+      for (const [name, entry] of app.cache) if (entry.expiresAt <= now) app.cache.delete(name);
+    }
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.cacheSweep);
     for (const app of this.apps.values()) {
       for (const ch of app.channels.values()) clearTimeout(ch.countTimer);
     }
@@ -193,6 +209,8 @@ export class Hub {
 
   /** Local fan-out of a message that the bus brought to this node. */
   deliver(appId: string, message: ChannelMessage): number {
+    const direct = directTarget(message.channel);
+    if (direct) return this.deliverDirect(appId, direct, message);
     if (message.kind === 'event' && !message.fromClient && channelKind(message.channel).isCache) {
       const app = this.appById(appId);
       if (app) this.state(appId).cache.set(message.channel, { message, expiresAt: this.now() + app.cacheTtlSeconds * 1000 });
@@ -201,13 +219,38 @@ export class Hub {
     return ch ? this.deliverTo(ch, message) : 0;
   }
 
+  /**
+   * Messages to a user reach all of that user's connections, whether or not they subscribed to
+   * the user channel and whichever protocol they speak; messages to a socket reach that socket.
+   */
+  private deliverDirect(appId: string, target: { user: string } | { socket: string }, message: ChannelMessage): number {
+    const s = this.apps.get(appId);
+    if (!s) return 0;
+    const session = message.kind === 'event' ? message.session : undefined;
+    let targets: Iterable<Connection>;
+    if ('user' in target) targets = s.users.get(target.user) ?? EMPTY;
+    else {
+      const conn = s.connections.get(target.socket);
+      targets = conn ? [conn] : [];
+    }
+    const out = new Outbound(message);
+    let sent = 0;
+    for (const conn of targets) {
+      if (session !== undefined && conn.user?.session !== session) continue;
+      const bytes = out.bytesFor(conn.wire);
+      if (bytes !== null && conn.write(bytes)) sent += 1;
+    }
+    return sent;
+  }
+
   private deliverTo(ch: ChannelState, message: ChannelMessage): number {
     const out = new Outbound(message);
     const except = message.exceptSocketId;
     let sent = 0;
     for (const conn of ch.subscribers) {
       if (conn.id === except) continue;
-      if (conn.write(out.bytesFor(conn.wire))) sent += 1;
+      const bytes = out.bytesFor(conn.wire);
+      if (bytes !== null && conn.write(bytes)) sent += 1;
     }
     return sent;
   }
@@ -264,6 +307,18 @@ export class Hub {
     const all = [...sockets];
     for (const conn of all) conn.close('terminated');
     return all.length;
+  }
+
+  /** Connections of a user (optionally one session of it), or one connection by id. */
+  findConnections(appId: string, target: ConnectionTarget): Connection[] {
+    const s = this.apps.get(appId);
+    if (!s) return [];
+    if ('id' in target) {
+      const conn = s.connections.get(target.id);
+      return conn ? [conn] : [];
+    }
+    const all = [...(s.users.get(target.user) ?? EMPTY)];
+    return target.session === undefined ? all : all.filter((c) => c.user?.session === target.session);
   }
 
   userConnections(appId: string, userId: string): ReadonlySet<Connection> {

@@ -19,6 +19,8 @@ export type ChannelMessage =
       readonly exceptSocketId?: SocketId;
       /** Set for client events, which cache channels do not keep. */
       readonly fromClient?: boolean;
+      /** With a user channel: only that user's connections of this session. */
+      readonly session?: string;
     }
   | {
       readonly kind: 'member_added';
@@ -30,9 +32,12 @@ export type ChannelMessage =
   | { readonly kind: 'member_removed'; readonly channel: string; readonly userId: string; readonly exceptSocketId?: SocketId }
   | { readonly kind: 'subscription_count'; readonly channel: string; readonly count: number; readonly exceptSocketId?: SocketId };
 
-/** Turns a channel message into the exact bytes one kind of connection receives. */
+/**
+ * Turns a channel message into the exact bytes one kind of connection receives, or null when
+ * that kind does not receive such messages (raw native clients get no presence notices).
+ */
 export interface WireEncoder {
-  encode(message: ChannelMessage): Buffer;
+  encode(message: ChannelMessage): Buffer | null;
 }
 
 /**
@@ -41,13 +46,13 @@ export interface WireEncoder {
  */
 export class Outbound {
   private lastEncoder: WireEncoder | undefined;
-  private lastBytes: Buffer | undefined;
-  private others: Map<WireEncoder, Buffer> | undefined;
+  private lastBytes: Buffer | null = null;
+  private others: Map<WireEncoder, Buffer | null> | undefined;
 
   constructor(readonly message: ChannelMessage) {}
 
-  bytesFor(encoder: WireEncoder): Buffer {
-    if (encoder === this.lastEncoder) return this.lastBytes as Buffer;
+  bytesFor(encoder: WireEncoder): Buffer | null {
+    if (encoder === this.lastEncoder) return this.lastBytes;
     let bytes = this.others?.get(encoder);
     if (bytes === undefined) {
       bytes = encoder.encode(this.message);

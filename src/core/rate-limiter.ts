@@ -3,23 +3,24 @@
  * One per connection for client events; cheap enough to sit on every message.
  */
 export class TokenBucket {
-  private tokens: number;
+  /** Thousandths of a token, so whole-millisecond clocks refill exactly (ten 0.1s are not 1 in floating point). */
+  private milliTokens: number;
   private last: number;
 
   constructor(
     private readonly perSecond: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.tokens = perSecond;
+    this.milliTokens = perSecond * 1000;
     this.last = now();
   }
 
   take(): boolean {
     const now = this.now();
-    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) * this.perSecond) / 1000);
+    this.milliTokens = Math.min(this.perSecond * 1000, this.milliTokens + (now - this.last) * this.perSecond);
     this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.milliTokens < 1000) return false;
+    this.milliTokens -= 1000;
     return true;
   }
 }

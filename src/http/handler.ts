@@ -1,15 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
 
-export interface HttpContext extends PusherApiContext {
+export interface HttpContext extends PusherApiContext, NativeApiContext {
   readonly log: Logger;
   /** False while draining: /up answers 503 so load balancers move traffic away. */
   readonly isServing: () => boolean;
 }
 
-/** The server-to-server face: health, then the Pusher REST API. One error → response mapping. */
+/** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
 export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handle(req, res, ctx).catch((err: unknown) => {
@@ -39,5 +40,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }
   if (await handlePusherApi(req, res, url, ctx)) return;
+  if (await handleNativeApi(req, res, url, ctx)) return;
   throw new HttpError(404, 'Not found');
 }

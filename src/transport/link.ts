@@ -9,6 +9,8 @@ export interface ClientLink {
   sendText(text: string): boolean;
   close(code: number, reason: string): void;
   readonly isOpen: boolean;
+  /** Epoch ms of the last frame (data or control) received from the client. */
+  readonly lastActivityAt: number;
 }
 
 /** What the transport calls on the front-end that owns a link. */

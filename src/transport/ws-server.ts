@@ -12,12 +12,16 @@ export interface WsTransportOptions {
   pongTimeoutMs: number;
 }
 
-/** A front-end's claim on a URL path; `open` builds the handler for an upgraded socket. */
+export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown> };
+
+/**
+ * A front-end's claim on a URL path. `admit` runs before the handshake (origin checks,
+ * authentication) and may refuse with an HTTP status; what it learns is handed to `open`.
+ */
 export interface UpgradeRoute {
   matches(path: string): boolean;
-  /** Runs before the handshake; a refusal is answered with that HTTP status. */
-  admit?(req: IncomingMessage, url: URL): Promise<{ ok: true } | { ok: false; status: number; message: string }>;
-  open(link: ClientLink, req: IncomingMessage, url: URL): LinkHandler;
+  admit?(req: IncomingMessage, url: URL): Promise<Admission>;
+  open(link: ClientLink, req: IncomingMessage, url: URL, state: unknown): LinkHandler;
 }
 
 /** After a slow-consumer close frame, how long the client gets before the socket is cut. */
@@ -25,7 +29,7 @@ const CLOSE_GRACE_MS = 2_000;
 
 class WsLink implements ClientLink {
   handler!: LinkHandler;
-  lastSeen = Date.now();
+  lastActivityAt = Date.now();
   pingSentAt = 0;
   readonly remoteAddress: string;
 
@@ -68,7 +72,7 @@ class WsLink implements ClientLink {
   }
 
   touch(now: number): void {
-    this.lastSeen = now;
+    this.lastActivityAt = now;
     this.pingSentAt = 0;
   }
 
@@ -129,20 +133,20 @@ export class WsTransport {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.routes.find((r) => r.matches(url.pathname));
-    if (!route) return refuse(socket, 404, 'Not Found');
-    if (!this.accepting) return refuse(socket, 503, 'Server shutting down');
-    if (!route.admit) return this.accept(route, req, socket, head, url);
+    if (!route) return refuse(socket, 404, { error: 'Not Found' });
+    if (!this.accepting) return refuse(socket, 503, { error: 'Server shutting down' });
+    if (!route.admit) return this.accept(route, req, socket, head, url, undefined);
     route.admit(req, url).then(
       (verdict) => {
         if (socket.destroyed) return;
-        if (verdict.ok) this.accept(route, req, socket, head, url);
-        else refuse(socket, verdict.status, verdict.message);
+        if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
+        else refuse(socket, verdict.status, verdict.body);
       },
-      () => refuse(socket, 500, 'Internal Server Error'),
+      () => refuse(socket, 500, { error: 'Internal Server Error' }),
     );
   }
 
-  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const link = new WsLink(ws, socket, this.options.maxSocketBufferBytes, req.socket.remoteAddress);
       this.links.add(link);
@@ -158,7 +162,7 @@ export class WsTransport {
         this.links.delete(link);
         link.handler.onClose();
       });
-      link.handler = route.open(link, req, url);
+      link.handler = route.open(link, req, url, state);
     });
   }
 
@@ -166,7 +170,7 @@ export class WsTransport {
     const { activityTimeoutMs, pongTimeoutMs } = this.options;
     for (const link of this.links) {
       if (link.pingSentAt === 0) {
-        if (now - link.lastSeen >= activityTimeoutMs) {
+        if (now - link.lastActivityAt >= activityTimeoutMs) {
           link.ping(now);
           link.handler.onIdle();
         }
@@ -177,9 +181,9 @@ export class WsTransport {
   }
 }
 
-function refuse(socket: Duplex, status: number, message: string): void {
+function refuse(socket: Duplex, status: number, json: Record<string, unknown>): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: message });
+  const body = JSON.stringify(json);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
-import type { UpgradeRoute } from '../../transport/ws-server.js';
+import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import { isOriginAllowed } from '../native/auth.js';
 import { PusherCode } from './close-codes.js';
 import { encodeConnectionEstablished, encodeError } from './codec.js';
 import { PusherSession, type SessionContext } from './session.js';
@@ -10,6 +11,8 @@ export interface PusherRouteOptions extends SessionContext {
   readonly appByKey: (key: string) => App | undefined;
   readonly nextSocketId: () => string;
   readonly activityTimeoutSeconds: number;
+  /** Node-wide connection cap, 0 for none. */
+  readonly maxConnections: number;
 }
 
 const PATH = /^\/app\/([^/]+)\/?$/;
@@ -33,6 +36,15 @@ class RefusedLink implements LinkHandler {
 export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
   return {
     matches: (path) => path.startsWith('/app/'),
+    // Origins are checked before the handshake, as browsers cannot be told a close code for it anyway.
+    admit(req: IncomingMessage, url: URL): Promise<Admission> {
+      const key = PATH.exec(url.pathname)?.[1];
+      const app = key === undefined ? undefined : options.appByKey(safeDecode(key));
+      if (app && !isOriginAllowed(app, req.headers.origin)) {
+        return Promise.resolve({ ok: false, status: 403, body: { error: 'Origin not allowed' } });
+      }
+      return Promise.resolve({ ok: true });
+    },
     open(link: ClientLink, _req: IncomingMessage, url: URL): LinkHandler {
       const match = PATH.exec(url.pathname);
       if (!match) return new RefusedLink(link, PusherCode.PathNotFound, 'Path not found: use /app/{key}');
@@ -47,6 +59,9 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
 
+      if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
+        return new RefusedLink(link, PusherCode.OverCapacity, 'Server is over capacity, try again later');
+      }
       const session = new PusherSession(options.nextSocketId(), app, link, options);
       if (!options.hub.addConnection(session)) {
         return new RefusedLink(link, PusherCode.OverConnectionQuota, 'Application is over its connection quota');

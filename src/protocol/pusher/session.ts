@@ -32,6 +32,7 @@ export interface SessionContext {
  */
 export class PusherSession implements Connection, LinkHandler {
   readonly wire = pusherWire;
+  readonly protocol = 'pusher';
   readonly channels = new Set<string>();
   user: SignedInUser | undefined;
   private readonly clientEvents: TokenBucket;
@@ -47,6 +48,10 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   // --- Connection (called by the hub) ---
+
+  get lastActivityAt(): number {
+    return this.link.lastActivityAt;
+  }
 
   write(bytes: Buffer): boolean {
     return this.link.write(bytes);

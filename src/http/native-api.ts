@@ -1,0 +1,232 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppRegistry } from '../apps/registry.js';
+import type { App } from '../core/app.js';
+import { serverToUserChannel, socketChannel, isValidChannelName } from '../core/channels.js';
+import { newClaimId, type ClaimStore } from '../core/claims.js';
+import type { ConnectionTarget, Hub } from '../core/hub.js';
+import { verifyPusherSignature } from './pusher-signature.js';
+import { HttpError, readBody, sendJson } from './respond.js';
+
+export interface NativeApiContext {
+  readonly hub: Hub;
+  readonly apps: AppRegistry;
+  readonly claims: ClaimStore;
+  readonly maxRequestBodyBytes: number;
+  readonly now: () => number;
+  /** This node's id, reported as each connection's `worker` in /info. */
+  readonly nodeId: string;
+}
+
+/** A refusal in dSock's shape: `{"success":false,"error":...,"errorCode":...}`. */
+class ApiError extends HttpError {
+  constructor(
+    status: number,
+    readonly errorCode: string,
+    message: string,
+  ) {
+    super(status, message);
+  }
+}
+
+const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim']);
+
+/**
+ * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
+ * disconnect, info and claim. Every call names its app by API token or Pusher signature;
+ * there is no anonymous broadcast. Returns false for paths that are not this API's.
+ */
+export async function handleNativeApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: NativeApiContext): Promise<boolean> {
+  const route = `${req.method ?? 'GET'} ${url.pathname}`;
+  if (!ROUTES.has(route)) return false;
+  try {
+    const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
+    const app = authenticate(req, url, body, ctx);
+    const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
+    const result = await dispatch(route, app, params, body, ctx);
+    sendJson(res, 200, { success: true, ...result });
+  } catch (err) {
+    if (err instanceof ApiError) sendJson(res, err.status, { success: false, error: err.message, errorCode: err.errorCode });
+    else if (err instanceof HttpError) sendJson(res, err.status, { success: false, error: err.message, errorCode: err.status === 413 ? 'BODY_TOO_LARGE' : 'BAD_REQUEST' });
+    else throw err;
+  }
+  return true;
+}
+
+function authenticate(req: IncomingMessage, url: URL, body: Buffer, ctx: NativeApiContext): App {
+  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const token = bearer ?? url.searchParams.get('token');
+  if (token) {
+    const app = ctx.apps.byApiToken(token);
+    if (!app) throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Invalid API token');
+    return checkEnabled(app);
+  }
+  const key = url.searchParams.get('auth_key');
+  if (key) {
+    const app = ctx.apps.byKey(key);
+    if (!app) throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Unknown auth_key');
+    try {
+      verifyPusherSignature(app, req.method ?? 'GET', url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
+    } catch (err) {
+      throw new ApiError(401, 'INVALID_AUTHORIZATION', (err as Error).message);
+    }
+    return checkEnabled(app);
+  }
+  throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Give an API token (Authorization: Bearer or ?token=) or a Pusher signature');
+}
+
+function checkEnabled(app: App): App {
+  if (!app.enabled) throw new ApiError(403, 'APP_DISABLED', 'Application is disabled');
+  return app;
+}
+
+/** Parameters from the query string, then from a form or JSON body (dSock uses the query). */
+class Params {
+  private readonly fromBody: Record<string, unknown> = {};
+
+  constructor(
+    private readonly query: URLSearchParams,
+    contentType: string | undefined,
+    body: Buffer,
+    bodyHoldsParams: boolean,
+  ) {
+    if (!bodyHoldsParams || body.length === 0) return;
+    const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type === 'application/x-www-form-urlencoded') {
+      for (const [k, v] of new URLSearchParams(body.toString('utf8'))) this.fromBody[k] = v;
+    } else if (type === 'application/json' || type === '' || type === 'text/plain') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new ApiError(400, 'INVALID_BODY', 'Body must be JSON or a form');
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ApiError(400, 'INVALID_BODY', 'Body must be a JSON object');
+      Object.assign(this.fromBody, parsed);
+    } else {
+      throw new ApiError(415, 'INVALID_BODY', 'Body must be application/json or application/x-www-form-urlencoded');
+    }
+  }
+
+  raw(name: string): unknown {
+    return this.query.get(name) ?? this.fromBody[name];
+  }
+
+  string(name: string): string | undefined {
+    const v = this.raw(name);
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v === 'number') return String(v);
+    if (typeof v !== 'string') throw new ApiError(400, 'INVALID_PARAMETER', `${name} must be a string`);
+    return v;
+  }
+}
+
+async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: NativeApiContext): Promise<Record<string, unknown>> {
+  switch (route) {
+    case 'POST /broadcast':
+    case 'POST /internal/broadcast':
+      return broadcast(app, p, ctx.hub);
+    case 'POST /send':
+      return send(app, p, body, ctx.hub);
+    case 'POST /disconnect':
+      return disconnect(app, p, ctx);
+    case 'GET /info':
+      return info(app, p, ctx);
+    default:
+      return claim(app, p, ctx);
+  }
+}
+
+function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
+  const list = p.raw('channels');
+  const channels: unknown[] = list !== undefined ? (Array.isArray(list) ? list : [list]) : [p.raw('channel')];
+  if (channels.length === 0 || channels[0] === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel or channels is required');
+  if (channels.length > app.maxEventChannels) throw new ApiError(400, 'TOO_MANY_CHANNELS', `at most ${app.maxEventChannels} channels`);
+  for (const c of channels) {
+    if (!isValidChannelName(c, app.maxChannelNameLength) || c.startsWith('#')) throw new ApiError(400, 'INVALID_CHANNEL', `invalid channel name: ${String(c).slice(0, 210)}`);
+  }
+  const data = p.raw('data') ?? p.raw('message');
+  if (data === undefined) throw new ApiError(400, 'MISSING_MESSAGE', 'data (or message) is required');
+  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  if (Buffer.byteLength(text) > app.maxEventDataBytes) throw new ApiError(413, 'MESSAGE_TOO_LARGE', `data is larger than ${app.maxEventDataBytes} bytes`);
+  const event = p.string('event') ?? 'message';
+  if (event.length > app.maxEventNameLength) throw new ApiError(400, 'INVALID_EVENT', `event is longer than ${app.maxEventNameLength} characters`);
+  const except = p.string('socket_id');
+  for (const channel of channels as string[]) {
+    hub.publish(app, {
+      kind: 'event',
+      channel,
+      event,
+      data: text,
+      dataIsJson: typeof data !== 'string',
+      ...(except === undefined ? {} : { exceptSocketId: except }),
+    });
+  }
+  return {};
+}
+
+function target(p: Params): ConnectionTarget {
+  const id = p.string('id');
+  if (id !== undefined) return { id };
+  const user = p.string('user');
+  if (user === undefined) throw new ApiError(400, 'MISSING_CONNECTION_OR_USER', 'Give a connection id or a user');
+  return { user, session: p.string('session') };
+}
+
+function send(app: App, p: Params, body: Buffer, hub: Hub): Record<string, unknown> {
+  const to = target(p);
+  const type = p.string('type');
+  if (type !== 'text' && type !== 'binary') throw new ApiError(400, 'INVALID_MESSAGE_TYPE', 'type must be text or binary');
+  if (body.length > app.maxEventDataBytes) throw new ApiError(413, 'MESSAGE_TOO_LARGE', `message is larger than ${app.maxEventDataBytes} bytes`);
+  const data = type === 'text' ? body.toString('utf8') : body;
+  const event = p.string('event') ?? 'message';
+  const channel = 'id' in to ? socketChannel(to.id) : serverToUserChannel(to.user);
+  const session = 'user' in to ? to.session : undefined;
+  hub.publish(app, { kind: 'event', channel, event, data, ...(session === undefined ? {} : { session }) });
+  return {};
+}
+
+async function disconnect(app: App, p: Params, ctx: NativeApiContext): Promise<Record<string, unknown>> {
+  const to = target(p);
+  const conns = ctx.hub.findConnections(app.id, to);
+  for (const conn of conns) conn.close('terminated');
+  const keepClaims = p.string('keepClaims');
+  if ('user' in to && keepClaims !== 'true' && keepClaims !== '1') await ctx.claims.remove(app.id, to.user, to.session);
+  return { disconnected: conns.length };
+}
+
+async function info(app: App, p: Params, ctx: NativeApiContext): Promise<Record<string, unknown>> {
+  const to = target(p);
+  const connections = ctx.hub.findConnections(app.id, to).map((c) => ({
+    id: c.id,
+    worker: ctx.nodeId,
+    lastPing: Math.floor(c.lastActivityAt / 1000),
+    user: c.user?.id,
+    ...(c.user?.session === undefined ? {} : { session: c.user.session }),
+    protocol: c.protocol,
+  }));
+  const claims = 'user' in to ? await ctx.claims.list(app.id, to.user, to.session) : [];
+  return { connections, claims: claims.map(({ id, expiration, user, session }) => ({ id, expiration, user, ...(session === undefined ? {} : { session }) })) };
+}
+
+async function claim(app: App, p: Params, ctx: NativeApiContext): Promise<Record<string, unknown>> {
+  const user = p.string('user');
+  if (user === undefined) throw new ApiError(400, 'USER_ID_REQUIRED', 'user is required');
+  const now = Math.floor(ctx.now() / 1000);
+  let expiration = now + app.claimTtlSeconds;
+  const exp = p.string('expiration');
+  const duration = p.string('duration');
+  if (exp !== undefined) {
+    if (!/^-?\d+$/.test(exp)) throw new ApiError(400, 'INVALID_EXPIRATION', 'expiration must be an integer (epoch seconds)');
+    expiration = Number(exp);
+    if (expiration < 0) throw new ApiError(400, 'NEGATIVE_EXPIRATION', 'expiration must not be negative');
+  } else if (duration !== undefined) {
+    if (!/^-?\d+$/.test(duration)) throw new ApiError(400, 'INVALID_DURATION', 'duration must be an integer (seconds)');
+    if (Number(duration) < 0) throw new ApiError(400, 'NEGATIVE_DURATION', 'duration must not be negative');
+    expiration = now + Number(duration);
+  }
+  const session = p.string('session');
+  const id = p.string('id') ?? newClaimId();
+  const created = { id, appId: app.id, user, session, expiration };
+  if (!(await ctx.claims.create(created))) throw new ApiError(400, 'CLAIM_ID_ALREADY_USED', 'That claim id is already in use');
+  return { claim: { id, expiration, user, ...(session === undefined ? {} : { session }) } };
+}

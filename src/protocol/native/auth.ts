@@ -1,0 +1,117 @@
+import type { IncomingMessage } from 'node:http';
+import { errors as joseErrors, jwtVerify } from 'jose';
+import type { App } from '../../core/app.js';
+import type { ClaimStore } from '../../core/claims.js';
+
+/** Who a native connection is, as its credentials say. */
+export interface NativeIdentity {
+  readonly user?: { readonly id: string; readonly session?: string | undefined; readonly info?: unknown };
+  /** Private and presence channels this connection may join; undefined allows none. */
+  readonly channels?: readonly string[];
+}
+
+export type NativeAuthResult =
+  | { ok: true; identity: NativeIdentity }
+  | { ok: false; status: 401 | 403; errorCode: string; error: string };
+
+/** dSock: a JWT with only `iat` is good for this long. */
+const IAT_LIFETIME_SECONDS = 60;
+
+const fail = (status: 401 | 403, errorCode: string, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
+
+/**
+ * Authenticates a native connection before the upgrade. Credentials are tried in a fixed
+ * order: a single-use claim, then a JWT, then the app's auth webhook, then anonymous access.
+ */
+export async function authenticateNative(app: App, req: IncomingMessage, url: URL, claims: ClaimStore): Promise<NativeAuthResult> {
+  const claimId = url.searchParams.get('claim');
+  if (claimId) {
+    const taken = await claims.take(app.id, claimId);
+    if (!taken.ok) return fail(401, taken.error, taken.error === 'MISSING_CLAIM' ? 'Claim not found (or already used)' : 'Claim has expired');
+    return { ok: true, identity: { user: { id: taken.claim.user, session: taken.claim.session } } };
+  }
+
+  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const jwt = url.searchParams.get('jwt') ?? url.searchParams.get('token') ?? bearer;
+  if (jwt) return verifyJwt(app, jwt);
+
+  if (app.authWebhookUrl) return callAuthWebhook(app, req);
+  if (app.allowAnonymous) return { ok: true, identity: {} };
+  return fail(401, 'MISSING_AUTHENTICATION', 'No claim, JWT or session given');
+}
+
+async function verifyJwt(app: App, token: string): Promise<NativeAuthResult> {
+  if (!app.jwtSecret) return fail(401, 'INVALID_JWT', 'JWT authentication is not enabled for this app');
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, new TextEncoder().encode(app.jwtSecret), { algorithms: ['HS256'] }));
+  } catch (err) {
+    const expired = err instanceof joseErrors.JWTExpired;
+    return fail(401, 'INVALID_JWT', expired ? 'JWT has expired' : 'JWT is malformed or not signed with the app secret');
+  }
+  if (typeof payload.sub !== 'string' || payload.sub === '') return fail(401, 'INVALID_JWT', 'JWT needs a sub (user id)');
+  if (payload.exp === undefined) {
+    if (typeof payload.iat !== 'number') return fail(401, 'INVALID_JWT', 'JWT needs exp or iat');
+    if (Date.now() / 1000 - payload.iat > IAT_LIFETIME_SECONDS) return fail(401, 'INVALID_JWT', 'JWT has expired');
+  }
+  const channels = stringList(payload.channels);
+  if (payload.channels !== undefined && !channels) return fail(401, 'INVALID_JWT', 'JWT channels must be a list of strings');
+  return {
+    ok: true,
+    identity: {
+      user: { id: payload.sub, session: typeof payload.sid === 'string' ? payload.sid : undefined, info: payload.info },
+      ...(channels ? { channels } : {}),
+    },
+  };
+}
+
+/**
+ * cadsock's flow: ask the backend who this is, forwarding the browser's cookies and
+ * credentials; 200 with `{"id": ...}` accepts, anything else refuses.
+ */
+async function callAuthWebhook(app: App, req: IncomingMessage): Promise<NativeAuthResult> {
+  const headers: Record<string, string> = { Accept: 'application/json', 'X-Switchboard-App': app.id };
+  const forward = { cookie: 'Cookie', authorization: 'Authorization', origin: 'Origin', 'user-agent': 'User-Agent' } as const;
+  for (const [from, to] of Object.entries(forward)) {
+    const value = req.headers[from];
+    if (typeof value === 'string') headers[to] = value;
+  }
+  const ip = req.socket.remoteAddress;
+  if (ip) headers['X-Forwarded-For'] = ip;
+
+  let response: Response;
+  try {
+    response = await fetch(app.authWebhookUrl as string, { headers, signal: AbortSignal.timeout(app.authWebhookTimeoutMs), redirect: 'manual' });
+  } catch {
+    return fail(401, 'AUTH_WEBHOOK_FAILED', 'The auth webhook did not answer in time');
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    return fail(response.status === 403 ? 403 : 401, 'AUTH_REFUSED', `The auth webhook answered ${response.status}`);
+  }
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    return fail(401, 'AUTH_REFUSED', 'The auth webhook answered with something that is not JSON');
+  }
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if ((typeof b.id !== 'string' && typeof b.id !== 'number') || b.id === '') return fail(401, 'AUTH_REFUSED', 'The auth webhook gave no id');
+  const channels = stringList(b.channels);
+  return {
+    ok: true,
+    identity: {
+      user: { id: String(b.id), session: typeof b.session === 'string' ? b.session : undefined, info: b.info },
+      ...(channels ? { channels } : {}),
+    },
+  };
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+}
+
+/** An Origin header must be one of the app's allowed origins; no header (not a browser) passes. */
+export function isOriginAllowed(app: App, origin: string | undefined): boolean {
+  return origin === undefined || app.allowedOrigins.length === 0 || app.allowedOrigins.includes(origin);
+}

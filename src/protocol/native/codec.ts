@@ -1,0 +1,73 @@
+import type { ChannelMessage, WireEncoder } from '../../core/message.js';
+import { frameBinary, frameText } from '../../transport/frame.js';
+
+/**
+ * The native protocol's wire. Clients send `{"action": ...}` JSON. They receive either the raw
+ * payload, as text or binary exactly as published (what cadsock and dSock clients expect), or
+ * with `?format=envelope` a JSON envelope `{"channel","event","data"}` that tells channels apart.
+ */
+
+export interface NativeClientMessage {
+  readonly action: string;
+  readonly channel: unknown;
+  readonly data: unknown;
+  readonly event: unknown;
+  readonly password: unknown;
+}
+
+export type NativeDecode = { ok: true; message: NativeClientMessage } | { ok: false; code: 'INVALID_JSON' | 'INVALID_MESSAGE' };
+
+export function decodeNative(text: string): NativeDecode {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'INVALID_JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, code: 'INVALID_MESSAGE' };
+  const m = parsed as Record<string, unknown>;
+  if (typeof m.action !== 'string') return { ok: false, code: 'INVALID_MESSAGE' };
+  return { ok: true, message: { action: m.action, channel: m.channel, data: m.data, event: m.event, password: m.password } };
+}
+
+export function encodeNativeError(code: string, message: string, channel?: string): string {
+  return JSON.stringify(channel === undefined ? { type: 'error', code, message } : { type: 'error', code, message, channel });
+}
+
+export function encodeNativeAck(type: 'subscribed' | 'unsubscribed', channel: string): string {
+  return JSON.stringify({ type, channel });
+}
+
+/** Raw delivery: payloads only; presence and count notices are not for raw clients. */
+export const nativeRawWire: WireEncoder = {
+  encode(message) {
+    if (message.kind !== 'event') return null;
+    return typeof message.data === 'string' ? frameText(message.data) : frameBinary(message.data);
+  },
+};
+
+export function encodeEnvelope(message: ChannelMessage): string {
+  const channel = JSON.stringify(message.channel);
+  switch (message.kind) {
+    case 'event': {
+      let data: string;
+      let encoding = '';
+      if (typeof message.data !== 'string') {
+        data = JSON.stringify(message.data.toString('base64'));
+        encoding = ',"encoding":"base64"';
+      } else data = message.dataIsJson ? message.data : JSON.stringify(message.data);
+      const user = message.userId === undefined ? '' : `,"user_id":${JSON.stringify(message.userId)}`;
+      return `{"channel":${channel},"event":${JSON.stringify(message.event)},"data":${data}${encoding}${user}}`;
+    }
+    case 'member_added':
+      return `{"channel":${channel},"event":"member_added","data":${JSON.stringify({ user_id: message.userId, user_info: message.userInfo ?? null })}}`;
+    case 'member_removed':
+      return `{"channel":${channel},"event":"member_removed","data":${JSON.stringify({ user_id: message.userId })}}`;
+    case 'subscription_count':
+      return `{"channel":${channel},"event":"subscription_count","data":{"subscription_count":${message.count}}}`;
+  }
+}
+
+export const nativeEnvelopeWire: WireEncoder = {
+  encode: (message) => frameText(encodeEnvelope(message)),
+};

@@ -1,0 +1,70 @@
+import type { IncomingMessage } from 'node:http';
+import type { App } from '../../core/app.js';
+import type { ClaimStore } from '../../core/claims.js';
+import type { Hub } from '../../core/hub.js';
+import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import { authenticateNative, isOriginAllowed, type NativeIdentity } from './auth.js';
+import { NativeSession } from './session.js';
+
+export interface NativeRouteOptions {
+  readonly hub: Hub;
+  readonly claims: ClaimStore;
+  readonly appByKey: (key: string) => App | undefined;
+  /** The app served on `/ws` and `/connect` without a key. */
+  readonly defaultApp: App;
+  readonly nextSocketId: () => string;
+  readonly maxConnections: number;
+}
+
+interface Admitted {
+  readonly app: App;
+  readonly identity: NativeIdentity;
+}
+
+const PATH = /^\/(?:ws|connect)(?:\/([^/]+))?\/?$/;
+
+const refuse = (status: number, errorCode: string, error: string): Admission => ({ ok: false, status, body: { success: false, error, errorCode } });
+
+/** `/ws`, `/ws/{appKey}` and dSock's `/connect`: the native front-end's entry. */
+export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
+  return {
+    matches: (path) => PATH.test(path),
+    async admit(req: IncomingMessage, url: URL): Promise<Admission> {
+      const key = PATH.exec(url.pathname)?.[1];
+      const app = key === undefined ? options.defaultApp : options.appByKey(safeDecode(key));
+      if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
+      if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
+      if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
+      if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) return refuse(503, 'OVER_CAPACITY', 'Server is over capacity');
+      const auth = await authenticateNative(app, req, url, options.claims);
+      if (!auth.ok) return refuse(auth.status, auth.errorCode, auth.error);
+      const admitted: Admitted = { app, identity: auth.identity };
+      return { ok: true, state: admitted };
+    },
+    open(link: ClientLink, _req: IncomingMessage, url: URL, state: unknown): LinkHandler {
+      const { app, identity } = state as Admitted;
+      const format = url.searchParams.get('format');
+      const envelope = format === 'envelope';
+      const ack = url.searchParams.get('ack');
+      const session = new NativeSession(options.nextSocketId(), app, link, options.hub, identity, {
+        envelope,
+        acks: envelope || ack === '1' || ack === 'true',
+      });
+      if (!options.hub.addConnection(session)) {
+        link.close(4004, 'Application is over its connection quota');
+        return session;
+      }
+      session.begin(url);
+      return session;
+    },
+  };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}

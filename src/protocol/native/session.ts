@@ -1,0 +1,174 @@
+import type { App } from '../../core/app.js';
+import { channelKind, isValidChannelName } from '../../core/channels.js';
+import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import type { Hub } from '../../core/hub.js';
+import type { WireEncoder } from '../../core/message.js';
+import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import { safeEqual } from '../../util/hmac.js';
+import type { NativeIdentity } from './auth.js';
+import { decodeNative, encodeNativeAck, encodeNativeError, nativeEnvelopeWire, nativeRawWire } from './codec.js';
+
+/** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
+export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
+  terminated: { code: 4009, reason: 'Disconnected by the server' },
+  shutdown: { code: 1001, reason: 'Server is restarting, reconnect' },
+  slow_consumer: { code: 4100, reason: 'Send buffer full: slow consumer disconnected' },
+  pong_timeout: { code: 4201, reason: 'Pong not received' },
+  over_quota: { code: 4004, reason: 'Application is over its connection quota' },
+};
+
+export interface NativeSessionOptions {
+  readonly envelope: boolean;
+  /** Acknowledge subscribe/unsubscribe (always on with envelopes; raw clients opt in with ?ack=1). */
+  readonly acks: boolean;
+}
+
+/** True when `name` is on the list, exactly or by a `prefix*` pattern. */
+export function channelAllowed(list: readonly string[] | undefined, name: string): boolean {
+  if (!list) return false;
+  return list.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : entry === name));
+}
+
+/**
+ * One native client: `{"action":"subscribe"|"unsubscribe"|"publish"}` in, raw payloads or
+ * envelopes out. Errors are JSON frames with a stable code; the connection stays up.
+ */
+export class NativeSession implements Connection, LinkHandler {
+  readonly wire: WireEncoder;
+  readonly protocol = 'native';
+  readonly channels = new Set<string>();
+  user: SignedInUser | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly app: App,
+    private readonly link: ClientLink,
+    private readonly hub: Hub,
+    private readonly identity: NativeIdentity,
+    private readonly options: NativeSessionOptions,
+  ) {
+    this.wire = options.envelope ? nativeEnvelopeWire : nativeRawWire;
+  }
+
+  get lastActivityAt(): number {
+    return this.link.lastActivityAt;
+  }
+
+  /** After the hub accepted the connection: bind the user, join channels named in the URL. */
+  begin(url: URL): void {
+    const user = this.identity.user;
+    if (user) this.hub.signIn(this, { id: user.id, session: user.session, info: user.info, watchlist: [] });
+    const room = url.searchParams.get('channel') ?? url.searchParams.get('room');
+    if (room !== null) this.subscribe(room, url.searchParams.get('room_password') ?? undefined);
+  }
+
+  write(bytes: Buffer): boolean {
+    return this.link.write(bytes);
+  }
+
+  notify(_notice: ConnectionNotice): void {
+    // Watchlists are a Pusher feature; native connections never register one.
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    const { code, reason: text } = NativeClose[reason];
+    this.link.close(code, text);
+    this.hub.removeConnection(this);
+  }
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) return this.error('INVALID_MESSAGE', 'Send actions as JSON text frames');
+    const decoded = decodeNative(data.toString('utf8'));
+    if (!decoded.ok) {
+      return this.error(decoded.code, decoded.code === 'INVALID_JSON' ? 'Message is not valid JSON' : 'Expected a JSON object with a string "action"');
+    }
+    const m = decoded.message;
+    switch (m.action) {
+      case 'subscribe':
+        return this.subscribe(m.channel, typeof m.password === 'string' ? m.password : undefined);
+      case 'unsubscribe':
+        if (typeof m.channel !== 'string') return this.error('INVALID_CHANNEL', 'unsubscribe needs a channel');
+        this.hub.unsubscribe(this, m.channel);
+        if (this.options.acks) this.link.sendText(encodeNativeAck('unsubscribed', m.channel));
+        return;
+      case 'publish':
+        return this.publish(m.channel, m.event, m.data);
+      case 'ping':
+        this.link.sendText('{"type":"pong"}');
+        return;
+      default:
+        return this.error('UNKNOWN_ACTION', `Unknown action: ${m.action.slice(0, 64)}`);
+    }
+  }
+
+  onIdle(): void {
+    // The transport's WebSocket ping is the native keep-alive; nothing to add at this level.
+  }
+
+  onPongTimeout(): void {
+    this.close('pong_timeout');
+  }
+
+  onOverflow(): void {
+    this.close('slow_consumer');
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.hub.removeConnection(this);
+  }
+
+  private error(code: string, message: string, channel?: string): void {
+    this.link.sendText(encodeNativeError(code, message, channel));
+  }
+
+  private subscribe(channel: unknown, password: string | undefined): void {
+    if (!isValidChannelName(channel, this.app.maxChannelNameLength) || channel.startsWith('#')) {
+      return this.error('INVALID_CHANNEL', 'A channel name is 1-200 characters of A-Z a-z 0-9 _ - = @ , . ;');
+    }
+    const required = this.app.channelPasswords[channel];
+    if (required !== undefined && (password === undefined || !safeEqual(password, required))) {
+      return this.error('WRONG_PASSWORD', 'This channel needs its password', channel);
+    }
+    const kind = channelKind(channel);
+    if (kind.isPrivate && (!this.user || !channelAllowed(this.identity.channels, channel))) {
+      return this.error('FORBIDDEN_CHANNEL', 'Private and presence channels need a connection allowed to join them', channel);
+    }
+    const member = kind.isPresence && this.user ? { userId: this.user.id, info: this.user.info } : undefined;
+    const outcome = this.hub.subscribe(this, channel, member);
+    if (!outcome.ok) {
+      return outcome.error === 'presence_full'
+        ? this.error('PRESENCE_FULL', `The presence channel is full (${this.app.maxPresenceMembers} members)`, channel)
+        : this.error('FORBIDDEN_CHANNEL', 'Forbidden', channel);
+    }
+    if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
+  }
+
+  private publish(channel: unknown, event: unknown, data: unknown): void {
+    if (!this.app.clientPublish) return this.error('PUBLISH_DISABLED', 'Client publishing is not enabled for this app');
+    if (typeof channel !== 'string' || !this.channels.has(channel)) {
+      return this.error('NOT_SUBSCRIBED', 'Publish to a channel this connection is subscribed to');
+    }
+    if (event !== undefined && (typeof event !== 'string' || event === '' || event.length > this.app.maxEventNameLength)) {
+      return this.error('INVALID_EVENT', 'event must be a non-empty string of at most 200 characters', channel);
+    }
+    if (data === undefined) return this.error('INVALID_MESSAGE', 'publish needs data', channel);
+    const text = typeof data === 'string' ? data : JSON.stringify(data);
+    if (Buffer.byteLength(text) > this.app.maxEventDataBytes) {
+      return this.error('MESSAGE_TOO_LARGE', `data is larger than ${this.app.maxEventDataBytes} bytes`, channel);
+    }
+    this.hub.publish(this.app, {
+      kind: 'event',
+      channel,
+      event: (event as string | undefined) ?? 'message',
+      data: text,
+      dataIsJson: typeof data !== 'string',
+      fromClient: true,
+      exceptSocketId: this.id,
+    });
+  }
+}

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+
+// dist/test/e2e/cli.test.js → dist/src/cli/main.js
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const BANNER = /^Switchboard listening on (\S+):(\d+) /;
+
+/** The parent's environment without anything that would configure the server under test. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_') && k !== 'PORT' && k !== 'HOST') env[k] = v;
+  return { ...env, ...extra };
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function run(t: TestContext, args: string[], env: Record<string, string>): Running {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** Waits for the pino banner line on stdout; returns the parsed line and the bound host/port. */
+async function banner(r: Running, timeoutMs = 5000): Promise<{ line: Record<string, unknown>; host: string; port: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const text of r.stdout().split('\n')) {
+      if (!text.trim()) continue;
+      const line = JSON.parse(text) as Record<string, unknown>; // every stdout line is pino JSON
+      const m = typeof line.msg === 'string' ? BANNER.exec(line.msg) : null;
+      if (m) return { line, host: m[1] as string, port: Number(m[2]) };
+    }
+    if (r.child.exitCode !== null) throw new Error(`exited ${r.child.exitCode} before the banner; stderr: ${r.stderr()}`);
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no banner in ${timeoutMs} ms; stdout: ${r.stdout()}`);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([once(r.child.stdout as NodeJS.ReadableStream, 'data'), r.exit, new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
+    clearTimeout(timer);
+  }
+}
+
+describe('switchboard CLI', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-cli-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts on PORT=0, logs the bound port as JSON, answers /up, and exits 0 on SIGTERM', async (t) => {
+    const r = run(t, [], { PORT: '0', HOST: '127.0.0.1' });
+    const { line, host, port } = await banner(r);
+    assert.equal(host, '127.0.0.1');
+    assert.ok(port > 0 && port < 65536, `bound port ${port}`);
+    assert.equal(line.level, 30);
+    assert.equal(line.service, 'switchboard');
+    assert.match(line.msg as string, /app-id \(key app-key\)/);
+
+    const res = await fetch(`http://127.0.0.1:${port}/up`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true });
+
+    const started = Date.now();
+    r.child.kill('SIGTERM');
+    const { code, signal } = await r.exit;
+    assert.equal(signal, null);
+    assert.equal(code, 0, r.stderr());
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms to stop`);
+    assert.ok(!r.stdout().includes('app-secret'), 'the secret never reaches the log');
+    assert.equal(r.stderr(), '');
+  });
+
+  it('takes --port and --host flags and a --config file', async (t) => {
+    const file = join(dir, 'apps.json');
+    writeFileSync(file, JSON.stringify({ port: 1, apps: [{ id: 'file-app', key: 'file-key', secret: 'file-secret' }] }));
+    const r = run(t, ['--config', file, '--port', '0', '--host', '127.0.0.1'], { PORT: '2' });
+    const { port, line } = await banner(r);
+    assert.match(line.msg as string, /file-app \(key file-key\)/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/up/file-app`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/up/app-id`)).status, 404);
+    r.child.kill('SIGTERM');
+    assert.equal((await r.exit).code, 0);
+  });
+
+  it('on SIGTERM tells connected clients to reconnect (4200) and still exits 0', async (t) => {
+    const r = run(t, [], { PORT: '0', HOST: '127.0.0.1' });
+    const { port } = await banner(r);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/app/app-key?protocol=7&client=cli-test&version=1.0`);
+    t.after(() => ws.terminate());
+    const established = once(ws, 'message');
+    const closed = once(ws, 'close');
+    await established;
+    r.child.kill('SIGTERM');
+    const [code] = (await closed) as [number, Buffer];
+    assert.equal(code, 4200);
+    assert.equal((await r.exit).code, 0);
+  });
+
+  it('refuses a bad configuration with exit code 2, naming every problem on stderr', async (t) => {
+    const file = join(dir, 'duplicate.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apps: [
+          { id: 'one', key: 'same-key', secret: 's1' },
+          { id: 'two', key: 'same-key', secret: 's2' },
+        ],
+      }),
+    );
+    const r = run(t, ['--config', file, '--colour', 'red'], { SWITCHBOARD_PORT: 'abc' });
+    const { code } = await r.exit;
+    assert.equal(code, 2);
+    const err = r.stderr();
+    assert.match(err, /invalid configuration/);
+    assert.match(err, /port: .*number/);
+    assert.match(err, /apps\.1\.key: duplicate app key "same-key"/);
+    assert.match(err, /--colour: unknown option/);
+    assert.equal(r.stdout(), '', 'nothing was started');
+  });
+
+  it('refuses an unreadable config file with exit code 2', async (t) => {
+    const missing = join(dir, 'missing.json');
+    const r = run(t, ['--config', missing], {});
+    assert.equal((await r.exit).code, 2);
+    assert.ok(r.stderr().includes(missing), r.stderr());
+  });
+});

@@ -14,7 +14,7 @@ import { pusherRoute } from './protocol/pusher/route.js';
 import { MemoryClaimStore } from './core/claims.js';
 import { serverToUserChannel, socketChannel } from './core/channels.js';
 import type { ConnectionTarget } from './core/hub.js';
-import { randomUUID } from 'node:crypto';
+
 import { WsTransport } from './transport/ws-server.js';
 
 export interface ServerOptions {
@@ -42,7 +42,7 @@ export interface Switchboard {
   sendToUser(user: string, data: string | Buffer, options?: PublishOptions & { session?: string }): void;
   sendToConnection(id: string, data: string | Buffer, options?: PublishOptions): void;
   /** Closes connections by id or user (and session); returns how many. */
-  disconnect(target: ConnectionTarget, appId?: string): number;
+  disconnect(target: ConnectionTarget, appId?: string): Promise<number>;
   /** Drains (clients told to reconnect) and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
@@ -55,7 +55,6 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const hub = new Hub(new LocalBus(), (id) => apps.byId(id));
   await hub.start();
   const claims = new MemoryClaimStore();
-  const nodeId = randomUUID();
   const nextSocketId = socketIdFactory();
   const defaultApp = config.apps[0] as App;
 
@@ -80,7 +79,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     },
   );
   const http: Server = createHttpServer(
-    createHttpHandler({ hub, apps, claims, nodeId, log, maxRequestBodyBytes: config.maxRequestBodyBytes, now: Date.now, isServing: () => serving }),
+    createHttpHandler({ hub, apps, claims, log, maxRequestBodyBytes: config.maxRequestBodyBytes, now: Date.now, isServing: () => serving }),
   );
   http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
   http.on('clientError', (_err, socket) => {
@@ -148,11 +147,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     sendToConnection(id, data, send = {}) {
       hub.publish(appFor(send.appId), { kind: 'event', channel: socketChannel(id), event: send.event ?? 'message', data });
     },
-    disconnect(target, appId) {
-      const conns = hub.findConnections(appFor(appId).id, target);
-      for (const conn of conns) conn.close('terminated');
-      return conns.length;
-    },
+    disconnect: (target, appId) => hub.disconnect(appFor(appId).id, target),
     close: () => (closing ??= close()),
   };
 }

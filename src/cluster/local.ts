@@ -1,21 +1,30 @@
-import type { MessageBus } from '../core/bus.js';
+import { randomUUID } from 'node:crypto';
+import type { BusSink, ClusterCommand, CommandResult, MessageBus } from '../core/bus.js';
 import type { ChannelMessage } from '../core/message.js';
 
-/** One node, no network: a publish is delivered here, synchronously. */
+/** One node, no network: a publish is delivered here, synchronously; there is no one to tell. */
 export class LocalBus implements MessageBus {
-  private deliver: ((appId: string, message: ChannelMessage) => void) | undefined;
+  readonly nodeId = randomUUID();
+  readonly isHealthy = true;
+  private sink: BusSink | undefined;
 
-  start(deliverLocal: (appId: string, message: ChannelMessage) => void): Promise<void> {
-    this.deliver = deliverLocal;
+  start(sink: BusSink): Promise<void> {
+    this.sink = sink;
     return Promise.resolve();
   }
 
   publish(appId: string, message: ChannelMessage): void {
-    this.deliver?.(appId, message);
+    this.sink?.deliver(appId, message);
+  }
+
+  announce(): void {}
+
+  request(command: ClusterCommand): Promise<CommandResult[]> {
+    return Promise.resolve(this.sink ? [this.sink.execute(command)] : []);
   }
 
   close(): Promise<void> {
-    this.deliver = undefined;
+    this.sink = undefined;
     return Promise.resolve();
   }
 }

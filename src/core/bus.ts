@@ -1,12 +1,55 @@
 import type { ChannelMessage } from './message.js';
+import type { StateDelta } from './state-delta.js';
+
+/** dSock's addressing: one connection, or a user's connections (optionally one session's). */
+export type ConnectionTarget = { readonly id: string } | { readonly user: string; readonly session?: string | undefined };
+
+export interface ConnectionSummary {
+  readonly id: string;
+  readonly node: string;
+  readonly protocol: string;
+  readonly user?: string | undefined;
+  readonly session?: string | undefined;
+  /** Epoch ms of the client's last sign of life. */
+  readonly lastActivityAt: number;
+}
+
+/** Work that every node does on its own connections, with the answers gathered. */
+export type ClusterCommand =
+  | { readonly kind: 'terminate'; readonly appId: string; readonly target: ConnectionTarget }
+  | { readonly kind: 'info'; readonly appId: string; readonly target: ConnectionTarget };
+
+export interface CommandResult {
+  readonly closed?: number;
+  readonly connections?: readonly ConnectionSummary[];
+}
+
+/** What a bus calls on this node's hub. */
+export interface BusSink {
+  deliver(appId: string, message: ChannelMessage): void;
+  /** Applies another node's share; with `replace`, the share is its whole state (a snapshot). */
+  applyRemote(node: string, deltas: readonly StateDelta[], replace: boolean): void;
+  /** A node left or died: everything it owned goes. */
+  dropNode(node: string): void;
+  /** This node's whole share, for snapshots. */
+  ownedState(): StateDelta[];
+  execute(command: ClusterCommand): CommandResult;
+}
 
 /**
- * How a published message reaches every node that serves the channel. The in-process bus
- * delivers straight to this node; cluster engines (cluster/) carry it to the others too.
- * Implementations must deliver each message once per node, in publish order per publisher.
+ * How messages and state reach every node. The in-process bus serves a single node; cluster
+ * engines (cluster/) carry both to the other nodes. A bus delivers each published message once
+ * per node, in publish order per publisher and channel.
  */
 export interface MessageBus {
-  start(deliverLocal: (appId: string, message: ChannelMessage) => void): Promise<void>;
+  readonly nodeId: string;
+  /** False while the engine is unreachable (the node keeps serving its own clients). */
+  readonly isHealthy: boolean;
+  start(sink: BusSink): Promise<void>;
   publish(appId: string, message: ChannelMessage): void;
+  /** Tells the other nodes about a change in this node's share of the state. */
+  announce(delta: StateDelta): void;
+  /** Runs a command on every live node (this one included) and gathers the answers. */
+  request(command: ClusterCommand): Promise<CommandResult[]>;
   close(): Promise<void>;
 }

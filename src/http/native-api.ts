@@ -13,8 +13,6 @@ export interface NativeApiContext {
   readonly claims: ClaimStore;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
-  /** This node's id, reported as each connection's `worker` in /info. */
-  readonly nodeId: string;
 }
 
 /** A refusal in dSock's shape: `{"success":false,"error":...,"errorCode":...}`. */
@@ -187,21 +185,20 @@ function send(app: App, p: Params, body: Buffer, hub: Hub): Record<string, unkno
 
 async function disconnect(app: App, p: Params, ctx: NativeApiContext): Promise<Record<string, unknown>> {
   const to = target(p);
-  const conns = ctx.hub.findConnections(app.id, to);
-  for (const conn of conns) conn.close('terminated');
+  const disconnected = await ctx.hub.disconnect(app.id, to);
   const keepClaims = p.string('keepClaims');
   if ('user' in to && keepClaims !== 'true' && keepClaims !== '1') await ctx.claims.remove(app.id, to.user, to.session);
-  return { disconnected: conns.length };
+  return { disconnected };
 }
 
 async function info(app: App, p: Params, ctx: NativeApiContext): Promise<Record<string, unknown>> {
   const to = target(p);
-  const connections = ctx.hub.findConnections(app.id, to).map((c) => ({
+  const connections = (await ctx.hub.describe(app.id, to)).map((c) => ({
     id: c.id,
-    worker: ctx.nodeId,
+    worker: c.node,
     lastPing: Math.floor(c.lastActivityAt / 1000),
-    user: c.user?.id,
-    ...(c.user?.session === undefined ? {} : { session: c.user.session }),
+    user: c.user,
+    ...(c.session === undefined ? {} : { session: c.session }),
     protocol: c.protocol,
   }));
   const claims = 'user' in to ? await ctx.claims.list(app.id, to.user, to.session) : [];

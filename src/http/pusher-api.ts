@@ -31,11 +31,11 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   verifyPusherSignature(app, method, url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
   if (!app.enabled) throw new HttpError(403, 'Application is disabled');
 
-  sendJson(res, 200, route(ctx.hub, app, method, match[2] as string, url, body));
+  sendJson(res, 200, await route(ctx.hub, app, method, match[2] as string, url, body));
   return true;
 }
 
-function route(hub: Hub, app: App, method: string, rest: string, url: URL, body: Buffer): object {
+async function route(hub: Hub, app: App, method: string, rest: string, url: URL, body: Buffer): Promise<object> {
   if (method === 'POST' && rest === '/events') return triggerEvents(hub, app, parseJsonObject(body));
   if (method === 'POST' && rest === '/batch_events') return triggerBatch(hub, app, parseJsonObject(body));
   if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
@@ -47,7 +47,7 @@ function route(hub: Hub, app: App, method: string, rest: string, url: URL, body:
   }
   const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
   if (method === 'POST' && terminate) {
-    hub.terminateUser(app.id, decodeSegment(terminate[1] as string));
+    await hub.terminateUser(app.id, decodeSegment(terminate[1] as string));
     return {};
   }
   throw new HttpError(404, `No route for ${method} /apps/${app.id}${rest}`);

@@ -288,18 +288,18 @@ describe('Hub (no network)', () => {
   });
 
   describe('terminateUser', () => {
-    it('closes every socket of that user with reason terminated and no other', () => {
+    it('closes every socket of that user with reason terminated and no other', async () => {
       const a = connect();
       const b = connect();
       const other = connect();
       hub.signIn(a, user('u'));
       hub.signIn(b, user('u'));
       hub.signIn(other, user('v'));
-      assert.equal(hub.terminateUser(app.id, 'u'), 2);
+      assert.equal(await hub.terminateUser(app.id, 'u'), 2);
       assert.deepEqual(a.closes, ['terminated']);
       assert.deepEqual(b.closes, ['terminated']);
       assert.deepEqual(other.closes, []);
-      assert.equal(hub.terminateUser(app.id, 'nobody'), 0);
+      assert.equal(await hub.terminateUser(app.id, 'nobody'), 0);
     });
   });
 

@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StaticAppRegistry } from './apps/registry.js';
-import { LocalBus } from './cluster/local.js';
+import { createCluster } from './cluster/create.js';
 import { validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { App } from './core/app.js';
@@ -11,7 +11,6 @@ import { createHttpHandler } from './http/handler.js';
 import { createLogger, type Logger } from './log.js';
 import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
-import { MemoryClaimStore } from './core/claims.js';
 import { serverToUserChannel, socketChannel } from './core/channels.js';
 import type { ConnectionTarget } from './core/hub.js';
 
@@ -52,9 +51,9 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const config = validateConfig(input);
   const log = options.log ?? createLogger(config.logLevel);
   const apps = new StaticAppRegistry(config.apps);
-  const hub = new Hub(new LocalBus(), (id) => apps.byId(id));
+  const { bus, claims } = await createCluster(config, log);
+  const hub = new Hub(bus, (id) => apps.byId(id));
   await hub.start();
-  const claims = new MemoryClaimStore();
   const nextSocketId = socketIdFactory();
   const defaultApp = config.apps[0] as App;
 
@@ -79,9 +78,19 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     },
   );
   const http: Server = createHttpServer(
-    createHttpHandler({ hub, apps, claims, log, maxRequestBodyBytes: config.maxRequestBodyBytes, now: Date.now, isServing: () => serving }),
+    createHttpHandler({
+      hub,
+      apps,
+      claims,
+      log,
+      maxRequestBodyBytes: config.maxRequestBodyBytes,
+      now: Date.now,
+      isServing: () => serving,
+      servesApi: config.role !== 'websocket',
+    }),
   );
-  http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
+  if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
+  else http.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'));
   http.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();

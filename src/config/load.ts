@@ -21,6 +21,13 @@ const scalarKeys = Object.entries(configSchema.shape)
   .filter(([key]) => key !== 'apps')
   .map(([key]) => key);
 
+/** Top-level settings that are lists; from env and flags they are comma- or space-separated. */
+const LIST_KEYS = new Set(scalarKeys.filter((key) => configSchema.shape[key as keyof typeof configSchema.shape].def.defaultValue instanceof Array));
+
+function splitList(raw: string): string[] {
+  return raw.split(/[\s,]+/).filter(Boolean);
+}
+
 function envName(key: string): string {
   return ENV_PREFIX + key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 }
@@ -57,7 +64,7 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
 
   for (const key of scalarKeys) {
     const raw = env[envName(key)] ?? (key === 'host' ? env.HOST : key === 'port' ? env.PORT : undefined);
-    if (raw !== undefined) input[key] = coerce(raw);
+    if (raw !== undefined) input[key] = LIST_KEYS.has(key) ? splitList(raw) : coerce(raw);
   }
   input.apps = mergeEnvApp(input.apps, env);
 
@@ -65,7 +72,7 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
     if (flag === 'config') continue;
     const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (!scalarKeys.includes(key)) problems.push(`--${flag}: unknown option`);
-    else input[key] = coerce(raw);
+    else input[key] = LIST_KEYS.has(key) ? splitList(raw) : coerce(raw);
   }
 
   return validateConfig(input, problems);
@@ -112,7 +119,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
   for (const [suffix, field] of Object.entries(fields)) {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
     if (raw === undefined) continue;
-    if (field === 'allowedOrigins') fromEnv[field] = raw.split(/[\s,]+/).filter(Boolean);
+    if (field === 'allowedOrigins') fromEnv[field] = splitList(raw);
     else fromEnv[field] = STRING_FIELDS.has(field) ? raw : coerce(raw);
   }
   if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong

@@ -57,6 +57,20 @@ export const configSchema = z
     maxSocketBufferBytes: positiveInt.default(1024 * 1024),
     /** Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off. */
     maxConnections: nonNegativeInt.default(0),
+    /** What this node serves: WebSockets and the HTTP API, or one of them (dSock's worker/API split). */
+    role: z.enum(['all', 'websocket', 'api']).default('all'),
+    /** The scaling engine; `local` is a single node. */
+    adapter: z.enum(['local', 'redis', 'redis-cluster', 'nats']).default('local'),
+    redisUrl: z.string().min(1).default('redis://127.0.0.1:6379'),
+    /** `host:port` seed nodes of a Redis Cluster. */
+    redisClusterNodes: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).default([]),
+    natsUrl: z.array(z.string().min(1)).default(['nats://127.0.0.1:4222']),
+    /** Prefix of every key, channel and subject the cluster uses, so deployments can share an engine. */
+    clusterPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('switchboard'),
+    heartbeatIntervalMs: positiveInt.default(2_000),
+    /** A node silent this long is dead: its connections and presence members are removed. */
+    nodeTimeoutMs: positiveInt.default(10_000),
+    clusterRequestTimeoutMs: positiveInt.default(2_000),
     /** Bound on a graceful shutdown. */
     shutdownTimeoutMs: nonNegativeInt.default(10_000),
     apps: z.array(appSchema).default([]),
@@ -81,7 +95,15 @@ export const configSchema = z
       });
     },
     { when: () => true },
-  );
+  )
+  .superRefine((config, ctx) => {
+    if (config.adapter === 'redis-cluster' && config.redisClusterNodes.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
+    }
+    if (config.nodeTimeoutMs <= config.heartbeatIntervalMs) {
+      ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
+    }
+  });
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -8,6 +8,8 @@ export interface HttpContext extends PusherApiContext, NativeApiContext {
   readonly log: Logger;
   /** False while draining: /up answers 503 so load balancers move traffic away. */
   readonly isServing: () => boolean;
+  /** A websocket-only node answers health checks but not the APIs. */
+  readonly servesApi: boolean;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
@@ -39,6 +41,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     if (!app) throw new HttpError(404, 'Unknown app id');
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }
+  if (path === '/ready') {
+    // Ready = serving and connected to the cluster engine; a degraded node still serves its own clients.
+    const ready = ctx.isServing() && ctx.hub.isHealthy;
+    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
+  }
+  if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
   if (await handlePusherApi(req, res, url, ctx)) return;
   if (await handleNativeApi(req, res, url, ctx)) return;
   throw new HttpError(404, 'Not found');

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import type { BusSink, ClusterCommand, CommandResult, MessageBus } from '../core/bus.js';
+import type { ChannelMessage } from '../core/message.js';
+import type { StateDelta } from '../core/state-delta.js';
+import type { Logger } from '../log.js';
+import { decodeWire, encodeWire, type Envelope, type WireMessage } from './messages.js';
+import type { ClusterTransport } from './transport.js';
+
+export interface ClusterBusOptions {
+  /** How often a node says it is alive. */
+  heartbeatIntervalMs: number;
+  /** Silence after which a node counts as dead and its share of the state is dropped. */
+  nodeTimeoutMs: number;
+  /** Bound on gathering answers from the other nodes. */
+  requestTimeoutMs: number;
+  /** Channel traffic is spread over this many topics (shards on Redis Cluster). */
+  dataTopics: number;
+}
+
+const CONTROL = 'control';
+
+interface PendingRequest {
+  readonly missing: Set<string>;
+  readonly results: CommandResult[];
+  readonly resolve: (results: CommandResult[]) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * Many nodes as one hub, over any engine. Every node receives every channel message (spread
+ * over `dataTopics` topics by channel, so one channel's messages stay in order) and keeps its
+ * own copy of the cluster-wide counts from the other nodes' announcements. Control traffic
+ * (state, heartbeats, commands) shares one topic, so each node's announcements arrive in the
+ * order it made them. See docs/clustering.md for why delivery is routed this way.
+ */
+export class ClusterBus implements MessageBus {
+  readonly nodeId = randomUUID();
+  private sink: BusSink | undefined;
+  private healthy = false;
+  private readonly lastSeen = new Map<string, number>();
+  private readonly pendingDeltas = new Map<string, StateDelta>();
+  private flushScheduled = false;
+  private readonly requests = new Map<string, PendingRequest>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private droppedMessages = 0;
+
+  constructor(
+    private readonly transport: ClusterTransport,
+    private readonly options: ClusterBusOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  /** Other nodes currently known to be alive. */
+  get peers(): string[] {
+    return [...this.lastSeen.keys()];
+  }
+
+  async start(sink: BusSink): Promise<void> {
+    this.sink = sink;
+    const topics = [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
+    await this.transport.start(topics, {
+      message: (_topic, bytes) => this.receive(bytes),
+      status: (up) => this.onStatus(up),
+    });
+    this.healthy = true;
+    this.send({ t: 'hello' });
+    this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
+    this.heartbeat.unref();
+    this.log.info({ engine: this.transport.name, node: this.nodeId }, 'joined the cluster');
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.flush();
+    if (this.healthy) this.send({ t: 'bye' });
+    for (const request of this.requests.values()) {
+      clearTimeout(request.timer);
+      request.resolve(request.results);
+    }
+    this.requests.clear();
+    await this.transport.close();
+    this.sink = undefined;
+  }
+
+  publish(appId: string, message: ChannelMessage): void {
+    this.sink?.deliver(appId, message);
+    this.transport.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
+  }
+
+  /** Changes are coalesced per event-loop turn: the latest value per key goes out, once. */
+  announce(delta: StateDelta): void {
+    this.pendingDeltas.set(deltaKey(delta), delta);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  request(command: ClusterCommand): Promise<CommandResult[]> {
+    const local = this.sink ? [this.sink.execute(command)] : [];
+    const peers = this.peers;
+    if (peers.length === 0 || !this.healthy) return Promise.resolve(local);
+    const id = randomUUID();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const request = this.requests.get(id);
+        if (!request) return;
+        this.requests.delete(id);
+        this.log.warn({ missing: [...request.missing], command: command.kind }, 'cluster request timed out; answering with what arrived');
+        resolve(request.results);
+      }, this.options.requestTimeoutMs);
+      timer.unref();
+      this.requests.set(id, { missing: new Set(peers), results: local, resolve, timer });
+      this.send({ t: 'cmd', id, c: command });
+    });
+  }
+
+  private dataTopic(appId: string, channel: string): string {
+    return `data.${hash(appId, channel) % this.options.dataTopics}`;
+  }
+
+  private send(message: WireMessage): void {
+    this.transport.publish(CONTROL, encodeWire(this.nodeId, message));
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingDeltas.size === 0) return;
+    const d = [...this.pendingDeltas.values()];
+    this.pendingDeltas.clear();
+    this.send({ t: 'state', d });
+  }
+
+  private tick(): void {
+    if (!this.healthy) return; // while the engine is away, silence from others proves nothing
+    this.send({ t: 'hb' });
+    const deadline = Date.now() - this.options.nodeTimeoutMs;
+    for (const [node, seen] of this.lastSeen) {
+      if (seen >= deadline) continue;
+      this.lastSeen.delete(node);
+      this.log.warn({ node }, 'node timed out; dropping its connections and presence');
+      this.sink?.dropNode(node);
+      this.forgetInRequests(node);
+    }
+  }
+
+  private onStatus(up: boolean): void {
+    if (up === this.healthy) return;
+    this.healthy = up;
+    if (!up) {
+      this.log.error({ engine: this.transport.name }, 'lost the cluster engine; serving local clients only');
+      return;
+    }
+    this.log.info({ engine: this.transport.name }, 'cluster engine is back; re-announcing this node');
+    // Give every known node a fresh grace period: their silence was ours.
+    const now = Date.now();
+    for (const node of this.lastSeen.keys()) this.lastSeen.set(node, now);
+    this.send({ t: 'hello' });
+    this.sendSnapshot(undefined);
+  }
+
+  private sendSnapshot(to: string | undefined): void {
+    if (!this.sink) return;
+    this.send({ t: 'state', d: this.sink.ownedState(), r: true, ...(to ? { to } : {}) });
+  }
+
+  private receive(bytes: Buffer): void {
+    const decoded = decodeWire(bytes);
+    if (!decoded.ok) {
+      this.droppedMessages += 1;
+      if (this.droppedMessages === 1 || this.droppedMessages % 1000 === 0) {
+        this.log.warn({ reason: decoded.reason, dropped: this.droppedMessages }, 'dropped cluster message');
+      }
+      return;
+    }
+    const e = decoded.envelope;
+    if (e.o === this.nodeId || !this.sink) return;
+    const known = this.lastSeen.has(e.o);
+    this.lastSeen.set(e.o, Date.now());
+    // A node we have not heard from (we started after it, or dropped it): ask for its share.
+    if (!known && e.t !== 'hello' && !(e.t === 'state' && e.r)) this.send({ t: 'hello' });
+    this.handle(e);
+  }
+
+  private handle(e: Envelope): void {
+    const sink = this.sink as BusSink;
+    switch (e.t) {
+      case 'pub':
+        sink.deliver(e.a, e.m);
+        return;
+      case 'state':
+        if (e.to === undefined || e.to === this.nodeId) sink.applyRemote(e.o, e.d, e.r === true);
+        return;
+      case 'hello':
+        this.sendSnapshot(e.o);
+        return;
+      case 'hb':
+        return;
+      case 'bye':
+        this.lastSeen.delete(e.o);
+        sink.dropNode(e.o);
+        this.forgetInRequests(e.o);
+        return;
+      case 'cmd':
+        this.send({ t: 'res', id: e.id, to: e.o, r: sink.execute(e.c) });
+        return;
+      case 'res': {
+        if (e.to !== this.nodeId) return;
+        const request = this.requests.get(e.id);
+        if (!request || !request.missing.delete(e.o)) return;
+        request.results.push(e.r);
+        if (request.missing.size === 0) this.finish(e.id, request);
+        return;
+      }
+    }
+  }
+
+  private forgetInRequests(node: string): void {
+    for (const [id, request] of this.requests) {
+      if (request.missing.delete(node) && request.missing.size === 0) this.finish(id, request);
+    }
+  }
+
+  private finish(id: string, request: PendingRequest): void {
+    clearTimeout(request.timer);
+    this.requests.delete(id);
+    request.resolve(request.results);
+  }
+}
+
+function deltaKey(d: StateDelta): string {
+  switch (d.kind) {
+    case 'subscriptions':
+      return `s\u0000${d.appId}\u0000${d.channel}`;
+    case 'presence':
+      return `p\u0000${d.appId}\u0000${d.channel}\u0000${d.userId}`;
+    case 'user':
+      return `u\u0000${d.appId}\u0000${d.userId}`;
+    case 'connections':
+      return `c\u0000${d.appId}`;
+    case 'cache':
+      return `k\u0000${d.appId}\u0000${d.message.channel}`;
+  }
+}
+
+/** FNV-1a over app and channel: cheap, stable across nodes and versions. */
+function hash(appId: string, channel: string): number {
+  let h = 0x811c9dc5;
+  const s = appId + '\u0000' + channel;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -1,0 +1,94 @@
+import { Cluster, Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import type { MessageBus } from '../core/bus.js';
+import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
+import type { Logger } from '../log.js';
+import { ClusterBus } from './bus.js';
+import { LocalBus } from './local.js';
+import { NatsClaimStore } from './nats-claims.js';
+import { NatsTransport } from './nats.js';
+import { RedisClaimStore } from './redis-claims.js';
+import { RedisClusterTransport, RedisTransport } from './redis.js';
+
+export interface ClusterParts {
+  readonly bus: MessageBus;
+  /** Claims must be single-use cluster-wide, so they live in the engine's own store. */
+  readonly claims: ClaimStore;
+}
+
+/** Picks the engine from `config.adapter`; the rest of the server never knows which it got. */
+export async function createCluster(config: Config, log: Logger): Promise<ClusterParts> {
+  const prefix = `${config.clusterPrefix}:`;
+  const busOptions = {
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    nodeTimeoutMs: config.nodeTimeoutMs,
+    requestTimeoutMs: config.clusterRequestTimeoutMs,
+    dataTopics: 16,
+  };
+  const clusterLog = log.child({ component: 'cluster' });
+  switch (config.adapter) {
+    case 'local':
+      return { bus: new LocalBus(), claims: new MemoryClaimStore() };
+    case 'redis': {
+      const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+      store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
+      return {
+        bus: new ClusterBus(new RedisTransport(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
+        claims: new RedisClaimStore(store, prefix),
+      };
+    }
+    case 'redis-cluster': {
+      const nodes = config.redisClusterNodes.map((hostPort) => {
+        const [host, port] = hostPort.split(':') as [string, string];
+        return { host, port: Number(port) };
+      });
+      const store = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+      store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis cluster store error'));
+      return {
+        bus: new ClusterBus(new RedisClusterTransport(nodes, prefix, clusterLog), busOptions, clusterLog),
+        claims: new RedisClaimStore(store, prefix),
+      };
+    }
+    case 'nats': {
+      const transport = new NatsTransport(config.natsUrl, `${config.clusterPrefix}.`, clusterLog);
+      const bus = new ClusterBus(transport, busOptions, clusterLog);
+      const claims = new LazyClaimStore(() => {
+        const nc = transport.connection;
+        if (!nc) return Promise.reject(new Error('NATS is not connected'));
+        return NatsClaimStore.open(nc, `${config.clusterPrefix}-claims`);
+      });
+      return { bus, claims };
+    }
+  }
+}
+
+/** Opens a store on first use: the NATS one needs the connection that the bus makes at start. */
+class LazyClaimStore implements ClaimStore {
+  private store: Promise<ClaimStore> | undefined;
+
+  constructor(private readonly open: () => Promise<ClaimStore>) {}
+
+  private get(): Promise<ClaimStore> {
+    // A failed open (JetStream not reachable yet) is retried on the next use, not remembered.
+    return (this.store ??= this.open().catch((err: unknown) => {
+      this.store = undefined;
+      throw err;
+    }));
+  }
+
+  async create(...args: Parameters<ClaimStore['create']>) {
+    return (await this.get()).create(...args);
+  }
+  async take(...args: Parameters<ClaimStore['take']>) {
+    return (await this.get()).take(...args);
+  }
+  async list(...args: Parameters<ClaimStore['list']>) {
+    return (await this.get()).list(...args);
+  }
+  async remove(...args: Parameters<ClaimStore['remove']>) {
+    return (await this.get()).remove(...args);
+  }
+  async close(): Promise<void> {
+    if (this.store) await (await this.store).close();
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * The only thing a scaling engine implements: named topics that every node subscribes to, and
+ * fire-and-forget publishing. Everything else (the message union, heartbeats, snapshots,
+ * gathering answers) is written once in bus.ts.
+ */
+export interface TransportHandlers {
+  message(topic: string, bytes: Buffer): void;
+  /** The engine became unreachable (false) or reachable again with subscriptions restored (true). */
+  status(up: boolean): void;
+}
+
+export interface ClusterTransport {
+  readonly name: string;
+  /** Connects and subscribes to `topics`; resolves when messages can flow both ways. */
+  start(topics: readonly string[], handlers: TransportHandlers): Promise<void>;
+  /** Never throws and never queues while the engine is down: delivery is at most once. */
+  publish(topic: string, bytes: Buffer): void;
+  close(): Promise<void>;
+}

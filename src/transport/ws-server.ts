@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { frameText } from './frame.js';
 import type { ClientLink, LinkHandler } from './link.js';
-import { writeBatched } from './write-batcher.js';
+import { flushSoon, type Flushable } from './write-batcher.js';
 
 export interface WsTransportOptions {
   maxMessageBytes: number;
@@ -27,8 +27,11 @@ export interface UpgradeRoute {
 /** After a slow-consumer close frame, how long the client gets before the socket is cut. */
 const CLOSE_GRACE_MS = 2_000;
 
-class WsLink implements ClientLink {
+class WsLink implements ClientLink, Flushable {
   handler!: LinkHandler;
+  /** Frames written this turn, sent together by flushQueued(). */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
   lastActivityAt = Date.now();
   pingSentAt = 0;
   readonly remoteAddress: string;
@@ -48,12 +51,26 @@ class WsLink implements ClientLink {
 
   write(frame: Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.socket.writableLength + frame.length > this.maxBuffered) {
+    // What the kernel has not taken yet plus what waits for this turn's flush.
+    if (this.socket.writableLength + this.queuedBytes + frame.length > this.maxBuffered) {
       this.handler.onOverflow();
       return false;
     }
-    writeBatched(this.socket, frame);
+    if (this.queued.length === 0) flushSoon(this);
+    this.queued.push(frame);
+    this.queuedBytes += frame.length;
     return true;
+  }
+
+  flushQueued(): void {
+    if (this.queued.length === 0) return;
+    const frames = this.queued;
+    const bytes = this.queuedBytes;
+    this.queued = [];
+    this.queuedBytes = 0;
+    if (this.socket.destroyed) return;
+    // Copying a turn's small frames into one buffer costs less than a write request per frame.
+    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
   }
 
   sendText(text: string): boolean {
@@ -62,6 +79,7 @@ class WsLink implements ClientLink {
 
   close(code: number, reason: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.flushQueued(); // queued frames go before the close frame
     this.ws.close(code, reason);
     // ws waits 30 s for the client's close frame; a client that stopped reading gets less.
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

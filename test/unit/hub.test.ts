@@ -117,8 +117,7 @@ describe('Hub (no network)', () => {
     it('skips the connection named by exceptSocketId', () => {
       const [a, b, c] = [connect(), connect(), connect()];
       for (const conn of [a, b, c]) hub.subscribe(conn, 'news');
-      const sent = hub.deliver(app.id, { kind: 'event', channel: 'news', event: 'e', data: 'd', exceptSocketId: b.id });
-      assert.equal(sent, 2);
+      hub.deliver(app.id, { kind: 'event', channel: 'news', event: 'e', data: 'd', exceptSocketId: b.id });
       assert.equal(a.written.length, 1);
       assert.equal(b.written.length, 0);
       assert.equal(c.written.length, 1);
@@ -139,7 +138,7 @@ describe('Hub (no network)', () => {
     });
 
     it('delivers to nobody (and encodes nothing) on an empty channel', () => {
-      assert.equal(hub.deliver(app.id, { kind: 'event', channel: 'nobody-here', event: 'e', data: 'd' }), 0);
+      hub.deliver(app.id, { kind: 'event', channel: 'nobody-here', event: 'e', data: 'd' });
       assert.equal(wire.calls, 0);
     });
   });

@@ -79,6 +79,9 @@ export interface ChurnSpec {
 export interface ChurnResult {
   joins: number;
   leaves: number;
+  /** Joins the server refused (subscription_error / pusher:error). */
+  joinErrors: number;
+  firstJoinError: string | undefined;
 }
 
 /** Anything that can host clients: in-process group or a forked worker. */
@@ -125,6 +128,8 @@ export class ClientGroup implements ClientHost {
   private memberRemoved = 0;
   private joins = 0;
   private leaves = 0;
+  private joinErrors = 0;
+  private firstJoinError: string | undefined;
   private dropped = 0;
   private firstDropError: string | undefined;
   private churnDeadline = 0;
@@ -233,22 +238,40 @@ export class ClientGroup implements ClientHost {
 
   private onText(conn: BenchConn, buf: Buffer, start: number, end: number): void {
     if (conn.state === State.Ready) {
-      // Hot path: one indexOf per delivered message.
-      const at = findMarker(buf, start, end);
-      if (at >= 0) {
-        this.delivered++;
-        if (conn.spec.recordLatency) this.latency.record(nowUs() - readTimestamp(buf, at, end));
+      if (conn.role === 'sub') {
+        // Hot path: one bounded search per delivered message.
+        const at = findMarker(buf, start, end);
+        if (at >= 0) {
+          this.delivered++;
+          if (conn.spec.recordLatency) this.latency.record(nowUs() - readTimestamp(buf, at, end));
+        } else if (conn.spec.protocol === 'pusher' && contains(buf, start, end, NEEDLES.ping)) {
+          conn.ws.sendText(PUSHER_PONG);
+        }
         return;
       }
-      if (conn.spec.protocol !== 'pusher') return;
-      if (contains(buf, start, end, NEEDLES.ping)) {
+      // Presence roles mostly receive member events (one per member per join or leave):
+      // classify them with a single search.
+      const view = buf.subarray(start, end);
+      const m = view.indexOf(NEEDLES.member);
+      if (m >= 0) {
+        if (conn.role === 'watcher') {
+          if (view[m + NEEDLES.member.length] === 0x61 /* a(dded) */) this.memberAdded++;
+          else this.memberRemoved++;
+        }
+        return;
+      }
+      if (view.indexOf(NEEDLES.ping) >= 0) {
         conn.ws.sendText(PUSHER_PONG);
-      } else if (conn.role === 'watcher') {
-        if (contains(buf, start, end, NEEDLES.memberAdded)) this.memberAdded++;
-        else if (contains(buf, start, end, NEEDLES.memberRemoved)) this.memberRemoved++;
-      } else if (conn.role === 'churner' && contains(buf, start, end, NEEDLES.succeeded)) {
-        this.joins++;
-        this.churnStep(conn);
+      } else if (conn.role === 'churner') {
+        if (view.indexOf(NEEDLES.succeeded) >= 0) {
+          this.joins++;
+          this.churnStep(conn);
+        } else if (view.indexOf(NEEDLES.subscriptionError) >= 0 || view.indexOf(NEEDLES.error) >= 0) {
+          // e.g. the presence member limit (100 on Pusher): this churner stops instead of waiting forever.
+          this.joinErrors++;
+          this.firstJoinError ??= view.toString('utf8', 0, Math.min(view.length, 200));
+          this.endChurn(conn);
+        }
       }
       return;
     }
@@ -291,10 +314,14 @@ export class ClientGroup implements ClientHost {
     if (--conn.churnJoinsLeft > 0 && Date.now() < this.churnDeadline) {
       conn.ws.sendText(this.subscribeMessage(conn));
     } else {
-      const done = conn.onChurnDone;
-      conn.onChurnDone = undefined;
-      done?.();
+      this.endChurn(conn);
     }
+  }
+
+  private endChurn(conn: BenchConn): void {
+    const done = conn.onChurnDone;
+    conn.onChurnDone = undefined;
+    done?.();
   }
 
   async churn(spec: ChurnSpec): Promise<ChurnResult> {
@@ -302,6 +329,7 @@ export class ClientGroup implements ClientHost {
     const churners = [...this.conns].filter((c) => c.role === 'churner' && c.state === State.Ready);
     const joins0 = this.joins;
     const leaves0 = this.leaves;
+    const errors0 = this.joinErrors;
     // A server that never acks a join must not hang the run.
     let giveUp: NodeJS.Timeout | undefined;
     const hardStop = new Promise<void>((resolve) => {
@@ -320,7 +348,12 @@ export class ClientGroup implements ClientHost {
     await Promise.race([allDone, hardStop]);
     clearTimeout(giveUp);
     for (const c of churners) c.onChurnDone = undefined;
-    return { joins: this.joins - joins0, leaves: this.leaves - leaves0 };
+    return {
+      joins: this.joins - joins0,
+      leaves: this.leaves - leaves0,
+      joinErrors: this.joinErrors - errors0,
+      firstJoinError: this.firstJoinError,
+    };
   }
 
   async stats(): Promise<GroupStats> {
@@ -349,6 +382,8 @@ export class ClientGroup implements ClientHost {
     this.memberRemoved = 0;
     this.joins = 0;
     this.leaves = 0;
+    this.joinErrors = 0;
+    this.firstJoinError = undefined;
   }
 
   async closeAll(): Promise<void> {

@@ -27,6 +27,8 @@ export interface ProcessCpu {
   role: 'main' | 'worker';
   pid: number;
   cpuPct: number;
+  /** Kernel share: on loopback most per-message cost is the TCP stack, not our JS. */
+  sysPct: number;
 }
 
 export interface WindowReport {
@@ -71,6 +73,7 @@ export class Harness {
       pin: opts.pin,
       readyPath: opts.readyPath,
       startupTimeoutMs: opts.startupTimeoutMs,
+      token: opts.token,
     });
     const { fleet, forked } = Fleet.create(opts.workers === 0 ? 0 : workers);
     const h = new Harness(opts, server, fleet, forked, connections);
@@ -147,7 +150,9 @@ export class Harness {
     const wallMs = to.atMs - from.atMs;
     const pct = (us: number): number => Math.round((us / 1000 / wallMs) * 1000) / 10;
     const main = process.cpuUsage(from.mainCpu);
-    const loadgen: ProcessCpu[] = [{ role: 'main', pid: process.pid, cpuPct: pct(main.user + main.system) }];
+    const loadgen: ProcessCpu[] = [
+      { role: 'main', pid: process.pid, cpuPct: pct(main.user + main.system), sysPct: pct(main.system) },
+    ];
     for (const w of to.workers) {
       const before = from.workers.find((b) => b.pid === w.pid);
       if (!before) continue;
@@ -155,6 +160,7 @@ export class Harness {
         role: 'worker',
         pid: w.pid,
         cpuPct: pct(w.cpuUserUs + w.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs),
+        sysPct: pct(w.cpuSystemUs - before.cpuSystemUs),
       });
     }
     for (const p of loadgen) {

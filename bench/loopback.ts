@@ -34,13 +34,15 @@ export function parseTarget(url: string): Target {
 }
 
 /**
- * Source addresses to spread connections over. One local address can hold at
- * most ~28k connections (ephemeral port range, minus TIME_WAIT leftovers from
- * earlier runs); 127.0.0.0/8 is all loopback on Linux, so we use 127.0.0.1..n.
+ * Source addresses to spread connections over. Towards one server address the
+ * kernel can pick ~28k source ports (ip_local_port_range); 127.0.0.0/8 is all
+ * loopback on Linux, so beyond that we bind 127.0.0.1..n. Only when needed:
+ * an explicit bind() picks its port much more slowly than connect() does, and
+ * cannot reuse ports still in TIME_WAIT from earlier runs.
  */
 export function sourceAddresses(targetHost: string, connections: number, requested: number | undefined): string[] {
   if (!targetHost.startsWith('127.')) return [];
-  const n = requested ?? Math.ceil(connections / 8000);
+  const n = requested ?? (connections > 25_000 ? Math.ceil(connections / 25_000) : 1);
   if (n <= 1) return [];
   return Array.from({ length: Math.min(n, 254) }, (_, i) => `127.0.0.${i + 1}`);
 }

@@ -99,12 +99,14 @@ App / protocol:
   --app-id app-id --app-key app-key --app-secret app-secret
   --protocol pusher|native      native: WebSocket at --native-path (default /ws; "{appKey}" is
                                 substituted), subscribe {"action":"subscribe"}, publish
-                                POST /broadcast with --token (Bearer); optional, may not exist yet
+                                POST /broadcast with --token (Bearer; without one the request
+                                carries a Pusher signature)
   --native-settle-ms 500        native has no subscribe ack: wait this long after subscribing
 
 Load shape:
   --subs N                      connections (defaults: fanout/latency 1000, channels/idle/storm
-                                10000, presence 100 churners)
+                                10000, presence 50 churners; Pusher caps
+                                presence channels at 100 members incl. watchers)
   --channels K                  distinct channels (idle default 100, storm default 1)
   --duration S (10)             publish/churn phase length, seconds
   --max-messages M (1000000)    cap on published events
@@ -120,7 +122,7 @@ Load generator:
                                 0 = in this process). A process may hold ~20000 open files.
   --connect-concurrency C (200) handshakes in flight (total over workers)
   --connect-timeout-ms (15000)
-  --source-addrs K              spread connections over 127.0.0.1..K (default 1 per 8000)
+  --source-addrs K              bind connections to 127.0.0.1..K (default: only above 25000)
   --drain-ms (10000)            max wait for outstanding deliveries after publishing
   --settle-ms (2000)            idle: wait before reading RSS
   --timeout S (300)             hard stop for the whole run
@@ -143,6 +145,7 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   if (targets > 1) throw new Error('use only one of --url, --server, --server-cmd');
   if (v['server-pid'] !== undefined && v.url === undefined) throw new Error('--server-pid goes with --url');
   if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
+  if (v.batch && v.protocol === 'native') throw new Error('--batch needs --protocol pusher (native has no batch publish)');
   const options: Options = {
     url: v.url,
     server: v.server === 'switchboard' ? 'switchboard' : undefined,

@@ -47,8 +47,10 @@ export function makePayload(bytes: number, timestampUs: number): string {
 
 /** Index just after the marker in buf[start, end), or -1. */
 export function findMarker(buf: Buffer, start: number, end: number): number {
-  const at = buf.indexOf(MARKER_BUF, start);
-  return at >= 0 && at + MARKER_BUF.length <= end ? at + MARKER_BUF.length : -1;
+  // Search a view bounded to this frame: buf holds a whole read of many frames, and an
+  // unbounded search that misses would scan all later frames (quadratic per read).
+  const at = buf.subarray(start, end).indexOf(MARKER_BUF);
+  return at >= 0 ? start + at + MARKER_BUF.length : -1;
 }
 
 /** Parses the decimal timestamp that follows the marker without allocating. */
@@ -64,8 +66,7 @@ export function readTimestamp(buf: Buffer, at: number, end: number): number {
 
 /** Cheap substring test on a frame payload, used only off the hot path. */
 export function contains(buf: Buffer, start: number, end: number, needle: Buffer): boolean {
-  const at = buf.indexOf(needle, start);
-  return at >= 0 && at + needle.length <= end;
+  return buf.subarray(start, end).indexOf(needle) >= 0;
 }
 
 export const NEEDLES = {
@@ -74,8 +75,8 @@ export const NEEDLES = {
   error: Buffer.from('pusher:error'),
   subscriptionError: Buffer.from('pusher:subscription_error'),
   ping: Buffer.from('pusher:ping'),
-  memberAdded: Buffer.from('pusher_internal:member_added'),
-  memberRemoved: Buffer.from('pusher_internal:member_removed'),
+  /** Followed by "added" or "removed". */
+  member: Buffer.from('pusher_internal:member_'),
 };
 
 /** socket_id sits in a JSON string inside a JSON string, so quotes may be escaped. */

@@ -21,7 +21,7 @@ export interface PublisherConfig {
   target: Target;
   protocol: ProtocolName;
   creds: AppCredentials;
-  /** Bearer token for the native POST /broadcast API. */
+  /** Bearer token for the native POST /broadcast API; empty = sign it like a Pusher request. */
   token: string;
   concurrency: number;
 }
@@ -65,9 +65,14 @@ export class Publisher {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.cfg.protocol === 'native') {
       if (events.length !== 1) throw new Error('the native protocol has no batch publish');
-      path = '/broadcast';
       body = JSON.stringify({ channel: events[0]!.channel, data: events[0]!.data });
-      headers.authorization = `Bearer ${this.cfg.token}`;
+      if (this.cfg.token) {
+        path = '/broadcast';
+        headers.authorization = `Bearer ${this.cfg.token}`;
+      } else {
+        // Switchboard's native API also takes a Pusher signature, so no token is needed.
+        path = signedPath(this.cfg.creds, 'POST', '/broadcast', body);
+      }
     } else if (events.length === 1) {
       const e = events[0]!;
       body = JSON.stringify({ name: PUSHER_EVENT_NAME, channels: [e.channel], data: e.data });

@@ -40,7 +40,7 @@ export function windowRows(w: WindowReport): Row[] {
     ['server CPU (% of a core)', w.serverCpuUs === undefined ? undefined : fmt((w.serverCpuUs / 1000 / w.wallMs) * 100)],
     ['server RSS (MB)', w.serverRssBytes === undefined ? undefined : fmt(w.serverRssBytes / 2 ** 20)],
   ];
-  for (const p of w.loadgen) rows.push([`load-gen ${p.role} ${p.pid} CPU %`, p.cpuPct]);
+  for (const p of w.loadgen) rows.push([`load-gen ${p.role} ${p.pid} CPU % (sys)`, `${p.cpuPct} (${p.sysPct})`]);
   return rows;
 }
 

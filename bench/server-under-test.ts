@@ -23,6 +23,8 @@ export interface StartOptions {
   pin: boolean;
   readyPath: string;
   startupTimeoutMs: number;
+  /** Native API token, handed to a spawned Switchboard. */
+  token: string;
 }
 
 export class ServerUnderTest {
@@ -77,6 +79,7 @@ export class ServerUnderTest {
         SWITCHBOARD_APP_ID: opts.creds.appId,
         SWITCHBOARD_APP_KEY: opts.creds.key,
         SWITCHBOARD_APP_SECRET: opts.creds.secret,
+        ...(opts.token ? { SWITCHBOARD_APP_API_TOKEN: opts.token } : {}),
       },
     });
     closeSync(logFd);

@@ -10,6 +10,11 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const CRLF2 = Buffer.from('\r\n\r\n');
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
 
+// All sockets of a process read into this one buffer (net `onread`): no
+// allocation and no stream machinery per read. Safe because each read is
+// fully parsed before the callback returns; partial frames are copied out.
+const RECV_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
 export interface WsTarget {
   host: string;
   port: number;
@@ -53,6 +58,13 @@ export class RawWsClient<T> {
       port: this.target.port,
       localAddress: this.target.localAddress,
       noDelay: true,
+      onread: {
+        buffer: RECV_BUFFER,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          this.onData(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
+      },
     });
     this.socket = socket;
     socket.on('connect', () => {
@@ -65,7 +77,6 @@ export class RawWsClient<T> {
           'Sec-WebSocket-Version: 13\r\n\r\n',
       );
     });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(err));
     socket.on('close', () => this.finish(this.upgraded ? undefined : new Error('closed before upgrade')));
   }
@@ -102,7 +113,7 @@ export class RawWsClient<T> {
       const end = buf.indexOf(CRLF2);
       if (end < 0) {
         if (buf.length > MAX_HANDSHAKE_BYTES) return this.finish(new Error('handshake response too large'));
-        this.pending = buf;
+        this.pending = Buffer.from(buf); // copy: buf may view the shared receive buffer
         return;
       }
       const head = buf.toString('latin1', 0, end);
@@ -143,7 +154,8 @@ export class RawWsClient<T> {
       this.onFrame(b0 & 0x80, b0 & 0x0f, buf, start, end);
       off = end;
     }
-    if (off < len && !this.closed) this.pending = buf.subarray(off);
+    // Copy: buf usually views the shared receive buffer, which the next read overwrites.
+    if (off < len && !this.closed) this.pending = Buffer.from(buf.subarray(off));
   }
 
   private onFrame(fin: number, opcode: number, buf: Buffer, start: number, end: number): void {

@@ -21,7 +21,7 @@ export const latency: Scenario = {
     const lat = summarizeUsAsMs(r.latency);
     const ratio = pct(r.delivered, r.expected);
     if (r.publisher.lateTicks > 0)
-      h.warnings.push(`publisher fell behind schedule ${r.publisher.lateTicks} times (all ${h.opts.concurrency} requests in flight)`);
+      h.warnings.push(`publisher missed its schedule on ${r.publisher.lateTicks} timer ticks (all ${h.opts.concurrency} requests in flight): achieved rate may be below target`);
     return {
       ok: r.complete && r.delivered === r.expected && r.failed === 0 && r.dropped === 0,
       window: r.window,

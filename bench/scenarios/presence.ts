@@ -11,10 +11,10 @@ const CHANNEL = 'presence-bench';
 export const presence: Scenario = {
   name: 'presence',
   summary: 'clients join/leave a presence channel; joins/s and member event accounting',
-  connections: (o) => (o.subs ?? 100) + o.watchers,
+  connections: (o) => (o.subs ?? 50) + o.watchers,
   async run(h) {
     if (h.opts.protocol !== 'pusher') throw new Error('presence needs --protocol pusher');
-    const churners = h.opts.subs ?? 100;
+    const churners = h.opts.subs ?? 50;
     const watchers = h.opts.watchers;
     const w = await h.open(
       h.openSpec({ role: 'watcher', firstIndex: 0, count: watchers, channelPrefix: CHANNEL, channelCount: 1 }),
@@ -30,6 +30,11 @@ export const presence: Scenario = {
     const churnMs = performance.now() - t0;
     const joins = results.reduce((s, r) => s + r.joins, 0);
     const leaves = results.reduce((s, r) => s + r.leaves, 0);
+    const joinErrors = results.reduce((s, r) => s + r.joinErrors, 0);
+    if (joinErrors > 0)
+      h.warnings.push(
+        `${joinErrors} joins refused (Pusher caps presence channels at 100 members; watchers + churners must fit): ${results.find((r) => r.firstJoinError)?.firstJoinError}`,
+      );
     const wantAdded = joins * w.opened;
     const wantRemoved = leaves * w.opened;
     let added = 0;
@@ -42,7 +47,7 @@ export const presence: Scenario = {
     });
     const window = await h.window(start);
     const totals = await h.totals();
-    const consistent = complete && added === wantAdded && removed === wantRemoved && joins === leaves;
+    const consistent = complete && added === wantAdded && removed === wantRemoved && joins === leaves && joinErrors === 0;
     const joinsPerS = joins / (churnMs / 1000);
     const cpuPerJoin = window.serverCpuUs === undefined || joins === 0 ? undefined : window.serverCpuUs / joins;
     return {
@@ -50,7 +55,7 @@ export const presence: Scenario = {
       window,
       rows: [
         ['watchers / churners', `${w.opened} / ${c.opened}`],
-        ['joins / leaves', `${joins} / ${leaves}`],
+        ['joins / leaves / refused', `${joins} / ${leaves} / ${joinErrors}`],
         ['joins/s', fmt(joinsPerS, 0)],
         ['member_added seen / expected', `${added} / ${wantAdded}`],
         ['member_removed seen / expected', `${removed} / ${wantRemoved}`],
@@ -64,6 +69,7 @@ export const presence: Scenario = {
         churners: c.opened,
         joins,
         leaves,
+        joinErrors,
         joinsPerSecond: num(joinsPerS, 0),
         memberAdded: added,
         memberAddedExpected: wantAdded,

@@ -15,6 +15,8 @@ import { serverToUserChannel, socketChannel } from './core/channels.js';
 import type { ConnectionTarget } from './core/hub.js';
 
 import { WsTransport } from './transport/ws-server.js';
+import { CounterName } from './core/counters.js';
+import { queuePolicyFor } from './protocol/session-limits.js';
 
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */
@@ -51,7 +53,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const config = validateConfig(input);
   const log = options.log ?? createLogger(config.logLevel);
   const apps = new StaticAppRegistry(config.apps);
-  const { bus, claims } = await createCluster(config, log);
+  const { bus, claims, rateLimiter } = await createCluster(config, log);
   const hub = new Hub(bus, (id) => apps.byId(id));
   await hub.start();
   const nextSocketId = socketIdFactory();
@@ -72,13 +74,29 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     ],
     {
       maxMessageBytes: config.maxMessageBytes,
-      maxSocketBufferBytes: config.maxSocketBufferBytes,
+      defaultQueuePolicy: queuePolicyFor(defaultApp),
       activityTimeoutMs: config.activityTimeoutSeconds * 1000,
       pongTimeoutMs: config.pongTimeoutSeconds * 1000,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      connectionAttemptsPerIpPerSecond: config.connectionAttemptsPerIpPerSecond,
+      consumeAttempt: (ip, perSecond) => rateLimiter.consume(`ws-ip:${ip}`, perSecond),
+      // Refused before the app is known: counted under "".
+      onRefused: (reason) =>
+        hub.counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
     },
   );
   const http: Server = createHttpServer(
+    {
+      // Slowloris: a client must finish its headers (an upgrade included) in time.
+      headersTimeout: config.handshakeTimeoutMs,
+      requestTimeout: config.handshakeTimeoutMs * 3,
+      connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
+      keepAliveTimeout: 65_000,
+    },
     createHttpHandler({
+      rateLimiter,
+      counters: hub.counters,
+      apiRequestsPerIpPerSecond: config.apiRequestsPerIpPerSecond,
       hub,
       apps,
       claims,
@@ -109,26 +127,22 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
     serving = false;
     transport.stopAccepting();
-    for (const app of apps.all()) {
-      for (const conn of [...hub.connections(app.id)]) conn.close('shutdown');
-    }
-    transport.close();
+    const conns = apps.all().flatMap((app) => [...hub.connections(app.id)]);
+    await spread(conns, Math.min(config.shutdownSpreadMs, config.shutdownTimeoutMs / 2), (conn) => conn.close('shutdown'));
+    transport.close(); // anything that connected meanwhile
+    await transport.drained(Math.max(0, deadline - Date.now()));
+    transport.terminateAll();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        transport.terminateAll();
-        http.closeAllConnections();
-      }, config.shutdownTimeoutMs);
-      timer.unref();
-      http.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+      http.close(() => resolve());
       http.closeIdleConnections();
+      setTimeout(() => http.closeAllConnections(), Math.max(0, deadline - Date.now())).unref();
     });
-    await hub.close();
+    await hub.close(); // leaves the cluster: the others drop this node's share at once
     await claims.close();
+    await rateLimiter.close();
   };
 
   const appFor = (appId: string | undefined): App => {
@@ -159,4 +173,18 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     disconnect: (target, appId) => hub.disconnect(appFor(appId).id, target),
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * Runs `each` over `items` in slices spread evenly over `windowMs`, so that clients told to
+ * reconnect do not all arrive at the other nodes in the same instant.
+ */
+async function spread<T>(items: readonly T[], windowMs: number, each: (item: T) => void): Promise<void> {
+  const SLICE_MS = 50;
+  const slices = Math.max(1, Math.floor(windowMs / SLICE_MS));
+  const perSlice = Math.max(1, Math.ceil(items.length / slices));
+  for (let i = 0; i < items.length; i += perSlice) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, SLICE_MS));
+    for (const item of items.slice(i, i + perSlice)) each(item);
+  }
 }

@@ -2,18 +2,22 @@ import { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
+import { MemoryRateLimiter, type RateLimiter } from '../core/rate-limit.js';
 import type { Logger } from '../log.js';
 import { ClusterBus } from './bus.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
 import { NatsTransport } from './nats.js';
 import { RedisClaimStore } from './redis-claims.js';
+import { RedisRateLimiter } from './redis-rate-limit.js';
 import { RedisClusterTransport, RedisTransport } from './redis.js';
 
 export interface ClusterParts {
   readonly bus: MessageBus;
   /** Claims must be single-use cluster-wide, so they live in the engine's own store. */
   readonly claims: ClaimStore;
+  /** Counters of rate limits: shared through Redis on the Redis engines, per node otherwise. */
+  readonly rateLimiter: RateLimiter;
 }
 
 /** Picks the engine from `config.adapter`; the rest of the server never knows which it got. */
@@ -28,13 +32,14 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
   const clusterLog = log.child({ component: 'cluster' });
   switch (config.adapter) {
     case 'local':
-      return { bus: new LocalBus(), claims: new MemoryClaimStore() };
+      return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter() };
     case 'redis': {
       const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
       return {
         bus: new ClusterBus(new RedisTransport(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
+        rateLimiter: new RedisRateLimiter(store, prefix),
       };
     }
     case 'redis-cluster': {
@@ -47,6 +52,7 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
       return {
         bus: new ClusterBus(new RedisClusterTransport(nodes, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
+        rateLimiter: new RedisRateLimiter(store, prefix),
       };
     }
     case 'nats': {
@@ -57,7 +63,7 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
         if (!nc) return Promise.reject(new Error('NATS is not connected'));
         return NatsClaimStore.open(nc, `${config.clusterPrefix}-claims`);
       });
-      return { bus, claims };
+      return { bus, claims, rateLimiter: new MemoryRateLimiter() };
     }
   }
 }

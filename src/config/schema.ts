@@ -27,6 +27,21 @@ export const appSchema = z
     maxBatchSize: positiveInt.default(10),
     maxWatchlistSize: positiveInt.default(100),
     clientEventsPerSecond: positiveInt.default(10),
+    /** Native protocol: actions a connection may send per second (bursts up to the same number). */
+    clientMessagesPerSecond: positiveInt.default(50),
+    /** Subscribers of one channel on this node (plumego's per-room limit); 0 = no limit. */
+    maxChannelSubscribers: nonNegativeInt.default(0),
+    maxChannelsPerConnection: positiveInt.default(100),
+    /** A connection's send queue: bytes not yet taken by the kernel, and frames waiting. */
+    maxQueueBytes: positiveInt.default(1024 * 1024),
+    maxQueueMessages: positiveInt.default(1000),
+    /** What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close. */
+    slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close'),
+    slowConsumerWaitMs: positiveInt.default(5_000),
+    /** HTTP API requests per second for this app over the cluster; 0 = no limit. */
+    apiRequestsPerSecond: nonNegativeInt.default(0),
+    /** Close connections that have not subscribed to anything after this long; 0 = never. */
+    idleTimeoutSeconds: nonNegativeInt.default(0),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60),
     allowedOrigins: z.array(z.string().min(1)).default([]),
     apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -51,10 +66,16 @@ export const configSchema = z
     pongTimeoutSeconds: positiveInt.default(30),
     /** Largest WebSocket message a client may send. */
     maxMessageBytes: positiveInt.default(64 * 1024),
+    /** Connections from one IP address on this node; 0 = no limit. */
+    maxConnectionsPerIp: nonNegativeInt.default(0),
+    /** WebSocket connection attempts per IP per second (shared over the cluster on Redis); 0 = no limit. */
+    connectionAttemptsPerIpPerSecond: nonNegativeInt.default(0),
+    /** HTTP API requests per IP per second; 0 = no limit. */
+    apiRequestsPerIpPerSecond: nonNegativeInt.default(0),
+    /** A client must finish its HTTP request (or WebSocket upgrade) headers within this time. */
+    handshakeTimeoutMs: positiveInt.default(10_000),
     /** Largest HTTP API request body. */
     maxRequestBodyBytes: positiveInt.default(1024 * 1024),
-    /** Bytes queued for one socket before the slow-consumer policy applies. */
-    maxSocketBufferBytes: positiveInt.default(1024 * 1024),
     /** Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off. */
     maxConnections: nonNegativeInt.default(0),
     /** What this node serves: WebSockets and the HTTP API, or one of them (dSock's worker/API split). */
@@ -71,6 +92,8 @@ export const configSchema = z
     /** A node silent this long is dead: its connections and presence members are removed. */
     nodeTimeoutMs: positiveInt.default(10_000),
     clusterRequestTimeoutMs: positiveInt.default(2_000),
+    /** On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm. */
+    shutdownSpreadMs: nonNegativeInt.default(2_000),
     /** Bound on a graceful shutdown. */
     shutdownTimeoutMs: nonNegativeInt.default(10_000),
     apps: z.array(appSchema).default([]),

@@ -23,6 +23,18 @@ export interface App {
   readonly maxBatchSize: number;
   readonly maxWatchlistSize: number;
   readonly clientEventsPerSecond: number;
+  readonly clientMessagesPerSecond: number;
+  /** Per channel on this node; 0 = no limit. */
+  readonly maxChannelSubscribers: number;
+  readonly maxChannelsPerConnection: number;
+  readonly maxQueueBytes: number;
+  readonly maxQueueMessages: number;
+  readonly slowConsumerPolicy: 'drop' | 'close' | 'wait';
+  readonly slowConsumerWaitMs: number;
+  /** Cluster-wide; 0 = no limit. */
+  readonly apiRequestsPerSecond: number;
+  /** 0 = never. */
+  readonly idleTimeoutSeconds: number;
   /** Seconds a cache channel keeps its last event. */
   readonly cacheTtlSeconds: number;
   /** Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all. */

@@ -9,7 +9,8 @@ export type CloseReason =
   | 'shutdown' // the server is draining: reconnect elsewhere now
   | 'slow_consumer' // the send queue overflowed: back off, then reconnect
   | 'pong_timeout'
-  | 'over_quota';
+  | 'over_quota'
+  | 'idle'; // never subscribed within the app's idle timeout
 
 /** Notices for one connection that are not channel messages. */
 export type ConnectionNotice = { readonly kind: 'watchlist'; readonly online: string[]; readonly offline: string[] };

@@ -2,6 +2,7 @@ import type { App } from './app.js';
 import type { BusSink, ClusterCommand, CommandResult, ConnectionTarget, MessageBus } from './bus.js';
 import { channelKind, directTarget, type ChannelKind } from './channels.js';
 import type { Connection, SignedInUser, SocketId } from './connection.js';
+import { Counters } from './counters.js';
 import { Outbound, type ChannelMessage } from './message.js';
 import type { StateDelta } from './state-delta.js';
 import { NodeTally } from './tally.js';
@@ -64,7 +65,7 @@ export type SubscribeOutcome =
       /** For cache channels: the last event, or null for a miss. */
       readonly cached?: ChannelMessage | null;
     }
-  | { readonly ok: false; readonly error: 'presence_full' | 'forbidden' };
+  | { readonly ok: false; readonly error: 'presence_full' | 'forbidden' | 'channel_full' | 'too_many_channels' };
 
 export interface ChannelInfo {
   readonly occupied: boolean;
@@ -80,6 +81,8 @@ export interface ChannelInfo {
  */
 export class Hub implements BusSink {
   private readonly apps = new Map<string, AppState>();
+  /** Refusals and losses per app, for the stats endpoint. */
+  readonly counters = new Counters();
   private readonly self: string;
   private connectionCount = 0;
   private cacheSweep: NodeJS.Timeout | undefined;
@@ -210,6 +213,8 @@ export class Hub implements BusSink {
     if (kind.isPresence && !member) return { ok: false, error: 'forbidden' };
     if (ch && conn.channels.has(name)) return this.subscribed(s, ch);
 
+    if (conn.channels.size >= conn.app.maxChannelsPerConnection) return { ok: false, error: 'too_many_channels' };
+    if (conn.app.maxChannelSubscribers > 0 && ch && ch.subscribers.size >= conn.app.maxChannelSubscribers) return { ok: false, error: 'channel_full' };
     if (kind.isPresence && member) {
       const present = s.members.get(name);
       if (present && !present.has(member.userId) && present.size >= conn.app.maxPresenceMembers) return { ok: false, error: 'presence_full' };

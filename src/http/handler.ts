@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import { CounterName } from '../core/counters.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
+import { clientIp, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
 
-export interface HttpContext extends PusherApiContext, NativeApiContext {
+export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
   readonly log: Logger;
   /** False while draining: /up answers 503 so load balancers move traffic away. */
   readonly isServing: () => boolean;
@@ -47,6 +49,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
   }
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
+  const ip = clientIp(req);
+  await enforceRate(ctx, `api-ip:${ip}`, ctx.apiRequestsPerIpPerSecond, '', CounterName.ApiRequestsRateLimited);
   if (await handlePusherApi(req, res, url, ctx)) return;
   if (await handleNativeApi(req, res, url, ctx)) return;
   throw new HttpError(404, 'Not found');

@@ -4,10 +4,13 @@ import type { App } from '../core/app.js';
 import { serverToUserChannel, socketChannel, isValidChannelName } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget, Hub } from '../core/hub.js';
+import { CounterName } from '../core/counters.js';
+import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
+import { enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 
-export interface NativeApiContext {
+export interface NativeApiContext extends ApiRateContext {
   readonly hub: Hub;
   readonly apps: AppRegistry;
   readonly claims: ClaimStore;
@@ -26,7 +29,7 @@ class ApiError extends HttpError {
   }
 }
 
-const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim']);
+const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -39,12 +42,16 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
   try {
     const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
     const app = authenticate(req, url, body, ctx);
+    await enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
     const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
     const result = await dispatch(route, app, params, body, ctx);
     sendJson(res, 200, { success: true, ...result });
   } catch (err) {
     if (err instanceof ApiError) sendJson(res, err.status, { success: false, error: err.message, errorCode: err.errorCode });
-    else if (err instanceof HttpError) sendJson(res, err.status, { success: false, error: err.message, errorCode: err.status === 413 ? 'BODY_TOO_LARGE' : 'BAD_REQUEST' });
+    else if (err instanceof HttpError) {
+      const errorCode = err.status === 413 ? 'BODY_TOO_LARGE' : err.status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
+      sendJson(res, err.status, { success: false, error: err.message, errorCode }, err.headers);
+    }
     else throw err;
   }
   return true;
@@ -129,6 +136,8 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
       return disconnect(app, p, ctx);
     case 'GET /info':
       return info(app, p, ctx);
+    case 'GET /stats':
+      return stats(ctx.hub, app) as Record<string, unknown>;
     default:
       return claim(app, p, ctx);
   }

@@ -4,10 +4,12 @@ import type { App } from '../core/app.js';
 import { channelKind, isValidChannelName } from '../core/channels.js';
 import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
+import { CounterName } from '../core/counters.js';
 import { verifyPusherSignature } from './pusher-signature.js';
+import { enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
-export interface PusherApiContext {
+export interface PusherApiContext extends ApiRateContext {
   readonly hub: Hub;
   readonly apps: AppRegistry;
   readonly maxRequestBodyBytes: number;
@@ -30,6 +32,11 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
   verifyPusherSignature(app, method, url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
   if (!app.enabled) throw new HttpError(403, 'Application is disabled');
+  await enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
+  if (method === 'GET' && match[2] === '/stats') {
+    sendJson(res, 200, stats(ctx.hub, app));
+    return true;
+  }
 
   sendJson(res, 200, await route(ctx.hub, app, method, match[2] as string, url, body));
   return true;
@@ -167,4 +174,9 @@ function channelInfo(hub: Hub, app: App, channel: string, query: URLSearchParams
 function presenceUsers(hub: Hub, app: App, channel: string): object {
   if (!channelKind(channel).isPresence) throw new HttpError(400, 'users are only listed for presence channels');
   return { users: hub.presenceUserIds(app.id, channel).map((id) => ({ id })) };
+}
+
+/** Refusals and losses counted on this node, plus cluster-wide connection count (GET /apps/{id}/stats). */
+export function stats(hub: Hub, app: App): object {
+  return { node: hub.nodeId, connections: hub.connectionCountOf(app.id), counters: hub.counters.snapshot(app.id) };
 }

@@ -1,8 +1,19 @@
+/** Bounds on what waits to be sent to one client, and what happens when they are reached. */
+export interface QueuePolicy {
+  readonly maxBytes: number;
+  readonly maxMessages: number;
+  /** drop: drop the frame; close: the handler closes the link; wait: drop frames while giving the client `waitMs` to drain, then close. */
+  readonly onFull: 'drop' | 'close' | 'wait';
+  readonly waitMs: number;
+}
+
 /**
  * The face a protocol front-end sees of one client socket, independent of the WebSocket
  * engine underneath.
  */
 export interface ClientLink {
+  /** Replaces the default queue bounds once the front-end knows the client's app. */
+  setQueuePolicy(policy: QueuePolicy): void;
   readonly remoteAddress: string;
   /** Writes a complete, pre-built frame. False when it was refused (link closed or queue full). */
   write(frame: Buffer): boolean;
@@ -20,7 +31,9 @@ export interface LinkHandler {
   onIdle(): void;
   /** The client did not answer onIdle's ping in time. */
   onPongTimeout(): void;
-  /** The send queue is over its bound. */
+  /** The send queue stayed full (per its policy): close as a slow consumer. */
   onOverflow(): void;
+  /** A frame was dropped because the send queue was full. */
+  onDropped(): void;
   onClose(): void;
 }

@@ -2,17 +2,26 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { frameText } from './frame.js';
-import type { ClientLink, LinkHandler } from './link.js';
+import type { ClientLink, LinkHandler, QueuePolicy } from './link.js';
 import { flushSoon, type Flushable } from './write-batcher.js';
 
 export interface WsTransportOptions {
   maxMessageBytes: number;
-  maxSocketBufferBytes: number;
+  /** Until the front-end sets the app's own. */
+  defaultQueuePolicy: QueuePolicy;
   activityTimeoutMs: number;
   pongTimeoutMs: number;
+  /** 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** 0 = no limit. */
+  connectionAttemptsPerIpPerSecond: number;
+  /** Counts attempts per IP (over the cluster when it is shared). */
+  consumeAttempt: (ip: string, perSecond: number) => Promise<boolean>;
+  /** Told about every upgrade refused before a front-end saw it. */
+  onRefused: (reason: 'ip_limit' | 'rate') => void;
 }
 
-export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown> };
+export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown>; retryAfter?: number };
 
 /**
  * A front-end's claim on a URL path. `admit` runs before the handshake (origin checks,
@@ -29,9 +38,12 @@ const CLOSE_GRACE_MS = 2_000;
 
 class WsLink implements ClientLink, Flushable {
   handler!: LinkHandler;
-  /** Frames written this turn, sent together by flushQueued(). */
+  /** Frames not yet handed to the socket: this turn's, or all while the socket needs to drain. */
   private queued: Buffer[] = [];
   private queuedBytes = 0;
+  private flushScheduled = false;
+  private awaitingDrain = false;
+  private waitTimer: NodeJS.Timeout | undefined;
   lastActivityAt = Date.now();
   pingSentAt = 0;
   readonly remoteAddress: string;
@@ -39,10 +51,14 @@ class WsLink implements ClientLink, Flushable {
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
-    private readonly maxBuffered: number,
+    private policy: QueuePolicy,
     remoteAddress: string | undefined,
   ) {
     this.remoteAddress = remoteAddress ?? '';
+  }
+
+  setQueuePolicy(policy: QueuePolicy): void {
+    this.policy = policy;
   }
 
   get isOpen(): boolean {
@@ -51,24 +67,52 @@ class WsLink implements ClientLink, Flushable {
 
   write(frame: Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
-    // What the kernel has not taken yet plus what waits for this turn's flush.
-    if (this.socket.writableLength + this.queuedBytes + frame.length > this.maxBuffered) {
-      this.handler.onOverflow();
+    // Bytes the kernel has not taken plus what waits here; frames waiting here.
+    const { maxBytes, maxMessages } = this.policy;
+    if (this.socket.writableLength + this.queuedBytes + frame.length > maxBytes || this.queued.length >= maxMessages) {
+      this.overflow();
       return false;
     }
-    if (this.queued.length === 0) flushSoon(this);
     this.queued.push(frame);
     this.queuedBytes += frame.length;
+    if (!this.flushScheduled && !this.awaitingDrain) {
+      this.flushScheduled = true;
+      flushSoon(this);
+    }
     return true;
   }
 
+  private overflow(): void {
+    const { onFull, waitMs } = this.policy;
+    if (onFull === 'close') return this.handler.onOverflow();
+    this.handler.onDropped();
+    if (onFull === 'wait' && !this.waitTimer) {
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined;
+        if (this.awaitingDrain) this.handler.onOverflow(); // still backed up: give up on the client
+      }, waitMs);
+      this.waitTimer.unref();
+    }
+  }
+
   flushQueued(): void {
-    if (this.queued.length === 0) return;
+    this.flushScheduled = false;
+    if (this.queued.length === 0 || this.socket.destroyed) return;
+    // A client that reads slowly keeps its frames here, where the bounds can see them.
+    if (this.socket.writableNeedDrain) {
+      if (!this.awaitingDrain) {
+        this.awaitingDrain = true;
+        this.socket.once('drain', () => {
+          this.awaitingDrain = false;
+          this.flushQueued();
+        });
+      }
+      return;
+    }
     const frames = this.queued;
     const bytes = this.queuedBytes;
     this.queued = [];
     this.queuedBytes = 0;
-    if (this.socket.destroyed) return;
     // Copying a turn's small frames into one buffer costs less than a write request per frame.
     this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
   }
@@ -79,7 +123,8 @@ class WsLink implements ClientLink, Flushable {
 
   close(code: number, reason: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.flushQueued(); // queued frames go before the close frame
+    clearTimeout(this.waitTimer);
+    if (!this.awaitingDrain) this.flushQueued(); // queued frames go before the close frame
     this.ws.close(code, reason);
     // ws waits 30 s for the client's close frame; a client that stopped reading gets less.
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -108,6 +153,7 @@ class WsLink implements ClientLink, Flushable {
 export class WsTransport {
   private readonly wss: WebSocketServer;
   private readonly links = new Set<WsLink>();
+  private readonly perIp = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private accepting = true;
 
@@ -143,6 +189,12 @@ export class WsTransport {
     for (const link of this.links) link.close(1001, 'server closing');
   }
 
+  /** Resolves when every socket has closed, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.links.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
   /** Terminates what is left after a drain. */
   terminateAll(): void {
     for (const link of this.links) link.terminate();
@@ -153,12 +205,26 @@ export class WsTransport {
     const route = this.routes.find((r) => r.matches(url.pathname));
     if (!route) return refuse(socket, 404, { error: 'Not Found' });
     if (!this.accepting) return refuse(socket, 503, { error: 'Server shutting down' });
-    if (!route.admit) return this.accept(route, req, socket, head, url, undefined);
-    route.admit(req, url).then(
+    const ip = req.socket.remoteAddress ?? '';
+    const { maxConnectionsPerIp, connectionAttemptsPerIpPerSecond } = this.options;
+    if (maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
+      this.options.onRefused('ip_limit');
+      return refuse(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
+    }
+    const attempt = connectionAttemptsPerIpPerSecond > 0 ? this.options.consumeAttempt(ip, connectionAttemptsPerIpPerSecond) : undefined;
+    const admit = async (): Promise<Admission> => {
+      if (attempt && !(await attempt)) {
+        this.options.onRefused('rate');
+        return { ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 };
+      }
+      return route.admit ? route.admit(req, url) : { ok: true };
+    };
+    if (!attempt && !route.admit) return this.accept(route, req, socket, head, url, undefined);
+    admit().then(
       (verdict) => {
         if (socket.destroyed) return;
         if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
-        else refuse(socket, verdict.status, verdict.body);
+        else refuse(socket, verdict.status, verdict.body, verdict.retryAfter);
       },
       () => refuse(socket, 500, { error: 'Internal Server Error' }),
     );
@@ -166,8 +232,10 @@ export class WsTransport {
 
   private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const link = new WsLink(ws, socket, this.options.maxSocketBufferBytes, req.socket.remoteAddress);
+      const ip = req.socket.remoteAddress ?? '';
+      const link = new WsLink(ws, socket, this.options.defaultQueuePolicy, ip);
       this.links.add(link);
+      this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
       ws.on('message', (data, isBinary) => {
         link.touch(Date.now());
         link.handler.onMessage(data as Buffer, isBinary);
@@ -178,6 +246,9 @@ export class WsTransport {
       ws.on('error', () => undefined);
       ws.on('close', () => {
         this.links.delete(link);
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left > 0) this.perIp.set(ip, left);
+        else this.perIp.delete(ip);
         link.handler.onClose();
       });
       link.handler = route.open(link, req, url, state);
@@ -199,10 +270,11 @@ export class WsTransport {
   }
 }
 
-function refuse(socket: Duplex, status: number, json: Record<string, unknown>): void {
+function refuse(socket: Duplex, status: number, json: Record<string, unknown>, retryAfter?: number): void {
   if (socket.destroyed) return;
   const body = JSON.stringify(json);
+  const extra = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
+import { CounterName } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
@@ -36,9 +37,15 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
       if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
       if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
-      if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) return refuse(503, 'OVER_CAPACITY', 'Server is over capacity');
+      if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
+        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
+        return refuse(503, 'OVER_CAPACITY', 'Server is over capacity');
+      }
       const auth = await authenticateNative(app, req, url, options.claims);
-      if (!auth.ok) return refuse(auth.status, auth.errorCode, auth.error);
+      if (!auth.ok) {
+        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
+        return refuse(auth.status, auth.errorCode, auth.error);
+      }
       const admitted: Admitted = { app, identity: auth.identity };
       return { ok: true, state: admitted };
     },
@@ -52,6 +59,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
         acks: envelope || ack === '1' || ack === 'true',
       });
       if (!options.hub.addConnection(session)) {
+        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
         link.close(4004, 'Application is over its connection quota');
         return session;
       }

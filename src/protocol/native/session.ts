@@ -3,7 +3,10 @@ import { channelKind, isValidChannelName } from '../../core/channels.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
+import { CounterName } from '../../core/counters.js';
+import { TokenBucket } from '../../core/rate-limiter.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { NativeIdentity } from './auth.js';
 import { decodeNative, encodeNativeAck, encodeNativeError, nativeEnvelopeWire, nativeRawWire } from './codec.js';
@@ -15,6 +18,7 @@ export const NativeClose: Record<CloseReason, { code: number; reason: string }> 
   slow_consumer: { code: 4100, reason: 'Send buffer full: slow consumer disconnected' },
   pong_timeout: { code: 4201, reason: 'Pong not received' },
   over_quota: { code: 4004, reason: 'Application is over its connection quota' },
+  idle: { code: 4202, reason: 'Closed after inactivity: no subscription' },
 };
 
 export interface NativeSessionOptions {
@@ -39,6 +43,9 @@ export class NativeSession implements Connection, LinkHandler {
   readonly channels = new Set<string>();
   user: SignedInUser | undefined;
   private closed = false;
+  private hasSubscribed = false;
+  private readonly idleTimer: NodeJS.Timeout | undefined;
+  private readonly messages: TokenBucket;
 
   constructor(
     readonly id: string,
@@ -49,6 +56,12 @@ export class NativeSession implements Connection, LinkHandler {
     private readonly options: NativeSessionOptions,
   ) {
     this.wire = options.envelope ? nativeEnvelopeWire : nativeRawWire;
+    this.messages = new TokenBucket(app.clientMessagesPerSecond);
+    link.setQueuePolicy(queuePolicyFor(app));
+    this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
+      hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      this.close('idle');
+    });
   }
 
   get lastActivityAt(): number {
@@ -81,6 +94,10 @@ export class NativeSession implements Connection, LinkHandler {
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    if (!this.messages.take()) {
+      this.hub.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
+      return this.error('RATE_LIMITED', `More than ${this.app.clientMessagesPerSecond} messages per second; this one was dropped`);
+    }
     if (isBinary) return this.error('INVALID_MESSAGE', 'Send actions as JSON text frames');
     const decoded = decodeNative(data.toString('utf8'));
     if (!decoded.ok) {
@@ -114,10 +131,16 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   onOverflow(): void {
+    this.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
+  onDropped(): void {
+    this.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+  }
+
   onClose(): void {
+    clearTimeout(this.idleTimer);
     this.closed = true;
     this.hub.removeConnection(this);
   }
@@ -141,10 +164,19 @@ export class NativeSession implements Connection, LinkHandler {
     const member = kind.isPresence && this.user ? { userId: this.user.id, info: this.user.info } : undefined;
     const outcome = this.hub.subscribe(this, channel, member);
     if (!outcome.ok) {
-      return outcome.error === 'presence_full'
-        ? this.error('PRESENCE_FULL', `The presence channel is full (${this.app.maxPresenceMembers} members)`, channel)
-        : this.error('FORBIDDEN_CHANNEL', 'Forbidden', channel);
+      switch (outcome.error) {
+        case 'presence_full':
+          return this.error('PRESENCE_FULL', `The presence channel is full (${this.app.maxPresenceMembers} members)`, channel);
+        case 'channel_full':
+          return this.error('CHANNEL_FULL', `The channel is full (${this.app.maxChannelSubscribers} subscribers)`, channel);
+        case 'too_many_channels':
+          return this.error('TOO_MANY_CHANNELS', `A connection may subscribe to at most ${this.app.maxChannelsPerConnection} channels`, channel);
+        case 'forbidden':
+          return this.error('FORBIDDEN_CHANNEL', 'Forbidden', channel);
+      }
     }
+    this.hasSubscribed = true;
+    clearTimeout(this.idleTimer);
     if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
   }
 

@@ -33,4 +33,5 @@ export const closeCodeFor: Record<CloseReason, { code: PusherCode; message: stri
   slow_consumer: { code: PusherCode.OverCapacity, message: 'Send buffer full: slow consumer disconnected' },
   pong_timeout: { code: PusherCode.PongNotReceived, message: 'Pong reply not received' },
   over_quota: { code: PusherCode.OverConnectionQuota, message: 'Application is over its connection quota' },
+  idle: { code: PusherCode.ClosedAfterInactivity, message: 'Closed after inactivity: no subscription' },
 };

@@ -3,6 +3,7 @@ import type { App } from '../../core/app.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import { isOriginAllowed } from '../native/auth.js';
+import { CounterName } from '../../core/counters.js';
 import { PusherCode } from './close-codes.js';
 import { encodeConnectionEstablished, encodeError } from './codec.js';
 import { PusherSession, type SessionContext } from './session.js';
@@ -29,6 +30,7 @@ class RefusedLink implements LinkHandler {
   onIdle(): void {}
   onPongTimeout(): void {}
   onOverflow(): void {}
+  onDropped(): void {}
   onClose(): void {}
 }
 
@@ -60,10 +62,12 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
 
       if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
+        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
         return new RefusedLink(link, PusherCode.OverCapacity, 'Server is over capacity, try again later');
       }
       const session = new PusherSession(options.nextSocketId(), app, link, options);
       if (!options.hub.addConnection(session)) {
+        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
         return new RefusedLink(link, PusherCode.OverConnectionQuota, 'Application is over its connection quota');
       }
       link.sendText(encodeConnectionEstablished(session.id, options.activityTimeoutSeconds));

@@ -7,6 +7,8 @@ import { TokenBucket } from '../../core/rate-limiter.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { hmacSha256Hex, safeEqual } from '../../util/hmac.js';
+import { CounterName } from '../../core/counters.js';
+import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { PusherCode, closeCodeFor } from './close-codes.js';
 import {
   decodeClientFrame,
@@ -37,6 +39,8 @@ export class PusherSession implements Connection, LinkHandler {
   user: SignedInUser | undefined;
   private readonly clientEvents: TokenBucket;
   private closed = false;
+  private hasSubscribed = false;
+  private readonly idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
@@ -45,6 +49,11 @@ export class PusherSession implements Connection, LinkHandler {
     private readonly ctx: SessionContext,
   ) {
     this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
+    link.setQueuePolicy(queuePolicyFor(app));
+    this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
+      ctx.hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      this.close('idle');
+    });
   }
 
   // --- Connection (called by the hub) ---
@@ -110,10 +119,16 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   onOverflow(): void {
+    this.ctx.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
+  onDropped(): void {
+    this.ctx.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+  }
+
   onClose(): void {
+    clearTimeout(this.idleTimer);
     this.closed = true;
     this.ctx.hub.removeConnection(this);
   }
@@ -151,10 +166,19 @@ export class PusherSession implements Connection, LinkHandler {
     }
     const outcome = this.ctx.hub.subscribe(this, channel, member);
     if (!outcome.ok) {
-      return outcome.error === 'presence_full'
-        ? refuse('LimitReached', `The presence channel is full (${this.app.maxPresenceMembers} members)`, 403)
-        : refuse('AuthError', 'Forbidden', 403);
+      switch (outcome.error) {
+        case 'presence_full':
+          return refuse('LimitReached', `The presence channel is full (${this.app.maxPresenceMembers} members)`, 403);
+        case 'channel_full':
+          return refuse('LimitReached', `The channel is full (${this.app.maxChannelSubscribers} subscribers)`, 403);
+        case 'too_many_channels':
+          return refuse('LimitReached', `A connection may subscribe to at most ${this.app.maxChannelsPerConnection} channels`, 403);
+        case 'forbidden':
+          return refuse('AuthError', 'Forbidden', 403);
+      }
     }
+    this.hasSubscribed = true;
+    clearTimeout(this.idleTimer);
     this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
     if (outcome.cached !== undefined) {
       this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));

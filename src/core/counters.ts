@@ -1,0 +1,34 @@
+/** Names of the per-app counters of refusals and losses; fixed, so a dashboard can rely on them. */
+export const CounterName = {
+  MessagesDropped: 'messages_dropped',
+  SlowConsumerCloses: 'slow_consumer_closes',
+  ConnectionsRefusedQuota: 'connections_refused_quota',
+  ConnectionsRefusedCapacity: 'connections_refused_capacity',
+  ConnectionsRefusedIpLimit: 'connections_refused_ip_limit',
+  ConnectionsRefusedRate: 'connections_refused_rate',
+  ConnectionsRefusedAuth: 'connections_refused_auth',
+  ApiRequestsRateLimited: 'api_requests_rate_limited',
+  ClientMessagesRateLimited: 'client_messages_rate_limited',
+  IdleConnectionsClosed: 'idle_connections_closed',
+} as const;
+
+export type CounterName = (typeof CounterName)[keyof typeof CounterName];
+
+/** In-memory counters per app on this node. Refusals that happen before an app is known count under "". */
+export class Counters {
+  private readonly byApp = new Map<string, Map<CounterName, number>>();
+
+  increment(appId: string, name: CounterName, by = 1): void {
+    let counters = this.byApp.get(appId);
+    if (!counters) this.byApp.set(appId, (counters = new Map()));
+    counters.set(name, (counters.get(name) ?? 0) + by);
+  }
+
+  /** Every counter of the app, zeros included. */
+  snapshot(appId: string): Record<CounterName, number> {
+    const counters = this.byApp.get(appId);
+    const out = {} as Record<CounterName, number>;
+    for (const name of Object.values(CounterName)) out[name] = counters?.get(name) ?? 0;
+    return out;
+  }
+}

@@ -1,0 +1,23 @@
+import type { IncomingMessage } from 'node:http';
+import type { CounterName, Counters } from '../core/counters.js';
+import type { RateLimiter } from '../core/rate-limit.js';
+import { HttpError } from './respond.js';
+
+export interface ApiRateContext {
+  readonly rateLimiter: RateLimiter;
+  readonly counters: Counters;
+  /** Per client IP over all apps; 0 = no limit. */
+  readonly apiRequestsPerIpPerSecond: number;
+}
+
+/** Refuses with 429 and Retry-After when `key` is over `perSecond` in this second. */
+export async function enforceRate(ctx: ApiRateContext, key: string, perSecond: number, appId: string, counter: CounterName): Promise<void> {
+  if (perSecond <= 0) return;
+  if (await ctx.rateLimiter.consume(key, perSecond)) return;
+  ctx.counters.increment(appId, counter);
+  throw new HttpError(429, `Rate limit reached: at most ${perSecond} requests per second`, { 'Retry-After': '1' });
+}
+
+export function clientIp(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? '';
+}

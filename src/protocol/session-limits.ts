@@ -1,0 +1,20 @@
+import type { App } from '../core/app.js';
+import type { QueuePolicy } from '../transport/link.js';
+
+/** The app's send-queue bounds, as the transport takes them. */
+export function queuePolicyFor(app: App): QueuePolicy {
+  return { maxBytes: app.maxQueueBytes, maxMessages: app.maxQueueMessages, onFull: app.slowConsumerPolicy, waitMs: app.slowConsumerWaitMs };
+}
+
+/**
+ * Closes a connection that has not subscribed to anything within the app's idle timeout. One
+ * timer per connection, only for apps that ask for it; cleared on the first subscription.
+ */
+export function watchIdle(app: App, hasSubscribed: () => boolean, close: () => void): NodeJS.Timeout | undefined {
+  if (app.idleTimeoutSeconds === 0) return undefined;
+  const timer = setTimeout(() => {
+    if (!hasSubscribed()) close();
+  }, app.idleTimeoutSeconds * 1000);
+  timer.unref();
+  return timer;
+}

@@ -70,7 +70,10 @@ export class RedisClusterTransport implements ClusterTransport {
     private readonly log: Logger,
   ) {
     const clusterRetryStrategy = (n: number): number => Math.min(n * 100, 2000);
-    this.pub = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy, redisOptions: { maxRetriesPerRequest: 1 } });
+    // A publish that fails is dropped rather than retried after a delay: a delayed retry would
+    // arrive after messages published later (out of order), or replay a stale one after an outage.
+    const noLateRetries = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, retryDelayOnTryAgain: 0 };
+    this.pub = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy, ...noLateRetries, redisOptions: { maxRetriesPerRequest: 1 } });
     this.sub = new Cluster(nodes, { lazyConnect: true, shardedSubscribers: true, clusterRetryStrategy });
     for (const client of [this.pub, this.sub]) client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis cluster error'));
   }
@@ -86,6 +89,7 @@ export class RedisClusterTransport implements ClusterTransport {
       handlers.message(name.slice(prefixLength + 1, -1), message);
     });
     await Promise.all([this.pub.connect(), this.sub.connect()]);
+    await this.connectPublisherToMasters();
     // One SSUBSCRIBE per topic: topics hash to different slots on purpose.
     for (const topic of topics) await this.sub.ssubscribe(this.channel(topic));
     let up = true;
@@ -95,9 +99,22 @@ export class RedisClusterTransport implements ClusterTransport {
       handlers.status(now);
     };
     this.sub.on('ready', () => report(this.pub.status === 'ready'));
-    this.pub.on('ready', () => report(this.sub.status === 'ready'));
+    this.pub.on('ready', () => {
+      this.connectPublisherToMasters()
+        .catch((err: Error) => this.log.debug({ err: err.message }, 'redis cluster publisher warm-up failed'))
+        .finally(() => report(this.pub.status === 'ready' && this.sub.status === 'ready'));
+    });
     this.sub.on('close', () => report(false));
     this.pub.on('close', () => report(false));
+  }
+
+  /**
+   * The cluster client opens its connection to each master on first use, and (without an offline
+   * queue) refuses commands while that connection is still opening; so open them all up front,
+   * or the first messages of a topic would be dropped.
+   */
+  private async connectPublisherToMasters(): Promise<void> {
+    await Promise.all(this.pub.nodes('master').map((node) => node.ping()));
   }
 
   publish(topic: string, bytes: Buffer): void {

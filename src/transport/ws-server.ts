@@ -232,27 +232,36 @@ export class WsTransport {
 
   private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const ip = req.socket.remoteAddress ?? '';
-      const link = new WsLink(ws, socket, this.options.defaultQueuePolicy, ip);
-      this.links.add(link);
-      this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-      ws.on('message', (data, isBinary) => {
-        link.touch(Date.now());
-        link.handler.onMessage(data as Buffer, isBinary);
-      });
-      ws.on('pong', () => link.touch(Date.now()));
-      ws.on('ping', () => link.touch(Date.now()));
-      // Errors (bad frames, oversized messages) are followed by 'close'; ws already chose the code.
-      ws.on('error', () => undefined);
-      ws.on('close', () => {
-        this.links.delete(link);
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left > 0) this.perIp.set(ip, left);
-        else this.perIp.delete(ip);
-        link.handler.onClose();
-      });
+      const link = this.attach(ws, socket, req.socket.remoteAddress ?? '');
       link.handler = route.open(link, req, url, state);
     });
+  }
+
+  /**
+   * Wires a socket to its link with listeners shared by all sockets, so a connection holds no
+   * closures (and through them, no request or URL objects) of its own.
+   */
+  private attach(ws: WebSocket, socket: Duplex, ip: string): WsLink {
+    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy, ip);
+    (ws as TaggedSocket)[kLink] = link;
+    (ws as TaggedSocket)[kTransport] = this;
+    this.links.add(link);
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    ws.on('message', onSocketMessage);
+    ws.on('pong', onSocketActivity);
+    ws.on('ping', onSocketActivity);
+    ws.on('error', onSocketError);
+    ws.on('close', onSocketClose);
+    return link;
+  }
+
+  /** Called once per socket when it has closed. */
+  forget(link: WsLink): void {
+    this.links.delete(link);
+    const left = (this.perIp.get(link.remoteAddress) ?? 1) - 1;
+    if (left > 0) this.perIp.set(link.remoteAddress, left);
+    else this.perIp.delete(link.remoteAddress);
+    link.handler.onClose();
   }
 
   private sweep(now: number): void {
@@ -268,6 +277,28 @@ export class WsTransport {
       }
     }
   }
+}
+
+const kLink = Symbol('switchboard.link');
+const kTransport = Symbol('switchboard.transport');
+type TaggedSocket = WebSocket & { [kLink]: WsLink; [kTransport]: WsTransport };
+
+function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const link = (this as TaggedSocket)[kLink];
+  link.touch(Date.now());
+  link.handler.onMessage(data, isBinary);
+}
+
+function onSocketActivity(this: WebSocket): void {
+  (this as TaggedSocket)[kLink].touch(Date.now());
+}
+
+/** Bad frames and oversized messages are followed by 'close'; ws has already chosen the code. */
+function onSocketError(): void {}
+
+function onSocketClose(this: WebSocket): void {
+  const tagged = this as TaggedSocket;
+  tagged[kTransport].forget(tagged[kLink]);
 }
 
 function refuse(socket: Duplex, status: number, json: Record<string, unknown>, retryAfter?: number): void {

@@ -196,11 +196,12 @@ export async function refusal(server: Switchboard, path: string, opts: ConnectOp
 
 /** Subscribes (raw clients must have ?ack=1 or envelope) and waits for the ack. */
 export async function subscribeNative(client: NativeClient, channel: string, password?: string): Promise<void> {
+  const seen = client.json.length;
   client.send(password === undefined ? { action: 'subscribe', channel } : { action: 'subscribe', channel, password });
-  await Promise.race([
-    client.ack('subscribed', channel),
-    client.message((m) => m.type === 'error' && m.channel === channel).then((m) => Promise.reject(new Error(`subscribe failed: ${JSON.stringify(m)}`))),
-  ]);
+  const answer = await client.until(() =>
+    client.json.slice(seen).find((m) => (m.type === 'subscribed' || m.type === 'error') && m.channel === channel),
+  );
+  if (answer.type !== 'subscribed') throw new Error(`subscribe to ${channel} failed: ${JSON.stringify(answer)}`);
 }
 
 export interface ApiReply {
@@ -291,4 +292,14 @@ export function answerJson(res: ServerResponse, status: number, body: unknown): 
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Closes clients and waits until each is closed, so a server shut down next has nothing in flight. */
+export async function closeAll(clients: readonly NativeClient[]): Promise<void> {
+  await Promise.all(
+    clients.map((c) => {
+      c.close();
+      return c.closed;
+    }),
+  );
 }

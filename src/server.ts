@@ -15,7 +15,8 @@ import { serverToUserChannel, socketChannel } from './core/channels.js';
 import type { ConnectionTarget } from './core/hub.js';
 
 import { WsTransport } from './transport/ws-server.js';
-import { CounterName } from './core/counters.js';
+import { CounterName, Counters } from './core/counters.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
 
 export interface ServerOptions {
@@ -54,7 +55,14 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const log = options.log ?? createLogger(config.logLevel);
   const apps = new StaticAppRegistry(config.apps);
   const { bus, claims, rateLimiter } = await createCluster(config, log);
-  const hub = new Hub(bus, (id) => apps.byId(id));
+  const counters = new Counters();
+  const webhooks = new WebhookDispatcher(
+    config.apps,
+    { batchMs: config.webhookBatchMs, timeoutMs: config.webhookTimeoutMs, retryForMs: config.webhookRetryForMs, maxQueue: config.webhookMaxQueue },
+    counters,
+    log.child({ component: 'webhooks' }),
+  );
+  const hub = new Hub(bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
   await hub.start();
   const nextSocketId = socketIdFactory();
   const defaultApp = config.apps[0] as App;
@@ -140,6 +148,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       http.closeIdleConnections();
       setTimeout(() => http.closeAllConnections(), Math.max(0, deadline - Date.now())).unref();
     });
+    await webhooks.close(Math.max(0, deadline - Date.now()));
     await hub.close(); // leaves the cluster: the others drop this node's share at once
     await claims.close();
     await rateLimiter.close();

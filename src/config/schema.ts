@@ -8,6 +8,19 @@ import { z } from 'zod';
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
+
+export const webhookSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }),
+    /** Which events go to this URL; all of them when omitted. */
+    events: z.array(z.enum(webhookEvents)).min(1).optional(),
+    /** Only events of channels whose name starts with this. */
+    channelPrefix: z.string().optional(),
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
 export const appSchema = z
   .object({
     id: z.string().min(1, 'is required'),
@@ -52,6 +65,7 @@ export const appSchema = z
     jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     claimTtlSeconds: positiveInt.default(60),
     channelPasswords: z.record(z.string(), z.string().min(1)).default({}),
+    webhooks: z.array(webhookSchema).default([]),
   })
   .strict();
 
@@ -92,6 +106,13 @@ export const configSchema = z
     /** A node silent this long is dead: its connections and presence members are removed. */
     nodeTimeoutMs: positiveInt.default(10_000),
     clusterRequestTimeoutMs: positiveInt.default(2_000),
+    /** Webhook events are batched for this long into one POST per target. */
+    webhookBatchMs: nonNegativeInt.default(100),
+    webhookTimeoutMs: positiveInt.default(5_000),
+    /** A target that keeps failing is retried with backoff for this long, then its events are dropped. */
+    webhookRetryForMs: nonNegativeInt.default(5 * 60_000),
+    /** Events waiting per target; beyond it the oldest are dropped (and counted). */
+    webhookMaxQueue: positiveInt.default(10_000),
     /** On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm. */
     shutdownSpreadMs: nonNegativeInt.default(2_000),
     /** Bound on a graceful shutdown. */

@@ -54,4 +54,13 @@ export interface App {
   readonly claimTtlSeconds: number;
   /** Channels that need a password to subscribe (plumego's rooms), name → password. */
   readonly channelPasswords: Readonly<Record<string, string>>;
+  readonly webhooks: readonly WebhookTarget[];
+}
+
+export interface WebhookTarget {
+  readonly url: string;
+  /** Event names to send; all when undefined. */
+  readonly events?: readonly string[] | undefined;
+  readonly channelPrefix?: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
 }

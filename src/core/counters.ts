@@ -10,6 +10,9 @@ export const CounterName = {
   ApiRequestsRateLimited: 'api_requests_rate_limited',
   ClientMessagesRateLimited: 'client_messages_rate_limited',
   IdleConnectionsClosed: 'idle_connections_closed',
+  WebhooksSent: 'webhooks_sent',
+  WebhookFailures: 'webhook_failures',
+  WebhookEventsDropped: 'webhook_events_dropped',
 } as const;
 
 export type CounterName = (typeof CounterName)[keyof typeof CounterName];

@@ -3,6 +3,7 @@ import type { BusSink, ClusterCommand, CommandResult, ConnectionTarget, MessageB
 import { channelKind, directTarget, type ChannelKind } from './channels.js';
 import type { Connection, SignedInUser, SocketId } from './connection.js';
 import { Counters } from './counters.js';
+import type { HubEvent, HubEventListener } from './hub-events.js';
 import { Outbound, type ChannelMessage } from './message.js';
 import type { StateDelta } from './state-delta.js';
 import { NodeTally } from './tally.js';
@@ -81,8 +82,6 @@ export interface ChannelInfo {
  */
 export class Hub implements BusSink {
   private readonly apps = new Map<string, AppState>();
-  /** Refusals and losses per app, for the stats endpoint. */
-  readonly counters = new Counters();
   private readonly self: string;
   private connectionCount = 0;
   private cacheSweep: NodeJS.Timeout | undefined;
@@ -91,8 +90,16 @@ export class Hub implements BusSink {
     private readonly bus: MessageBus,
     private readonly appById: (id: string) => App | undefined,
     private readonly now: () => number = Date.now,
+    private readonly onEvent: HubEventListener = () => undefined,
+    /** Refusals and losses per app, for the stats endpoint. */
+    readonly counters: Counters = new Counters(),
   ) {
     this.self = bus.nodeId;
+  }
+
+  /** Reports an event for webhooks (client events are reported by the front-end that received them). */
+  report(appId: string, event: HubEvent): void {
+    this.onEvent(appId, event);
   }
 
   get nodeId(): string {
@@ -211,7 +218,7 @@ export class Hub implements BusSink {
     const kind = ch?.kind ?? channelKind(name);
     if (kind.serverToUser !== undefined && conn.user?.id !== kind.serverToUser) return { ok: false, error: 'forbidden' };
     if (kind.isPresence && !member) return { ok: false, error: 'forbidden' };
-    if (ch && conn.channels.has(name)) return this.subscribed(s, ch);
+    if (ch && conn.channels.has(name)) return this.subscribed(s, ch, conn.app.id);
 
     if (conn.channels.size >= conn.app.maxChannelsPerConnection) return { ok: false, error: 'too_many_channels' };
     if (conn.app.maxChannelSubscribers > 0 && ch && ch.subscribers.size >= conn.app.maxChannelSubscribers) return { ok: false, error: 'channel_full' };
@@ -233,13 +240,14 @@ export class Hub implements BusSink {
       if (sockets === 1) this.setPresence(s, conn.app.id, this.self, name, member.userId, 1, member.info, conn.id);
       else s.members.get(name)?.set(member.userId, member.info); // the newest join describes the user
     }
-    return this.subscribed(s, ch);
+    return this.subscribed(s, ch, conn.app.id);
   }
 
-  private subscribed(s: AppState, ch: ChannelState): SubscribeOutcome {
+  private subscribed(s: AppState, ch: ChannelState, appId: string): SubscribeOutcome {
     const members = ch.kind.isPresence ? new Map(s.members.get(ch.name)) : undefined;
     if (!ch.kind.isCache) return members ? { ok: true, members } : { ok: true };
     const cached = this.cachedEvent(s, ch.name)?.message ?? null;
+    if (cached === null) this.onEvent(appId, { name: 'cache_miss', channel: ch.name });
     return members ? { ok: true, members, cached } : { ok: true, cached };
   }
 
@@ -275,6 +283,8 @@ export class Hub implements BusSink {
   private setSubscriptions(s: AppState, app: App, ch: ChannelState): void {
     const [before, after] = s.subscriptions.set(this.self, ch.name, ch.subscribers.size);
     if (before === after) return;
+    if (before === 0) this.onEvent(app.id, { name: 'channel_occupied', channel: ch.name });
+    else if (after === 0) this.onEvent(app.id, { name: 'channel_vacated', channel: ch.name });
     this.bus.announce({ kind: 'subscriptions', appId: app.id, channel: ch.name, count: ch.subscribers.size });
     // After the current call returns, so a joiner hears subscription_succeeded before the count.
     if (s.channels.has(ch.name)) queueMicrotask(() => this.announceCount(app, ch, s.subscriptions.total(ch.name)));
@@ -286,7 +296,11 @@ export class Hub implements BusSink {
    */
   private setPresence(s: AppState, appId: string, node: string, channel: string, userId: string, count: number, info: unknown, except: SocketId | undefined): void {
     const [before, after] = s.presence.set(node, channel + SEP + userId, count > 0 ? 1 : 0);
-    if (node === this.self) this.bus.announce({ kind: 'presence', appId, channel, userId, count, ...(count > 0 ? { info } : {}) });
+    if (node === this.self) {
+      this.bus.announce({ kind: 'presence', appId, channel, userId, count, ...(count > 0 ? { info } : {}) });
+      if (before === 0 && after > 0) this.onEvent(appId, { name: 'member_added', channel, userId });
+      else if (before > 0 && after === 0) this.onEvent(appId, { name: 'member_removed', channel, userId });
+    }
     if (after > 0) {
       let members = s.members.get(channel);
       if (!members) s.members.set(channel, (members = new Map()));

@@ -97,6 +97,12 @@ class WsLink implements ClientLink, Flushable {
 
   flushQueued(): void {
     this.flushScheduled = false;
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      // Closed meanwhile (the client's close frame, answered by ws): nothing may follow a close frame.
+      this.queued = [];
+      this.queuedBytes = 0;
+      return;
+    }
     if (this.queued.length === 0 || this.socket.destroyed) return;
     // A client that reads slowly keeps its frames here, where the bounds can see them.
     if (this.socket.writableNeedDrain) {
@@ -109,6 +115,11 @@ class WsLink implements ClientLink, Flushable {
       }
       return;
     }
+    this.writeQueued();
+  }
+
+  private writeQueued(): void {
+    if (this.queued.length === 0 || this.socket.destroyed) return;
     const frames = this.queued;
     const bytes = this.queuedBytes;
     this.queued = [];
@@ -124,7 +135,9 @@ class WsLink implements ClientLink, Flushable {
   close(code: number, reason: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     clearTimeout(this.waitTimer);
-    if (!this.awaitingDrain) this.flushQueued(); // queued frames go before the close frame
+    // Queued frames go before the close frame, even to a backed-up socket (they are within the
+    // bounds already): left queued, a later 'drain' would write them after the close frame.
+    this.writeQueued();
     this.ws.close(code, reason);
     // ws waits 30 s for the client's close frame; a client that stopped reading gets less.
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

@@ -202,5 +202,6 @@ export class NativeSession implements Connection, LinkHandler {
       fromClient: true,
       exceptSocketId: this.id,
     });
+    this.hub.report(this.app.id, { name: 'client_event', channel, event: (event as string | undefined) ?? 'message', data: text, socketId: this.id, userId: this.user?.id });
   }
 }

@@ -119,6 +119,8 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   onOverflow(): void {
+    // closeWith() writes a pusher:error first, which can overflow again: count the close once.
+    if (this.closed) return;
     this.ctx.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
@@ -275,6 +277,7 @@ export class PusherSession implements Connection, LinkHandler {
       ...(userId === undefined ? {} : { userId }),
     };
     this.ctx.hub.publish(this.app, message);
+    this.ctx.hub.report(this.app.id, { name: 'client_event', channel, event: frame.event, data, socketId: this.id, userId });
   }
 
   private validSignature(auth: unknown, toSign: string): boolean {

@@ -1,0 +1,157 @@
+import type { App, WebhookTarget } from '../core/app.js';
+import { CounterName, type Counters } from '../core/counters.js';
+import type { HubEvent } from '../core/hub-events.js';
+import type { Logger } from '../log.js';
+import { hmacSha256Hex } from '../util/hmac.js';
+
+export interface WebhookOptions {
+  readonly batchMs: number;
+  readonly timeoutMs: number;
+  readonly retryForMs: number;
+  readonly maxQueue: number;
+}
+
+/** Pusher's webhook event shape (wire names live here). */
+type WireEvent = Record<string, string>;
+
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 60_000;
+
+function toWire(event: HubEvent): WireEvent {
+  switch (event.name) {
+    case 'member_added':
+    case 'member_removed':
+      return { name: event.name, channel: event.channel, user_id: event.userId };
+    case 'client_event': {
+      const out: WireEvent = { name: event.name, channel: event.channel, event: event.event, data: event.data, socket_id: event.socketId };
+      if (event.userId !== undefined) out.user_id = event.userId;
+      return out;
+    }
+    default:
+      return { name: event.name, channel: event.channel };
+  }
+}
+
+/**
+ * One target's queue: events are batched for `batchMs` into `{time_ms, events}`, signed with
+ * the app secret, and POSTed one batch at a time (so they arrive in order). A failing target is
+ * retried with exponential backoff until `retryForMs`, then its batch is dropped and counted.
+ */
+class TargetQueue {
+  private events: WireEvent[] = [];
+  private firstAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> | undefined;
+
+  constructor(
+    private readonly app: App,
+    private readonly target: WebhookTarget,
+    private readonly options: WebhookOptions,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+  ) {}
+
+  /** Closing: failed batches are not retried any more. */
+  closed = false;
+
+  accepts(event: HubEvent): boolean {
+    if (this.target.events && !this.target.events.includes(event.name)) return false;
+    return this.target.channelPrefix === undefined || event.channel.startsWith(this.target.channelPrefix);
+  }
+
+  add(event: WireEvent): void {
+    if (this.events.length === 0) this.firstAt = Date.now();
+    if (this.events.length >= this.options.maxQueue) {
+      this.events.shift();
+      this.counters.increment(this.app.id, CounterName.WebhookEventsDropped);
+    }
+    this.events.push(event);
+    if (!this.timer && !this.sending) {
+      this.timer = setTimeout(() => this.flush(), this.options.batchMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Sends what is queued (and what queues meanwhile); resolves when the queue is empty or given up. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.sending) return this.sending;
+    if (this.events.length === 0) return Promise.resolve();
+    this.sending = this.drain().finally(() => {
+      this.sending = undefined;
+    });
+    return this.sending;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.events.length > 0) {
+      const events = this.events.splice(0, this.events.length);
+      // time_ms is when the first event happened, not when the queue got round to sending it.
+      const body = JSON.stringify({ time_ms: this.firstAt, events });
+      this.firstAt = Date.now();
+      await this.deliver(body, events.length);
+    }
+  }
+
+  private async deliver(body: string, count: number): Promise<void> {
+    const giveUpAt = Date.now() + this.options.retryForMs;
+    let wait = FIRST_RETRY_MS;
+    for (;;) {
+      try {
+        const response = await fetch(this.target.url, {
+          method: 'POST',
+          headers: {
+            ...this.target.headers,
+            'Content-Type': 'application/json',
+            'X-Pusher-Key': this.app.key,
+            'X-Pusher-Signature': hmacSha256Hex(this.app.secret, body),
+          },
+          body,
+          signal: AbortSignal.timeout(this.options.timeoutMs),
+        });
+        await response.body?.cancel();
+        if (response.ok) {
+          this.counters.increment(this.app.id, CounterName.WebhooksSent);
+          return;
+        }
+        this.log.warn({ app: this.app.id, url: this.target.url, status: response.status }, 'webhook refused');
+      } catch (err) {
+        this.log.warn({ app: this.app.id, url: this.target.url, err: (err as Error).message }, 'webhook failed');
+      }
+      this.counters.increment(this.app.id, CounterName.WebhookFailures);
+      if (Date.now() + wait > giveUpAt || this.closed) {
+        this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, count);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      wait = Math.min(wait * 2, MAX_RETRY_MS);
+    }
+  }
+}
+
+/** Routes hub events to each app's webhook targets. */
+export class WebhookDispatcher {
+  private readonly queues = new Map<string, TargetQueue[]>();
+
+  constructor(apps: readonly App[], options: WebhookOptions, counters: Counters, log: Logger) {
+    for (const app of apps) {
+      if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, log)));
+    }
+  }
+
+  /** The hub's event listener: a map miss for apps without webhooks. */
+  readonly handle = (appId: string, event: HubEvent): void => {
+    const queues = this.queues.get(appId);
+    if (!queues) return;
+    let wire: WireEvent | undefined;
+    for (const queue of queues) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
+  };
+
+  /** Sends what is queued, one attempt per batch, within `deadlineMs`. */
+  async close(deadlineMs: number): Promise<void> {
+    const all = [...this.queues.values()].flat();
+    for (const queue of all) queue.closed = true;
+    await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
+  }
+}

@@ -5,19 +5,17 @@ import { createCluster } from './cluster/create.js';
 import { validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { App } from './core/app.js';
-import { Hub } from './core/hub.js';
+import { serverToUserChannel, socketChannel } from './core/channels.js';
+import { CounterName, Counters } from './core/counters.js';
+import { Hub, type ConnectionTarget } from './core/hub.js';
 import { socketIdFactory } from './core/socket-ids.js';
 import { createHttpHandler } from './http/handler.js';
 import { createLogger, type Logger } from './log.js';
 import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
-import { serverToUserChannel, socketChannel } from './core/channels.js';
-import type { ConnectionTarget } from './core/hub.js';
-
-import { WsTransport } from './transport/ws-server.js';
-import { CounterName, Counters } from './core/counters.js';
-import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
+import { WsTransport } from './transport/ws-server.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */

@@ -3,6 +3,7 @@ import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
 import { CounterName } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
+import { decodeOrKeep } from '../../util/decode.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import { authenticateNative, isOriginAllowed, type NativeIdentity } from './auth.js';
@@ -33,7 +34,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
     matches: (path) => PATH.test(path),
     async admit(req: IncomingMessage, url: URL): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
-      const app = key === undefined ? options.defaultApp : options.appByKey(safeDecode(key));
+      const app = key === undefined ? options.defaultApp : options.appByKey(decodeOrKeep(key));
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
       if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
       if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
@@ -67,12 +68,4 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       return session;
     },
   };
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
+import { decodeOrKeep } from '../../util/decode.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import { isOriginAllowed } from '../native/auth.js';
@@ -41,7 +42,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
     // Origins are checked before the handshake, as browsers cannot be told a close code for it anyway.
     admit(req: IncomingMessage, url: URL): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
-      const app = key === undefined ? undefined : options.appByKey(safeDecode(key));
+      const app = key === undefined ? undefined : options.appByKey(decodeOrKeep(key));
       if (app && !isOriginAllowed(app, req.headers.origin)) {
         return Promise.resolve({ ok: false, status: 403, body: { error: 'Origin not allowed' } });
       }
@@ -57,7 +58,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       if (version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
         return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${version}`);
       }
-      const app = options.appByKey(safeDecode(match[1] as string));
+      const app = options.appByKey(decodeOrKeep(match[1] as string));
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
 
@@ -74,12 +75,4 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       return session;
     },
   };
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }

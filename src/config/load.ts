@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Start-up refused: `problems` names every one, so a user fixes them in one go. */
@@ -21,8 +22,16 @@ const scalarKeys = Object.entries(configSchema.shape)
   .filter(([key]) => key !== 'apps')
   .map(([key]) => key);
 
+/** Top-level settings that are text: "123" stays a string for them (a prefix or URL may look numeric). */
+const TEXT_KEYS = new Set(scalarKeys.filter((key) => configSchema.shape[key as keyof typeof configSchema.shape].def.innerType instanceof z.ZodString));
+
 /** Top-level settings that are lists; from env and flags they are comma- or space-separated. */
 const LIST_KEYS = new Set(scalarKeys.filter((key) => configSchema.shape[key as keyof typeof configSchema.shape].def.defaultValue instanceof Array));
+
+function parseValue(key: string, raw: string): unknown {
+  if (LIST_KEYS.has(key)) return splitList(raw);
+  return TEXT_KEYS.has(key) ? raw : coerce(raw);
+}
 
 function splitList(raw: string): string[] {
   return raw.split(/[\s,]+/).filter(Boolean);
@@ -64,7 +73,7 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
 
   for (const key of scalarKeys) {
     const raw = env[envName(key)] ?? (key === 'host' ? env.HOST : key === 'port' ? env.PORT : undefined);
-    if (raw !== undefined) input[key] = LIST_KEYS.has(key) ? splitList(raw) : coerce(raw);
+    if (raw !== undefined) input[key] = parseValue(key, raw);
   }
   input.apps = mergeEnvApp(input.apps, env);
 
@@ -72,7 +81,7 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
     if (flag === 'config') continue;
     const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (!scalarKeys.includes(key)) problems.push(`--${flag}: unknown option`);
-    else input[key] = LIST_KEYS.has(key) ? splitList(raw) : coerce(raw);
+    else input[key] = parseValue(key, raw);
   }
 
   return validateConfig(input, problems);

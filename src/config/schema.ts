@@ -51,7 +51,7 @@ export const appSchema = z
     /** What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close. */
     slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close'),
     slowConsumerWaitMs: positiveInt.default(5_000),
-    /** HTTP API requests per second for this app over the cluster; 0 = no limit. */
+    /** HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit. */
     apiRequestsPerSecond: nonNegativeInt.default(0),
     /** Close connections that have not subscribed to anything after this long; 0 = never. */
     idleTimeoutSeconds: nonNegativeInt.default(0),
@@ -140,14 +140,19 @@ export const configSchema = z
     },
     { when: () => true },
   )
-  .superRefine((config, ctx) => {
-    if (config.adapter === 'redis-cluster' && config.redisClusterNodes.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
-    }
-    if (config.nodeTimeoutMs <= config.heartbeatIntervalMs) {
-      ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
-    }
-  });
+  .superRefine(
+    (config, ctx) => {
+      // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
+      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
+      }
+      if (typeof nodeTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && nodeTimeoutMs <= heartbeatIntervalMs) {
+        ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
+      }
+    },
+    { when: () => true },
+  );
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -8,6 +8,8 @@ export interface Claim {
   readonly session?: string | undefined;
   /** Epoch seconds. */
   readonly expiration: number;
+  /** Private and presence channels the connection may join (as a JWT's `channels`). */
+  readonly channels?: readonly string[] | undefined;
 }
 
 export type ClaimTake = { ok: true; claim: Claim } | { ok: false; error: 'MISSING_CLAIM' | 'EXPIRED_CLAIM' };

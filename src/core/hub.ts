@@ -283,8 +283,11 @@ export class Hub implements BusSink {
   private setSubscriptions(s: AppState, app: App, ch: ChannelState): void {
     const [before, after] = s.subscriptions.set(this.self, ch.name, ch.subscribers.size);
     if (before === after) return;
-    if (before === 0) this.onEvent(app.id, { name: 'channel_occupied', channel: ch.name });
-    else if (after === 0) this.onEvent(app.id, { name: 'channel_vacated', channel: ch.name });
+    // User channels (#server-to-user-…) are plumbing of sign-in, not channels a backend asked for.
+    if (!ch.kind.serverToUser) {
+      if (before === 0) this.onEvent(app.id, { name: 'channel_occupied', channel: ch.name });
+      else if (after === 0) this.onEvent(app.id, { name: 'channel_vacated', channel: ch.name });
+    }
     this.bus.announce({ kind: 'subscriptions', appId: app.id, channel: ch.name, count: ch.subscribers.size });
     // After the current call returns, so a joiner hears subscription_succeeded before the count.
     if (s.channels.has(ch.name)) queueMicrotask(() => this.announceCount(app, ch, s.subscriptions.total(ch.name)));
@@ -484,7 +487,7 @@ export class Hub implements BusSink {
     const s = this.apps.get(appId);
     if (!s) return out;
     for (const name of s.subscriptions.keys()) {
-      if (!name.startsWith(prefix)) continue;
+      if (!name.startsWith(prefix) || name.startsWith('#')) continue;
       out.set(name, {
         occupied: true,
         subscriptionCount: s.subscriptions.total(name),

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
+import type { Logger } from '../log.js';
 import type { App } from '../core/app.js';
 import { serverToUserChannel, socketChannel, isValidChannelName } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
@@ -11,6 +12,7 @@ import { enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
+  readonly log: Logger;
   readonly hub: Hub;
   readonly apps: AppRegistry;
   readonly claims: ClaimStore;
@@ -52,7 +54,11 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
       const errorCode = err.status === 413 ? 'BODY_TOO_LARGE' : err.status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
       sendJson(res, err.status, { success: false, error: err.message, errorCode }, err.headers);
     }
-    else throw err;
+    else {
+      // A store that is down (Redis, JetStream) ends here: answer in this API's shape, log the cause.
+      ctx.log.error({ err, route }, 'native API call failed');
+      sendJson(res, 500, { success: false, error: 'Internal error; see the server log', errorCode: 'INTERNAL_ERROR' });
+    }
   }
   return true;
 }
@@ -232,7 +238,12 @@ async function claim(app: App, p: Params, ctx: NativeApiContext): Promise<Record
   }
   const session = p.string('session');
   const id = p.string('id') ?? newClaimId();
-  const created = { id, appId: app.id, user, session, expiration };
+  const channelList = p.raw('channels');
+  const channels = typeof channelList === 'string' ? channelList.split(',').filter(Boolean) : Array.isArray(channelList) ? channelList : undefined;
+  if (channels && !channels.every((c): c is string => typeof c === 'string' && c.length > 0)) {
+    throw new ApiError(400, 'INVALID_PARAMETER', 'channels must be a comma-separated list or an array of channel names');
+  }
+  const created = { id, appId: app.id, user, session, expiration, ...(channels ? { channels } : {}) };
   if (!(await ctx.claims.create(created))) throw new ApiError(400, 'CLAIM_ID_ALREADY_USED', 'That claim id is already in use');
-  return { claim: { id, expiration, user, ...(session === undefined ? {} : { session }) } };
+  return { claim: { id, expiration, user, ...(session === undefined ? {} : { session }), ...(channels ? { channels } : {}) } };
 }

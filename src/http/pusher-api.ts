@@ -178,5 +178,11 @@ function presenceUsers(hub: Hub, app: App, channel: string): object {
 
 /** Refusals and losses counted on this node, plus cluster-wide connection count (GET /apps/{id}/stats). */
 export function stats(hub: Hub, app: App): object {
-  return { node: hub.nodeId, connections: hub.connectionCountOf(app.id), counters: hub.counters.snapshot(app.id) };
+  return {
+    node: hub.nodeId,
+    connections: hub.connectionCountOf(app.id),
+    counters: hub.counters.snapshot(app.id),
+    // Refusals made before any app was known (per-IP limits) belong to the whole server.
+    serverCounters: hub.counters.snapshot(''),
+  };
 }

@@ -18,12 +18,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Reads the whole body, refusing with 413 as soon as it passes `limit` bytes. */
+/**
+ * Reads the whole body, refusing with 413 as soon as it passes `limit` bytes. The refusal closes
+ * the connection: kept alive, it would wait for (and read) the rest of an oversized body.
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (): HttpError => new HttpError(413, `Request body is larger than ${limit} bytes`, { Connection: 'close' });
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new HttpError(413, `Request body is larger than ${limit} bytes`));
-  }
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -32,7 +34,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new HttpError(413, `Request body is larger than ${limit} bytes`));
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);

@@ -28,7 +28,8 @@ export async function authenticateNative(app: App, req: IncomingMessage, url: UR
   if (claimId) {
     const taken = await claims.take(app.id, claimId);
     if (!taken.ok) return fail(401, taken.error, taken.error === 'MISSING_CLAIM' ? 'Claim not found (or already used)' : 'Claim has expired');
-    return { ok: true, identity: { user: { id: taken.claim.user, session: taken.claim.session } } };
+    const { user, session, channels } = taken.claim;
+    return { ok: true, identity: { user: { id: user, session }, ...(channels ? { channels } : {}) } };
   }
 
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];

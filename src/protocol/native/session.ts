@@ -151,9 +151,10 @@ export class NativeSession implements Connection, LinkHandler {
 
   private subscribe(channel: unknown, password: string | undefined): void {
     if (!isValidChannelName(channel, this.app.maxChannelNameLength) || channel.startsWith('#')) {
-      return this.error('INVALID_CHANNEL', 'A channel name is 1-200 characters of A-Z a-z 0-9 _ - = @ , . ;');
+      return this.error('INVALID_CHANNEL', `A channel name is 1-${this.app.maxChannelNameLength} characters of A-Z a-z 0-9 _ - = @ , . ;`);
     }
-    const required = this.app.channelPasswords[channel];
+    // hasOwn: a channel named like an Object.prototype key ("constructor") must not look protected.
+    const required = Object.hasOwn(this.app.channelPasswords, channel) ? this.app.channelPasswords[channel] : undefined;
     if (required !== undefined && (password === undefined || !safeEqual(password, required))) {
       return this.error('WRONG_PASSWORD', 'This channel needs its password', channel);
     }
@@ -186,10 +187,16 @@ export class NativeSession implements Connection, LinkHandler {
       return this.error('NOT_SUBSCRIBED', 'Publish to a channel this connection is subscribed to');
     }
     if (event !== undefined && (typeof event !== 'string' || event === '' || event.length > this.app.maxEventNameLength)) {
-      return this.error('INVALID_EVENT', 'event must be a non-empty string of at most 200 characters', channel);
+      return this.error('INVALID_EVENT', `event must be a non-empty string of at most ${this.app.maxEventNameLength} characters`, channel);
     }
     if (data === undefined) return this.error('INVALID_MESSAGE', 'publish needs data', channel);
-    const text = typeof data === 'string' ? data : JSON.stringify(data);
+    let text: string;
+    try {
+      text = typeof data === 'string' ? data : JSON.stringify(data);
+    } catch {
+      // JSON.parse takes any depth, JSON.stringify recurses: deep nesting would throw out of the socket handler.
+      return this.error('INVALID_MESSAGE', 'data is nested too deeply', channel);
+    }
     if (Buffer.byteLength(text) > this.app.maxEventDataBytes) {
       return this.error('MESSAGE_TOO_LARGE', `data is larger than ${this.app.maxEventDataBytes} bytes`, channel);
     }

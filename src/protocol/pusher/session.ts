@@ -151,6 +151,8 @@ export class PusherSession implements Connection, LinkHandler {
       this.link.sendText(encodeSubscriptionError(channel, type, error, status));
     };
     const kind = channelKind(channel);
+    // Pusher clients cannot send a channel password: such channels are for native clients only.
+    if (Object.hasOwn(this.app.channelPasswords, channel)) return refuse('AuthError', 'This channel needs a password (native protocol only)', 401);
     if (kind.serverToUser !== undefined) {
       if (this.user?.id !== kind.serverToUser) return refuse('AuthError', 'Only the signed-in user may subscribe to its own channel', 401);
     } else if (kind.isPrivate) {
@@ -261,7 +263,13 @@ export class PusherSession implements Connection, LinkHandler {
     if (!this.clientEvents.take()) {
       return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
     }
-    const data = JSON.stringify(frame.data ?? null);
+    let data: string;
+    try {
+      data = JSON.stringify(frame.data ?? null);
+    } catch {
+      // JSON.parse takes any depth, JSON.stringify recurses: deep nesting would throw out of the socket handler.
+      return this.error(PusherCode.InvalidMessage, 'Client event data is nested too deeply');
+    }
     if (Buffer.byteLength(data) > this.app.maxEventDataBytes) {
       return this.error(PusherCode.InvalidMessage, `Client event data is larger than ${this.app.maxEventDataBytes} bytes`);
     }

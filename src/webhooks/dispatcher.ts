@@ -52,7 +52,15 @@ class TargetQueue {
   ) {}
 
   /** Closing: failed batches are not retried any more. */
-  closed = false;
+  private closed = false;
+  /** Ends a retry backoff early (set while one is under way). */
+  private wake: (() => void) | undefined;
+
+  /** Stops retrying; a batch waiting out a backoff gets its last attempt now rather than after the wait. */
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+  }
 
   accepts(event: HubEvent): boolean {
     if (this.target.events && !this.target.events.includes(event.name)) return false;
@@ -124,7 +132,14 @@ class TargetQueue {
         this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, count);
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait).unref();
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
       wait = Math.min(wait * 2, MAX_RETRY_MS);
     }
   }
@@ -151,7 +166,7 @@ export class WebhookDispatcher {
   /** Sends what is queued, one attempt per batch, within `deadlineMs`. */
   async close(deadlineMs: number): Promise<void> {
     const all = [...this.queues.values()].flat();
-    for (const queue of all) queue.closed = true;
+    for (const queue of all) queue.close();
     await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
   }
 }

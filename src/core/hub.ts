@@ -14,6 +14,7 @@ export type { ConnectionTarget } from './bus.js';
 const SUBSCRIPTION_COUNT_BURST_LIMIT = 100;
 const SUBSCRIPTION_COUNT_INTERVAL_MS = 30_000;
 const CACHE_SWEEP_INTERVAL_MS = 60_000;
+const CACHE_MISS_REPORT_MS = 60_000;
 /** Separates channel and user id in presence keys; neither can contain it. */
 const SEP = '\u0000';
 
@@ -45,6 +46,7 @@ class AppState {
   /** Watched user id → this node's connections whose watchlist names it. */
   readonly watchers = new Map<string, Set<Connection>>();
   readonly cache = new Map<string, { message: ChannelMessage; expiresAt: number }>();
+  readonly cacheMissReported = new Map<string, number>();
   // The whole cluster's counts, this node's share included, kept as shares change.
   readonly subscriptions = new NodeTally(); // channel → subscribers
   readonly presence = new NodeTally(); // channel SEP user → nodes where the user is in the channel
@@ -129,6 +131,7 @@ export class Hub implements BusSink {
     const now = this.now();
     for (const app of this.apps.values()) {
       for (const [name, entry] of app.cache) if (entry.expiresAt <= now) app.cache.delete(name);
+      for (const [name, at] of app.cacheMissReported) if (now - at >= CACHE_MISS_REPORT_MS) app.cacheMissReported.delete(name);
     }
   }
 
@@ -243,11 +246,20 @@ export class Hub implements BusSink {
     return this.subscribed(s, ch, conn.app.id);
   }
 
+  /** One cache_miss webhook per channel per `CACHE_MISS_REPORT_MS`, not one per subscriber. */
+  private reportCacheMiss(s: AppState, appId: string, channel: string): void {
+    const now = this.now();
+    const last = s.cacheMissReported.get(channel);
+    if (last !== undefined && now - last < CACHE_MISS_REPORT_MS) return;
+    s.cacheMissReported.set(channel, now);
+    this.onEvent(appId, { name: 'cache_miss', channel });
+  }
+
   private subscribed(s: AppState, ch: ChannelState, appId: string): SubscribeOutcome {
     const members = ch.kind.isPresence ? new Map(s.members.get(ch.name)) : undefined;
     if (!ch.kind.isCache) return members ? { ok: true, members } : { ok: true };
     const cached = this.cachedEvent(s, ch.name)?.message ?? null;
-    if (cached === null) this.onEvent(appId, { name: 'cache_miss', channel: ch.name });
+    if (cached === null) this.reportCacheMiss(s, appId, ch.name);
     return members ? { ok: true, members, cached } : { ok: true, cached };
   }
 
@@ -351,7 +363,11 @@ export class Hub implements BusSink {
     }
     if (message.kind === 'event' && !message.fromClient && channelKind(message.channel).isCache) {
       const app = this.appById(appId);
-      if (app) this.state(appId).cache.set(message.channel, { message, expiresAt: this.now() + app.cacheTtlSeconds * 1000 });
+      if (app) {
+        const s = this.state(appId);
+        s.cache.set(message.channel, { message, expiresAt: this.now() + app.cacheTtlSeconds * 1000 });
+        s.cacheMissReported.delete(message.channel);
+      }
     }
     const ch = this.apps.get(appId)?.channels.get(message.channel);
     if (ch) this.deliverTo(ch, message);

@@ -5,6 +5,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { AppConfig } from '../../src/config/schema.js';
 import type { App } from '../../src/core/app.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../src/core/connection.js';
+import type { HubEvent } from '../../src/core/hub-events.js';
 import { Hub } from '../../src/core/hub.js';
 import type { ChannelMessage, WireEncoder } from '../../src/core/message.js';
 
@@ -66,6 +67,7 @@ describe('Hub (no network)', () => {
   let hub: Hub;
   let wire: CountingEncoder;
   let nextId: number;
+  let events: Array<{ appId: string; event: HubEvent }>;
 
   const connect = (target: App = app, encoder: WireEncoder = wire): FakeConnection => {
     const conn = new FakeConnection(`1.${++nextId}`, target, encoder);
@@ -77,7 +79,8 @@ describe('Hub (no network)', () => {
     await hub?.close();
     clock = 1_000_000;
     app = makeApp(overrides);
-    hub = new Hub(new LocalBus(), (id) => (id === app.id ? app : undefined), () => clock);
+    events = [];
+    hub = new Hub(new LocalBus(), (id) => (id === app.id ? app : undefined), () => clock, (appId, event) => events.push({ appId, event }));
     await hub.start();
   };
 
@@ -332,6 +335,17 @@ describe('Hub (no network)', () => {
   });
 
   describe('cache channels', () => {
+    it('report one cache_miss per channel, not one per subscriber, until the cache is filled', () => {
+      const misses = (): number => events.filter((e) => e.event.name === 'cache_miss').length;
+      hub.subscribe(connect(), 'cache-empty');
+      hub.subscribe(connect(), 'cache-empty');
+      assert.equal(misses(), 1);
+      hub.publish(app, { kind: 'event', channel: 'cache-empty', event: 'e', data: '1' });
+      clock += 30 * 60 * 1000 + 1; // the event expires: the channel misses again
+      hub.subscribe(connect(), 'cache-empty');
+      assert.equal(misses(), 2);
+    });
+
     it('keep the last server event for cacheTtlSeconds on the injected clock', async () => {
       await setUp({ cacheTtlSeconds: 10 });
       hub.publish(app, { kind: 'event', channel: 'cache-prices', event: 'tick', data: '1' });

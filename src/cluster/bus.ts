@@ -43,6 +43,11 @@ export class ClusterBus implements MessageBus {
   private readonly requests = new Map<string, PendingRequest>();
   private heartbeat: NodeJS.Timeout | undefined;
   private droppedMessages = 0;
+  /** Sequence number of this node's control messages; a receiver that sees a gap missed something. */
+  private seq = 0;
+  private readonly lastSeq = new Map<string, number>();
+  /** Nodes whose share this node may have missed (a gap, or first contact): asked for a snapshot every tick until one comes. */
+  private readonly behind = new Set<string>();
 
   constructor(
     private readonly transport: ClusterTransport,
@@ -123,7 +128,8 @@ export class ClusterBus implements MessageBus {
   }
 
   private send(message: WireMessage): void {
-    this.transport.publish(CONTROL, encodeWire(this.nodeId, message));
+    this.seq += 1;
+    this.transport.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
   }
 
   private flush(): void {
@@ -137,10 +143,11 @@ export class ClusterBus implements MessageBus {
   private tick(): void {
     if (!this.healthy) return; // while the engine is away, silence from others proves nothing
     this.send({ t: 'hb' });
+    if (this.behind.size > 0) this.send({ t: 'hello' }); // an earlier ask (or its answer) may have been lost too
     const deadline = Date.now() - this.options.nodeTimeoutMs;
     for (const [node, seen] of this.lastSeen) {
       if (seen >= deadline) continue;
-      this.lastSeen.delete(node);
+      this.forget(node);
       this.log.warn({ node }, 'node timed out; dropping its connections and presence');
       this.sink?.dropNode(node);
       this.forgetInRequests(node);
@@ -180,9 +187,38 @@ export class ClusterBus implements MessageBus {
     if (e.o === this.nodeId || !this.sink) return;
     const known = this.lastSeen.has(e.o);
     this.lastSeen.set(e.o, Date.now());
-    // A node we have not heard from (we started after it, or dropped it): ask for its share.
-    if (!known && e.t !== 'hello' && !(e.t === 'state' && e.r)) this.send({ t: 'hello' });
+    if (e.s !== undefined) this.checkSequence(e, known);
+    // A channel message, or a node of an older version: first contact still asks for its share.
+    else if (!known && e.t !== 'hello' && !(e.t === 'state' && e.r)) this.send({ t: 'hello' });
     this.handle(e);
+  }
+
+  /**
+   * Delivery is at most once, so a node can miss another's announcements: while the engine
+   * restarts, or while its subscriptions are being restored (which an engine may report as
+   * "up" before they are). A gap in the sender's control sequence, or a node heard from for the
+   * first time, means its share here may be stale: ask for a snapshot until one arrives.
+   */
+  private checkSequence(e: Envelope, known: boolean): void {
+    const previous = this.lastSeq.get(e.o);
+    this.lastSeq.set(e.o, e.s as number);
+    const snapshotForMe = e.t === 'state' && e.r === true && (e.to === undefined || e.to === this.nodeId);
+    if (snapshotForMe) {
+      this.behind.delete(e.o);
+      return;
+    }
+    // A starting node says hello first and has nothing to tell yet.
+    const missed = known ? previous !== undefined && e.s !== previous + 1 : e.t !== 'hello';
+    if (!missed || this.behind.has(e.o)) return;
+    this.behind.add(e.o);
+    this.log.debug({ node: e.o, after: previous, got: e.s }, 'missed messages from a node; asking for its snapshot');
+    this.send({ t: 'hello' });
+  }
+
+  private forget(node: string): void {
+    this.lastSeen.delete(node);
+    this.lastSeq.delete(node);
+    this.behind.delete(node);
   }
 
   private handle(e: Envelope): void {
@@ -200,7 +236,7 @@ export class ClusterBus implements MessageBus {
       case 'hb':
         return;
       case 'bye':
-        this.lastSeen.delete(e.o);
+        this.forget(e.o);
         sink.dropNode(e.o);
         this.forgetInRequests(e.o);
         return;

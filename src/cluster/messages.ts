@@ -21,13 +21,17 @@ export type WireMessage =
   | { t: 'cmd'; id: string; c: ClusterCommand }
   | { t: 'res'; id: string; to: string; r: CommandResult };
 
-export type Envelope = WireMessage & { v: number; o: string };
+/**
+ * `v` wire version, `o` origin node, `s` the origin's sequence number of control-topic
+ * messages (absent on channel messages), so a receiver notices what it missed.
+ */
+export type Envelope = WireMessage & { v: number; o: string; s?: number };
 
 /** Buffers travel as base64 inside JSON. */
 const BINARY = '__b64';
 
-export function encodeWire(origin: string, message: WireMessage): Buffer {
-  return Buffer.from(JSON.stringify({ v: WIRE_VERSION, o: origin, ...message }, binaryAsBase64));
+export function encodeWire(origin: string, message: WireMessage, seq?: number): Buffer {
+  return Buffer.from(JSON.stringify({ v: WIRE_VERSION, o: origin, ...(seq === undefined ? {} : { s: seq }), ...message }, binaryAsBase64));
 }
 
 /** A JSON.stringify replacer: `this[key]` is the value before Buffer's own toJSON ran. */

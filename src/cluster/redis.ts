@@ -54,18 +54,30 @@ export class RedisTransport implements ClusterTransport {
   }
 }
 
+const SUBSCRIBE_TIMEOUT_MS = 5000;
+
 /**
  * Redis Cluster with sharded pub/sub (Redis 7 SPUBLISH/SSUBSCRIBE): each topic carries its own
  * hash tag, so topics land on different shards and traffic spreads over the cluster.
+ *
+ * The subscriber is a fresh client after every outage rather than one left to reconnect by
+ * itself: ioredis' sharded subscriber group can wedge when the whole cluster goes away (a reset
+ * waits on connections it has stopped itself), and then reports ready while it receives nothing.
  */
 export class RedisClusterTransport implements ClusterTransport {
   readonly name = 'redis-cluster';
   private readonly pub: Cluster;
-  private readonly sub: Cluster;
+  private sub: Cluster | undefined;
+  private subscribed = false;
+  private up = true;
   private closing = false;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
+  private resubscribeAttempts = 0;
+  private topics: readonly string[] = [];
+  private handlers: TransportHandlers | undefined;
 
   constructor(
-    nodes: ClusterNode[],
+    private readonly nodes: ClusterNode[],
     private readonly prefix: string,
     private readonly log: Logger,
   ) {
@@ -74,8 +86,7 @@ export class RedisClusterTransport implements ClusterTransport {
     // arrive after messages published later (out of order), or replay a stale one after an outage.
     const noLateRetries = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, retryDelayOnTryAgain: 0 };
     this.pub = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy, ...noLateRetries, redisOptions: { maxRetriesPerRequest: 1 } });
-    this.sub = new Cluster(nodes, { lazyConnect: true, shardedSubscribers: true, clusterRetryStrategy });
-    for (const client of [this.pub, this.sub]) client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis cluster error'));
+    this.pub.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis cluster error'));
   }
 
   private channel(topic: string): string {
@@ -83,29 +94,79 @@ export class RedisClusterTransport implements ClusterTransport {
   }
 
   async start(topics: readonly string[], handlers: TransportHandlers): Promise<void> {
-    const prefixLength = this.prefix.length;
-    this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
-      const name = channel.toString();
-      handlers.message(name.slice(prefixLength + 1, -1), message);
-    });
-    await Promise.all([this.pub.connect(), this.sub.connect()]);
+    this.topics = topics;
+    this.handlers = handlers;
+    await this.pub.connect();
     await this.connectPublisherToMasters();
-    // One SSUBSCRIBE per topic: topics hash to different slots on purpose.
-    for (const topic of topics) await this.sub.ssubscribe(this.channel(topic));
-    let up = true;
-    const report = (now: boolean): void => {
-      if (now === up || this.closing) return;
-      up = now;
-      handlers.status(now);
-    };
-    this.sub.on('ready', () => report(this.pub.status === 'ready'));
+    await this.subscribe();
     this.pub.on('ready', () => {
       this.connectPublisherToMasters()
         .catch((err: Error) => this.log.debug({ err: err.message }, 'redis cluster publisher warm-up failed'))
-        .finally(() => report(this.pub.status === 'ready' && this.sub.status === 'ready'));
+        .finally(() => this.report());
     });
-    this.sub.on('close', () => report(false));
-    this.pub.on('close', () => report(false));
+    this.pub.on('close', () => this.report());
+  }
+
+  private report(): void {
+    const now = this.pub.status === 'ready' && this.subscribed;
+    if (now === this.up || this.closing) return;
+    this.up = now;
+    this.handlers?.status(now);
+  }
+
+  /** A new subscriber client, subscribed to every topic; resolves once each SSUBSCRIBE is acknowledged. */
+  private async subscribe(): Promise<void> {
+    const sub = new Cluster(this.nodes, { lazyConnect: true, shardedSubscribers: true, clusterRetryStrategy: () => null });
+    this.sub = sub;
+    sub.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis cluster subscriber error'));
+    const prefixLength = this.prefix.length;
+    sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
+      if (this.sub === sub) this.handlers?.message(channel.toString().slice(prefixLength + 1, -1), message);
+    });
+    const subscribing = (async () => {
+      await sub.connect();
+      // One SSUBSCRIBE per topic: topics hash to different slots on purpose.
+      for (const topic of this.topics) await sub.ssubscribe(this.channel(topic));
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    // A command queued on a subscriber connection that ioredis then drops may never settle: bound the wait.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not subscribed after ${SUBSCRIBE_TIMEOUT_MS} ms`)), SUBSCRIBE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([subscribing, timeout]);
+    } catch (err) {
+      subscribing.catch(() => undefined);
+      if (this.sub === sub) this.sub = undefined;
+      sub.disconnect();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    sub.once('end', () => {
+      if (this.sub !== sub || this.closing) return;
+      this.subscribed = false;
+      this.report();
+      this.scheduleResubscribe();
+    });
+    this.subscribed = true;
+    this.resubscribeAttempts = 0;
+  }
+
+  private scheduleResubscribe(): void {
+    if (this.closing || this.resubscribeTimer) return;
+    this.resubscribeAttempts += 1;
+    this.resubscribeTimer = setTimeout(() => {
+      this.resubscribeTimer = undefined;
+      this.subscribe().then(
+        () => this.report(),
+        (err: Error) => {
+          this.log.debug({ err: err.message }, 'redis cluster resubscribe failed; retrying');
+          this.scheduleResubscribe();
+        },
+      );
+    }, Math.min(this.resubscribeAttempts * 100, 2000));
+    this.resubscribeTimer.unref();
   }
 
   /**
@@ -124,8 +185,11 @@ export class RedisClusterTransport implements ClusterTransport {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+    clearTimeout(this.resubscribeTimer);
+    const sub = this.sub;
+    this.sub = undefined;
+    await Promise.allSettled([this.pub.quit(), sub?.quit()]);
     this.pub.disconnect();
-    this.sub.disconnect();
+    sub?.disconnect();
   }
 }

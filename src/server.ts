@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { STATUS_CODES, createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StaticAppRegistry } from './apps/registry.js';
 import { createCluster } from './cluster/create.js';
@@ -16,6 +16,9 @@ import { pusherRoute } from './protocol/pusher/route.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
 import { WsTransport } from './transport/ws-server.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+
+/** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
+const CLIENT_ERROR_LINGER_MS = 1_000;
 
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */
@@ -87,6 +90,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       connectionAttemptsPerIpPerSecond: config.connectionAttemptsPerIpPerSecond,
       consumeAttempt: (ip, perSecond) => rateLimiter.consume(`ws-ip:${ip}`, perSecond),
       // Refused before the app is known: counted under "".
+      onError: (err) => log.error({ err }, 'a message handler failed; connection closed with 1011'),
       onRefused: (reason) =>
         hub.counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
     },
@@ -115,9 +119,13 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
   else http.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'));
-  http.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+  http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    // Node's own statuses: 431 for oversized headers, 408 for headers (an upgrade's too) not finished in time.
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    // A client that never closes its side (slowloris) would otherwise keep the socket half-open.
+    setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
   });
 
   await new Promise<void>((resolve, reject) => {

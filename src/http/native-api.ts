@@ -159,7 +159,12 @@ function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
   }
   const data = p.raw('data') ?? p.raw('message');
   if (data === undefined) throw new ApiError(400, 'MISSING_MESSAGE', 'data (or message) is required');
-  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  let text: string;
+  try {
+    text = typeof data === 'string' ? data : JSON.stringify(data);
+  } catch {
+    throw new ApiError(400, 'INVALID_MESSAGE', 'data is nested too deeply'); // JSON.parse takes any depth, JSON.stringify recurses
+  }
   if (Buffer.byteLength(text) > app.maxEventDataBytes) throw new ApiError(413, 'MESSAGE_TOO_LARGE', `data is larger than ${app.maxEventDataBytes} bytes`);
   const event = p.string('event') ?? 'message';
   if (event.length > app.maxEventNameLength) throw new ApiError(400, 'INVALID_EVENT', `event is longer than ${app.maxEventNameLength} characters`);

@@ -76,7 +76,12 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
   if ((name as string).length > app.maxEventNameLength) fail(400, `name is longer than ${app.maxEventNameLength} characters`);
   if (data === undefined) fail(400, 'data is required');
   // Pusher SDKs send data as a string; other clients may send JSON, which is kept as its text.
-  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  let text = '';
+  try {
+    text = typeof data === 'string' ? data : JSON.stringify(data);
+  } catch {
+    fail(400, 'data is nested too deeply'); // JSON.parse takes any depth, JSON.stringify recurses
+  }
   if (Buffer.byteLength(text) > app.maxEventDataBytes) fail(413, `data is larger than ${app.maxEventDataBytes} bytes`);
 
   let list: unknown[];

@@ -19,6 +19,8 @@ export interface WsTransportOptions {
   consumeAttempt: (ip: string, perSecond: number) => Promise<boolean>;
   /** Told about every upgrade refused before a front-end saw it. */
   onRefused: (reason: 'ip_limit' | 'rate') => void;
+  /** An exception escaped a front-end's message handler (the connection is closed with 1011). */
+  onError: (err: unknown) => void;
 }
 
 export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown>; retryAfter?: number };
@@ -67,11 +69,12 @@ class WsLink implements ClientLink, Flushable {
 
   write(frame: Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
-    // Bytes the kernel has not taken plus what waits here; frames waiting here.
-    const { maxBytes, maxMessages } = this.policy;
-    if (this.socket.writableLength + this.queuedBytes + frame.length > maxBytes || this.queued.length >= maxMessages) {
-      this.overflow();
-      return false;
+    if (!this.fits(frame.length)) {
+      // Frames batched for this turn are no backlog while the socket keeps up (a burst of
+      // publishes in one turn): hand them over now. Only a socket that needs draining overflows.
+      if (this.awaitingDrain || this.socket.writableNeedDrain || this.queued.length === 0) return this.overflow();
+      this.writeQueued();
+      if (!this.fits(frame.length)) return this.overflow();
     }
     this.queued.push(frame);
     this.queuedBytes += frame.length;
@@ -82,9 +85,19 @@ class WsLink implements ClientLink, Flushable {
     return true;
   }
 
-  private overflow(): void {
+  /** Bytes the kernel has not taken plus what waits here, and frames waiting here, stay within the bounds. */
+  private fits(length: number): boolean {
+    const { maxBytes, maxMessages } = this.policy;
+    return this.socket.writableLength + this.queuedBytes + length <= maxBytes && this.queued.length < maxMessages;
+  }
+
+  /** Applies the policy to a frame that does not fit; returns false (the frame was not taken). */
+  private overflow(): false {
     const { onFull, waitMs } = this.policy;
-    if (onFull === 'close') return this.handler.onOverflow();
+    if (onFull === 'close') {
+      this.handler.onOverflow();
+      return false;
+    }
     this.handler.onDropped();
     if (onFull === 'wait' && !this.waitTimer) {
       this.waitTimer = setTimeout(() => {
@@ -93,6 +106,7 @@ class WsLink implements ClientLink, Flushable {
       }, waitMs);
       this.waitTimer.unref();
     }
+    return false;
   }
 
   flushQueued(): void {
@@ -268,6 +282,10 @@ export class WsTransport {
     return link;
   }
 
+  reportError(err: unknown): void {
+    this.options.onError(err);
+  }
+
   /** Called once per socket when it has closed. */
   forget(link: WsLink): void {
     this.links.delete(link);
@@ -297,9 +315,16 @@ const kTransport = Symbol('switchboard.transport');
 type TaggedSocket = WebSocket & { [kLink]: WsLink; [kTransport]: WsTransport };
 
 function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const link = (this as TaggedSocket)[kLink];
+  const tagged = this as TaggedSocket;
+  const link = tagged[kLink];
   link.touch(Date.now());
-  link.handler.onMessage(data, isBinary);
+  try {
+    link.handler.onMessage(data, isBinary);
+  } catch (err) {
+    // A bug in a front-end costs this connection (1011), never the process and everyone else.
+    tagged[kTransport].reportError(err);
+    link.close(1011, 'Internal error');
+  }
 }
 
 function onSocketActivity(this: WebSocket): void {

@@ -53,10 +53,6 @@ describe('loadConfig', () => {
       assert.equal(app?.maxBatchSize, 10);
       assert.equal(app?.maxEventChannels, 100);
     });
-
-    it('ignores the process environment when env is given', () => {
-      assert.equal(loadConfig({ argv: [], env: {} }).port, 6001);
-    });
   });
 
   describe('environment', () => {

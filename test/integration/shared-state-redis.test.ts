@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { createServer, type Switchboard } from '../../src/index.js';
+import { eventually, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
+import { RawClient } from '../helpers/clients.js';
+import { channelAuth } from '../helpers/raw-pusher.js';
+
+const TOKEN = 'shared-state-token-0123';
+const APP = { id: 'app-id', key: 'app-key', secret: 'app-secret', apiToken: TOKEN, apiRequestsPerSecond: 5 };
+const missing = await sharedRedisMissing();
+if (missing) console.log(`# skipping shared-state tests on Redis: ${missing}`);
+
+/** Two in-process nodes on the machine's Redis, with a node timeout far longer than any test. */
+describe('state shared through Redis', { skip: missing }, () => {
+  let a: Switchboard;
+  let b: Switchboard;
+  before(async () => {
+    const config = {
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'silent' as const,
+      adapter: 'redis' as const,
+      clusterPrefix: uniquePrefix('shared'),
+      heartbeatIntervalMs: 200,
+      nodeTimeoutMs: 60_000,
+      apps: [APP],
+    };
+    a = await createServer(config);
+    b = await createServer(config);
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('counts an app’s API rate limit over both nodes, not per node', async () => {
+    // Start at the beginning of a second so the whole burst falls in one counting window.
+    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+    const started = Date.now();
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        fetch(`${(i % 2 ? a : b).url}/broadcast`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'rate', data: String(i) }),
+        }).then((r) => r.status),
+      ),
+    );
+    assert.ok(Date.now() - started < 900, 'the burst fitted in one second');
+    assert.equal(statuses.filter((s) => s === 200).length, 5, `statuses: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 5);
+  });
+
+  it('drops a node’s presence members as soon as it leaves cleanly, long before the node timeout', async (t) => {
+    const watcher = await RawClient.connect(a);
+    const watcherId = await watcher.socketId();
+    const member = JSON.stringify({ user_id: 'leaver' });
+    const leaverNode = await createServer({ ...a.config, port: 0 });
+    t.after(() => leaverNode.close());
+    const leaver = await RawClient.connect(leaverNode);
+    const leaverId = await leaver.socketId();
+    leaver.send({ event: 'pusher:subscribe', data: { channel: 'presence-room', auth: channelAuth(leaverId, 'presence-room', member), channel_data: member } });
+    await leaver.event('pusher_internal:subscription_succeeded', 'presence-room');
+    await eventually(() => a.hub.presenceUserIds(APP.id, 'presence-room').includes('leaver'), 'node a hears of the member');
+    const mine = JSON.stringify({ user_id: 'watcher' });
+    watcher.send({ event: 'pusher:subscribe', data: { channel: 'presence-room', auth: channelAuth(watcherId, 'presence-room', mine), channel_data: mine } });
+    const joined = await watcher.event('pusher_internal:subscription_succeeded', 'presence-room');
+    assert.match(String(joined.data), /leaver/);
+
+    const leftAt = Date.now();
+    await leaverNode.close();
+    const removed = await watcher.event('pusher_internal:member_removed', 'presence-room');
+    assert.deepEqual(JSON.parse(removed.data as string), { user_id: 'leaver' });
+    assert.ok(Date.now() - leftAt < 5_000, 'well before nodeTimeoutMs (60 s)');
+    watcher.close();
+    if (leaver.ws.readyState === WebSocket.OPEN) leaver.close();
+  });
+});

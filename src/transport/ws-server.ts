@@ -196,10 +196,6 @@ export class WsTransport {
     });
   }
 
-  get connectionCount(): number {
-    return this.links.size;
-  }
-
   start(): void {
     const every = Math.min(Math.max(Math.min(this.options.activityTimeoutMs, this.options.pongTimeoutMs) / 4, 250), 5_000);
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), every);

@@ -2,6 +2,7 @@
 // class runs in-process or inside a forked worker (bench/worker.ts), so the
 // scenarios do not care where the sockets are.
 
+import { schedSample, type SchedSample } from './proc-stats.js';
 import { channelAuth } from './pusher-sign.js';
 import {
   NEEDLES,
@@ -43,6 +44,8 @@ export interface OpenSpec {
   connectTimeoutMs: number;
   nativeSettleMs: number;
   recordLatency: boolean;
+  /** Label for per-target accounting (e.g. which cluster node these connections use); see GroupStats.byTag. */
+  tag?: string | undefined;
 }
 
 export interface OpenResult {
@@ -52,6 +55,12 @@ export interface OpenResult {
   /** connect → ready (subscribed) time per connection, µs. */
   handshake: HistogramJSON;
   elapsedMs: number;
+}
+
+/** Deliveries and latency of the connections opened with one OpenSpec.tag. */
+export interface TagStats {
+  delivered: number;
+  latency: HistogramJSON | undefined;
 }
 
 export interface GroupStats {
@@ -69,6 +78,9 @@ export interface GroupStats {
   cpuUserUs: number;
   cpuSystemUs: number;
   rssBytes: number;
+  /** This process's scheduler view (see proc-stats.ts). */
+  sched: SchedSample | undefined;
+  byTag: Record<string, TagStats>;
 }
 
 export interface ChurnSpec {
@@ -117,7 +129,13 @@ class BenchConn {
     readonly role: ClientRole,
     readonly channel: string,
     readonly spec: OpenSpec,
+    readonly tag: TagCounter | undefined,
   ) {}
+}
+
+class TagCounter {
+  delivered = 0;
+  readonly latency = new Histogram();
 }
 
 export class ClientGroup implements ClientHost {
@@ -133,10 +151,13 @@ export class ClientGroup implements ClientHost {
   private dropped = 0;
   private firstDropError: string | undefined;
   private churnDeadline = 0;
+  private readonly tags = new Map<string, TagCounter>();
+  /** Encoded subscribe messages of channels that need no auth, shared by all their connections. */
+  private readonly publicSubscribe = new Map<string, Buffer>();
 
   private readonly handlers: WsHandlers<BenchConn> = {
     onOpen: (conn) => this.onOpen(conn),
-    onText: (conn, buf, start, end) => this.onText(conn, buf, start, end),
+    onText: (conn, buf, start, end, readAtUs) => this.onText(conn, buf, start, end, readAtUs),
     onClose: (conn, err) => this.onClose(conn, err),
   };
 
@@ -168,7 +189,12 @@ export class ClientGroup implements ClientHost {
 
   private openOne(spec: OpenSpec, index: number): Promise<string | undefined> {
     const channel = spec.channelCount <= 1 ? spec.channelPrefix : `${spec.channelPrefix}-${index % spec.channelCount}`;
-    const conn = new BenchConn(index, spec.role, channel, spec);
+    let tag: TagCounter | undefined;
+    if (spec.tag !== undefined) {
+      tag = this.tags.get(spec.tag);
+      if (!tag) this.tags.set(spec.tag, (tag = new TagCounter()));
+    }
+    const conn = new BenchConn(index, spec.role, channel, spec, tag);
     const addrs = spec.sourceAddresses;
     const path =
       spec.protocol === 'pusher'
@@ -236,14 +262,23 @@ export class ClientGroup implements ClientHost {
     return conn.subscribeMsg;
   }
 
-  private onText(conn: BenchConn, buf: Buffer, start: number, end: number): void {
+  private onText(conn: BenchConn, buf: Buffer, start: number, end: number, readAtUs: number): void {
     if (conn.state === State.Ready) {
       if (conn.role === 'sub') {
         // Hot path: one bounded search per delivered message.
         const at = findMarker(buf, start, end);
         if (at >= 0) {
           this.delivered++;
-          if (conn.spec.recordLatency) this.latency.record(nowUs() - readTimestamp(buf, at, end));
+          const tag = conn.tag;
+          if (tag) tag.delivered++;
+          if (conn.spec.recordLatency) {
+            // Receive time = when the read carrying the frame returned, taken before that read
+            // was parsed (see ws-client.ts), so frames batched in one read are not charged
+            // for each other's processing.
+            const us = readAtUs - readTimestamp(buf, at, end);
+            this.latency.record(us);
+            tag?.latency.record(us);
+          }
         } else if (conn.spec.protocol === 'pusher' && contains(buf, start, end, NEEDLES.ping)) {
           conn.ws.sendText(PUSHER_PONG);
         }
@@ -284,7 +319,13 @@ export class ClientGroup implements ClientHost {
         conn.state = State.Established;
         // Churners connect now and join later, when churn() starts.
         if (conn.role === 'churner') return this.markReady(conn);
-        conn.ws.sendText(this.subscribeMessage(conn));
+        if (conn.channel.startsWith('private-') || conn.channel.startsWith('presence-')) {
+          conn.ws.sendText(this.subscribeMessage(conn));
+        } else {
+          let bytes = this.publicSubscribe.get(conn.channel);
+          if (!bytes) this.publicSubscribe.set(conn.channel, (bytes = Buffer.from(pusherSubscribe(conn.channel))));
+          conn.ws.sendTextBytes(bytes);
+        }
       } else if (contains(buf, start, end, NEEDLES.error)) {
         this.fail(conn, `server error: ${buf.toString('utf8', start, Math.min(end, start + 200))}`);
       }
@@ -372,12 +413,20 @@ export class ClientGroup implements ClientHost {
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
       rssBytes: process.memoryUsage.rss(),
+      sched: schedSample(process.pid),
+      byTag: Object.fromEntries(
+        [...this.tags].map(([name, t]) => [name, { delivered: t.delivered, latency: t.latency.count > 0 ? t.latency.toJSON() : undefined }]),
+      ),
     };
   }
 
   async reset(): Promise<void> {
     this.delivered = 0;
     this.latency.reset();
+    for (const t of this.tags.values()) {
+      t.delivered = 0;
+      t.latency.reset();
+    }
     this.memberAdded = 0;
     this.memberRemoved = 0;
     this.joins = 0;

@@ -3,8 +3,9 @@
 
 import { availableParallelism } from 'node:os';
 import type { GroupStats, OpenResult, OpenSpec } from './client-group.js';
-import { sourceAddresses } from './loopback.js';
+import { sourceAddresses, type Target } from './loopback.js';
 import type { Options } from './options.js';
+import { schedSample, schedShares, type SchedSample } from './proc-stats.js';
 import { Publisher } from './publisher.js';
 import type { AppCredentials } from './pusher-sign.js';
 import { ServerUnderTest, pinSelf, type ServerSpec } from './server-under-test.js';
@@ -21,6 +22,8 @@ export interface Mark {
   workers: GroupStats[];
   serverCpuUs: number | undefined;
   serverRssBytes: number | undefined;
+  serverSched: SchedSample | undefined;
+  mainSched: SchedSample | undefined;
 }
 
 export interface ProcessCpu {
@@ -29,12 +32,30 @@ export interface ProcessCpu {
   cpuPct: number;
   /** Kernel share: on loopback most per-message cost is the TCP stack, not our JS. */
   sysPct: number;
+  /**
+   * Share of the window the main thread was runnable without a CPU; of that, roughly how much
+   * went to processes outside the benchmark (not to this process's own helper threads, nor to
+   * the other benchmark processes that may share its core). null: unknown.
+   */
+  waitPct: number | null;
+  foreignWaitPct: number | null;
 }
+
+/** Above this share of the window spent waiting for a CPU, the machine was too busy to trust the numbers. */
+const CONTENTION = 0.05;
 
 export interface WindowReport {
   wallMs: number;
   serverCpuUs: number | undefined;
   serverRssBytes: number | undefined;
+  /**
+   * Share of the window the server's main thread was runnable without a CPU; the share its
+   * own helper threads (V8 GC, libuv pool) ran; and roughly what processes outside the
+   * benchmark took (see ProcessCpu).
+   */
+  serverWaitPct: number | undefined;
+  serverHelperPct: number | undefined;
+  serverForeignWaitPct: number | undefined;
   loadgen: ProcessCpu[];
   workers: GroupStats[];
 }
@@ -54,7 +75,8 @@ export class Harness {
     this.creds = { appId: opts.appId, key: opts.appKey, secret: opts.appSecret };
   }
 
-  static async create(opts: Options, connections: number): Promise<Harness> {
+  /** serverEnv: extra environment for a spawned server (a scenario's needs, e.g. the local adapter). */
+  static async create(opts: Options, connections: number, serverEnv?: Record<string, string>): Promise<Harness> {
     if (opts.pin) {
       if (availableParallelism() < 2) throw new Error('--pin needs at least 2 cores');
       pinSelf(1); // before forking, so workers inherit core 1
@@ -74,8 +96,10 @@ export class Harness {
       readyPath: opts.readyPath,
       startupTimeoutMs: opts.startupTimeoutMs,
       token: opts.token,
+      nodeArgs: opts.serverNodeArgs,
+      ...(serverEnv ? { env: serverEnv } : {}),
     });
-    const { fleet, forked } = Fleet.create(opts.workers === 0 ? 0 : workers);
+    const { fleet, forked } = Fleet.create(opts.workers === 0 ? 0 : workers, opts.workerNodeArgs);
     const h = new Harness(opts, server, fleet, forked, connections);
     if (opts.pin && spec.kind === 'url') h.warnings.push('--pin with --url pins only the load generator');
     const limit = server.maxOpenFiles();
@@ -121,9 +145,10 @@ export class Harness {
     return { opened, failed, firstError, handshake, elapsedMs: Date.now() - t0 };
   }
 
-  publisher(): Publisher {
+  /** A publisher to the server under test, or to `target` (e.g. one node of a cluster). */
+  publisher(target: Target = this.server.target): Publisher {
     const p = new Publisher({
-      target: this.server.target,
+      target,
       protocol: this.opts.protocol,
       creds: this.creds,
       token: this.opts.token,
@@ -141,26 +166,51 @@ export class Harness {
       workers: this.forked.length > 0 ? await this.fleet.stats() : [],
       serverCpuUs: sample?.cpuUs,
       serverRssBytes: sample?.rssBytes,
+      serverSched: sample?.sched,
+      mainSched: schedSample(process.pid),
     };
   }
 
-  /** CPU of server and load generator between `from` and now. */
-  async window(from: Mark): Promise<WindowReport> {
+  /** Warns when processes outside the benchmark kept one of ours from a CPU for more than CONTENTION of the window. */
+  noteContention(who: string, foreignWaitPct: number | undefined | null): void {
+    if (foreignWaitPct !== undefined && foreignWaitPct !== null && foreignWaitPct > CONTENTION * 100)
+      this.warnings.push(
+        `WARNING: processes outside the benchmark kept ${who} from a CPU ~${foreignWaitPct}% of the measured window (a busy machine): throughput is understated and latency overstated`,
+      );
+  }
+
+  /**
+   * CPU of server and load generator between `from` and now. `otherBenchCpuUs`: CPU that other
+   * processes of this run used meanwhile (e.g. cluster nodes), so waiting for them is not taken
+   * for outside load when they may share a core with ours.
+   */
+  async window(from: Mark, otherBenchCpuUs = 0): Promise<WindowReport> {
     const to = await this.mark();
     const wallMs = to.atMs - from.atMs;
     const pct = (us: number): number => Math.round((us / 1000 / wallMs) * 1000) / 10;
     const main = process.cpuUsage(from.mainCpu);
+    const mainShares = schedShares(from.mainSched, to.mainSched, wallMs);
     const loadgen: ProcessCpu[] = [
-      { role: 'main', pid: process.pid, cpuPct: pct(main.user + main.system), sysPct: pct(main.system) },
+      {
+        role: 'main',
+        pid: process.pid,
+        cpuPct: pct(main.user + main.system),
+        sysPct: pct(main.system),
+        waitPct: mainShares?.waitPct ?? null,
+        foreignWaitPct: mainShares?.foreignWaitPct ?? null,
+      },
     ];
     for (const w of to.workers) {
       const before = from.workers.find((b) => b.pid === w.pid);
       if (!before) continue;
+      const shares = schedShares(before.sched, w.sched, wallMs);
       loadgen.push({
         role: 'worker',
         pid: w.pid,
         cpuPct: pct(w.cpuUserUs + w.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs),
         sysPct: pct(w.cpuSystemUs - before.cpuSystemUs),
+        waitPct: shares?.waitPct ?? null,
+        foreignWaitPct: shares?.foreignWaitPct ?? null,
       });
     }
     for (const p of loadgen) {
@@ -170,9 +220,30 @@ export class Harness {
             (p.role === 'worker' ? ' (try more --workers)' : ' (publisher/orchestrator)'),
         );
     }
+    // Waiting for the benchmark's own processes is part of the setup, not outside load: the
+    // load generator's processes share core 1 with --pin (and every core with the server
+    // without it). Subtracting all CPU they could have taken errs towards fewer warnings.
+    const server = schedShares(from.serverSched, to.serverSched, wallMs);
+    const serverPct =
+      from.serverCpuUs !== undefined && to.serverCpuUs !== undefined ? pct(to.serverCpuUs - from.serverCpuUs) : 0;
+    const serverPinnedApart = this.opts.pin && this.opts.url === undefined;
+    const loadgenPct = loadgen.reduce((sum, p) => sum + p.cpuPct, 0);
+    const clamp = (x: number): number => Math.max(0, Math.round(x * 10) / 10);
+    for (const p of loadgen) {
+      if (p.foreignWaitPct !== null)
+        p.foreignWaitPct = clamp(
+          p.foreignWaitPct - (loadgenPct - p.cpuPct) - (serverPinnedApart ? 0 : serverPct + pct(otherBenchCpuUs)),
+        );
+      this.noteContention(`load generator ${p.role} (pid ${p.pid})`, p.foreignWaitPct);
+    }
+    if (server) server.foreignWaitPct = clamp(server.foreignWaitPct - (serverPinnedApart ? 0 : loadgenPct));
+    this.noteContention('the server', server?.foreignWaitPct);
     const workers = this.forked.length > 0 ? to.workers : await this.fleet.stats();
     return {
       wallMs,
+      serverWaitPct: server?.waitPct,
+      serverHelperPct: server?.helperPct,
+      serverForeignWaitPct: server?.foreignWaitPct,
       serverCpuUs:
         from.serverCpuUs !== undefined && to.serverCpuUs !== undefined ? to.serverCpuUs - from.serverCpuUs : undefined,
       serverRssBytes: to.serverRssBytes,
@@ -182,9 +253,19 @@ export class Harness {
   }
 
   /** Current totals over all hosts. */
-  async totals(): Promise<{ delivered: number; dropped: number; firstDropError: string | undefined; memberAdded: number; memberRemoved: number; latency: Histogram }> {
+  async totals(): Promise<{
+    delivered: number;
+    dropped: number;
+    firstDropError: string | undefined;
+    memberAdded: number;
+    memberRemoved: number;
+    latency: Histogram;
+    /** Per OpenSpec.tag, over all hosts. */
+    byTag: Map<string, { delivered: number; latency: Histogram }>;
+  }> {
     const all = await this.fleet.stats();
     const latency = new Histogram();
+    const byTag = new Map<string, { delivered: number; latency: Histogram }>();
     let delivered = 0;
     let dropped = 0;
     let memberAdded = 0;
@@ -197,8 +278,14 @@ export class Harness {
       memberRemoved += s.memberRemoved;
       firstDropError ??= s.firstDropError;
       if (s.latency) latency.merge(s.latency);
+      for (const [name, t] of Object.entries(s.byTag)) {
+        let acc = byTag.get(name);
+        if (!acc) byTag.set(name, (acc = { delivered: 0, latency: new Histogram() }));
+        acc.delivered += t.delivered;
+        if (t.latency) acc.latency.merge(t.latency);
+      }
     }
-    return { delivered, dropped, firstDropError, memberAdded, memberRemoved, latency };
+    return { delivered, dropped, firstDropError, memberAdded, memberRemoved, latency, byTag };
   }
 
   /** Polls until `done` says so or drainMs passes; returns whether it completed. */

@@ -41,7 +41,7 @@ async function main(): Promise<number> {
 
   const startedAt = new Date().toISOString();
   try {
-    harness = await Harness.create(options, scenario.connections(options));
+    harness = await Harness.create(options, scenario.connections(options), scenario.serverEnv?.(options));
     const out = await scenario.run(harness);
     const h = harness;
     const rows = [

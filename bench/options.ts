@@ -1,6 +1,7 @@
 // Command-line options shared by all scenarios.
 
 import { parseArgs } from 'node:util';
+import { isLoopbackHost } from './loopback.js';
 import type { ProtocolName } from './protocol.js';
 
 export interface Options {
@@ -36,8 +37,19 @@ export interface Options {
   watchers: number;
   maxJoins: number;
   timeoutS: number;
+  /** cross-node: how many Switchboard nodes to start, and on which engine. */
+  nodes: number;
+  adapter: ClusterAdapter;
+  redisUrl: string;
+  natsUrl: string;
+  redisClusterNodes: string | undefined;
+  /** Node flags for spawned Switchboard processes / for client workers (profiling). */
+  serverNodeArgs: string[];
+  workerNodeArgs: string[];
   help: boolean;
 }
+
+export type ClusterAdapter = 'redis' | 'nats' | 'redis-cluster';
 
 const spec = {
   url: { type: 'string' },
@@ -71,6 +83,13 @@ const spec = {
   watchers: { type: 'string', default: '2' },
   'max-joins': { type: 'string', default: '100000' },
   timeout: { type: 'string', default: '300' },
+  nodes: { type: 'string', default: '2' },
+  adapter: { type: 'string', default: 'redis' },
+  'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+  'nats-url': { type: 'string', default: 'nats://127.0.0.1:4222' },
+  'redis-cluster-nodes': { type: 'string' },
+  'server-node-args': { type: 'string', default: '' },
+  'worker-node-args': { type: 'string', default: '' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -85,6 +104,9 @@ Scenarios:
   idle       N idle subscribed connections; server RSS per connection
   storm      open+subscribe N connections as fast as possible; handshakes/s
   presence   clients join/leave a presence channel; joins/s, member event accounting
+  cross-node starts --nodes N Switchboard nodes on --adapter, subscribers split over them,
+             publishes through node 1; per-node msgs/s, latency, CPU µs/msg, and in the
+             same run a single-node reference (local adapter) at the same publish rate
 
 Server under test (pick one; loopback only):
   --url http://127.0.0.1:PORT   a running Pusher-compatible server
@@ -94,6 +116,19 @@ Server under test (pick one; loopback only):
                                 PORT and HOST are set in its environment
   --ready-path /up              spawned servers are ready when this answers 200
   --pin                         server on core 0, load generator on core 1 (taskset)
+  --server-node-args="ARGS"     node flags for spawned Switchboard processes, e.g.
+                                --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"
+                                (write it with "=": the value starts with a dash)
+
+Cluster (cross-node):
+  --nodes N (2)                 Switchboard nodes to start (node dist/src/cli/main.js each)
+  --adapter redis|nats|redis-cluster (redis)
+  --redis-url redis://127.0.0.1:6379
+  --nats-url nats://127.0.0.1:4222
+  --redis-cluster-nodes H:P,... seed nodes (needed with --adapter redis-cluster)
+  Both phases publish at one fixed rate, evenly spaced: --rate, or else a quarter of what a 2 s
+  max-rate pilot through node 1 reached. With --pin on 2 cores every Switchboard process
+  shares core 0, so compare CPU per message, not msgs/s per node.
 
 App / protocol:
   --app-id app-id --app-key app-key --app-secret app-secret
@@ -104,8 +139,8 @@ App / protocol:
   --native-settle-ms 500        native has no subscribe ack: wait this long after subscribing
 
 Load shape:
-  --subs N                      connections (defaults: fanout/latency 1000, channels/idle/storm
-                                10000, presence 50 churners; Pusher caps
+  --subs N                      connections (defaults: fanout/latency/cross-node 1000,
+                                channels/idle/storm 10000, presence 50 churners; Pusher caps
                                 presence channels at 100 members incl. watchers)
   --channels K                  distinct channels (idle default 100, storm default 1)
   --duration S (10)             publish/churn phase length, seconds
@@ -126,6 +161,7 @@ Load generator:
   --drain-ms (10000)            max wait for outstanding deliveries after publishing
   --settle-ms (2000)            idle: wait before reading RSS
   --timeout S (300)             hard stop for the whole run
+  --worker-node-args="ARGS"     node flags for client workers, e.g. "--cpu-prof --cpu-prof-dir=DIR"
 
 Output: a human table, then one JSON line (last line of stdout).`;
 
@@ -146,6 +182,24 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   if (v['server-pid'] !== undefined && v.url === undefined) throw new Error('--server-pid goes with --url');
   if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
   if (v.batch && v.protocol === 'native') throw new Error('--batch needs --protocol pusher (native has no batch publish)');
+  if (positionals[0] === 'cross-node') {
+    if (v.url !== undefined || v['server-cmd'] !== undefined)
+      throw new Error('cross-node starts its own Switchboard nodes: --url and --server-cmd do not apply');
+    if (v.adapter !== 'redis' && v.adapter !== 'nats' && v.adapter !== 'redis-cluster')
+      throw new Error('--adapter must be redis, nats or redis-cluster');
+    if (v.adapter === 'redis-cluster' && v['redis-cluster-nodes'] === undefined)
+      throw new Error('--adapter redis-cluster needs --redis-cluster-nodes host:port[,host:port...]');
+    const engines = [v['redis-url'], ...v['nats-url'].split(','), ...(v['redis-cluster-nodes']?.split(',').map((hp) => `redis://${hp}`) ?? [])];
+    for (const u of engines) {
+      let host: string;
+      try {
+        host = new URL(u.trim()).hostname;
+      } catch {
+        throw new Error(`invalid engine address "${u}"`);
+      }
+      if (!isLoopbackHost(host)) throw new Error(`refusing non-loopback engine address ${u}: this tool only uses local services`);
+    }
+  }
   const options: Options = {
     url: v.url,
     server: v.server === 'switchboard' ? 'switchboard' : undefined,
@@ -178,7 +232,18 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     watchers: int('watchers', v.watchers, 1)!,
     maxJoins: int('max-joins', v['max-joins'], 1)!,
     timeoutS: int('timeout', v.timeout, 1)!,
+    nodes: int('nodes', v.nodes, 2)!,
+    adapter: v.adapter as ClusterAdapter,
+    redisUrl: v['redis-url'],
+    natsUrl: v['nats-url'],
+    redisClusterNodes: v['redis-cluster-nodes'],
+    serverNodeArgs: splitArgs(v['server-node-args']),
+    workerNodeArgs: splitArgs(v['worker-node-args']),
     help: v.help,
   };
   return { scenario: positionals[0], options };
+}
+
+function splitArgs(raw: string): string[] {
+  return raw.split(/\s+/).filter(Boolean);
 }

@@ -37,6 +37,8 @@ export interface PublisherStats {
   rtt: Histogram;
   /** Fixed-rate mode: ticks where all request slots were busy and the schedule slipped. */
   lateTicks: number;
+  /** Fixed-rate mode: how late each request left against its due time, µs (timer lateness). */
+  scheduleLag: Histogram;
 }
 
 export class Publisher {
@@ -52,6 +54,7 @@ export class Publisher {
     socketsOpened: 0,
     rtt: new Histogram(),
     lateTicks: 0,
+    scheduleLag: new Histogram(),
   };
 
   constructor(private readonly cfg: PublisherConfig) {
@@ -147,28 +150,43 @@ export class Publisher {
     await Promise.all(Array.from({ length: this.cfg.concurrency }, lane));
   }
 
-  /** `rate` events per second, scheduled against the clock so slow responses do not lower the rate silently. */
+  /**
+   * `rate` events per second, scheduled against the clock so slow responses do not lower the
+   * rate silently: event k (0-based) is due at t0 + k/rate, and a timer that wakes late sends
+   * what is due at once (the lag is recorded in stats.scheduleLag) without shifting later events.
+   */
   async runFixedRate(opts: { rate: number; durationMs: number; maxEvents: number; next: () => PublishEvent[] }): Promise<void> {
-    const t0 = Date.now();
+    const periodMs = 1000 / opts.rate;
+    const t0 = performance.now();
     let sent = 0;
     const pending = new Set<Promise<boolean>>();
     while (sent < opts.maxEvents) {
-      const elapsed = Date.now() - t0;
+      const elapsed = performance.now() - t0;
       if (elapsed >= opts.durationMs) break;
-      const due = Math.min(opts.maxEvents, Math.floor((elapsed * opts.rate) / 1000) + 1);
+      const due = Math.min(opts.maxEvents, Math.floor(elapsed / periodMs) + 1);
+      let slotsFull = false;
       while (sent < due) {
         if (this.inFlight >= this.cfg.concurrency) {
           this.stats.lateTicks++;
+          slotsFull = true;
           break;
         }
+        this.stats.scheduleLag.record((performance.now() - (t0 + sent * periodMs)) * 1000);
         const batch = opts.next();
         sent += batch.length;
         const p = this.send(batch);
         pending.add(p);
         void p.then(() => pending.delete(p));
       }
-      const nextAt = t0 + Math.ceil(((sent + 1) * 1000) / opts.rate);
-      await sleep(Math.max(1, Math.min(50, nextAt - Date.now())));
+      if (slotsFull) {
+        // Behind schedule with every slot busy: wait for an answer, not a 1 ms poll (which
+        // would burn the load generator's core exactly when the server is slow).
+        await Promise.race(pending);
+        continue;
+      }
+      // Wake when the next event is due (timers fire up to ~1 ms late; that is lag, not drift).
+      const wait = t0 + sent * periodMs - performance.now();
+      await sleep(Math.min(50, Math.max(1, wait)));
     }
     await Promise.all(pending);
   }

@@ -39,8 +39,16 @@ export function windowRows(w: WindowReport): Row[] {
     ['server CPU (s)', w.serverCpuUs === undefined ? undefined : fmt(w.serverCpuUs / 1e6, 2)],
     ['server CPU (% of a core)', w.serverCpuUs === undefined ? undefined : fmt((w.serverCpuUs / 1000 / w.wallMs) * 100)],
     ['server RSS (MB)', w.serverRssBytes === undefined ? undefined : fmt(w.serverRssBytes / 2 ** 20)],
+    [
+      'server main thread waited for a CPU % (own helper threads ran % / outside load ~%)',
+      w.serverWaitPct === undefined ? undefined : `${w.serverWaitPct} (${w.serverHelperPct} / ${w.serverForeignWaitPct})`,
+    ],
   ];
-  for (const p of w.loadgen) rows.push([`load-gen ${p.role} ${p.pid} CPU % (sys)`, `${p.cpuPct} (${p.sysPct})`]);
+  for (const p of w.loadgen)
+    rows.push([
+      `load-gen ${p.role} ${p.pid} CPU % (sys) [waited %, outside load ~%]`,
+      `${p.cpuPct} (${p.sysPct}) [${p.waitPct ?? 'n/a'}, ${p.foreignWaitPct ?? 'n/a'}]`,
+    ]);
   return rows;
 }
 
@@ -49,6 +57,9 @@ export function windowJson(w: WindowReport): Record<string, unknown> {
     windowSeconds: num(w.wallMs / 1000, 3),
     serverCpuSeconds: w.serverCpuUs === undefined ? null : num(w.serverCpuUs / 1e6, 3),
     serverRssBytes: w.serverRssBytes ?? null,
+    serverWaitPct: w.serverWaitPct ?? null,
+    serverHelperThreadsPct: w.serverHelperPct ?? null,
+    serverForeignWaitPct: w.serverForeignWaitPct ?? null,
     loadgen: w.loadgen,
   };
 }

@@ -25,6 +25,14 @@ export interface StartOptions {
   startupTimeoutMs: number;
   /** Native API token, handed to a spawned Switchboard. */
   token: string;
+  /** Extra environment for a spawned server (e.g. the cluster adapter); wins over ours. */
+  env?: Record<string, string>;
+  /** With pin: the taskset CPU list for this server (default "0"). */
+  core?: string;
+  /** Node flags for a spawned Switchboard, e.g. ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"]. */
+  nodeArgs?: string[];
+  /** Shown in descriptions and errors, e.g. "node 2". */
+  label?: string;
 }
 
 export class ServerUnderTest {
@@ -37,6 +45,7 @@ export class ServerUnderTest {
     readonly pid: number | undefined,
     readonly description: string,
     readonly logPath: string | undefined,
+    readonly label?: string | undefined,
   ) {}
 
   static async start(spec: ServerSpec, opts: StartOptions): Promise<ServerUnderTest> {
@@ -51,8 +60,8 @@ export class ServerUnderTest {
     if (spec.kind === 'switchboard') {
       const entry = join(REPO_ROOT, 'dist/src/cli/main.js');
       if (!existsSync(entry)) throw new Error(`${entry} not found: run "npm run build" first`);
-      argv = [process.execPath, entry];
-      description = 'switchboard (spawned)';
+      argv = [process.execPath, ...(opts.nodeArgs ?? []), entry];
+      description = opts.label ? `switchboard ${opts.label} (spawned)` : 'switchboard (spawned)';
     } else {
       const command = spec.command
         .replaceAll('{port}', String(port))
@@ -62,7 +71,7 @@ export class ServerUnderTest {
       argv = ['/bin/sh', '-c', command];
       description = `${command} (spawned)`;
     }
-    if (opts.pin) argv = ['taskset', '-c', '0', ...argv];
+    if (opts.pin) argv = ['taskset', '-c', opts.core ?? '0', ...argv];
 
     // The server writes its log straight to a file: piping it through us
     // would charge the load generator for the server's logging.
@@ -80,10 +89,11 @@ export class ServerUnderTest {
         SWITCHBOARD_APP_KEY: opts.creds.key,
         SWITCHBOARD_APP_SECRET: opts.creds.secret,
         ...(opts.token ? { SWITCHBOARD_APP_API_TOKEN: opts.token } : {}),
+        ...opts.env,
       },
     });
     closeSync(logFd);
-    const sut = new ServerUnderTest(target, child.pid, description, logPath);
+    const sut = new ServerUnderTest(target, child.pid, description, logPath, opts.label);
     sut.child = child;
     child.on('exit', (code, signal) => {
       sut.exitCode = signal ?? code ?? 'unknown';
@@ -101,11 +111,15 @@ export class ServerUnderTest {
   private async waitReady(path: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.exitCode !== undefined) throw new Error(`server exited (${this.exitCode}) during startup\n${this.logTail()}`);
+      if (this.exitCode !== undefined) throw new Error(`${this.name} exited (${this.exitCode}) during startup\n${this.logTail()}`);
       if ((await httpStatus(`${this.target.origin}${path}`)) === 200) return;
       await sleep(100);
     }
-    throw new Error(`server did not answer 200 on GET ${path} within ${timeoutMs} ms\n${this.logTail()}`);
+    throw new Error(`${this.name} did not answer 200 on GET ${path} within ${timeoutMs} ms\n${this.logTail()}`);
+  }
+
+  private get name(): string {
+    return this.label ? `server ${this.label}` : 'server';
   }
 
   logTail(): string {

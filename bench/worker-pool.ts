@@ -94,10 +94,10 @@ export class ForkedHost implements ClientHost {
   }
 }
 
-export function forkWorkers(count: number): ForkedHost[] {
+export function forkWorkers(count: number, execArgv: string[] = []): ForkedHost[] {
   return Array.from(
     { length: count },
-    () => new ForkedHost(fork(WORKER_JS, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] })),
+    () => new ForkedHost(fork(WORKER_JS, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv })),
   );
 }
 
@@ -105,8 +105,8 @@ export function forkWorkers(count: number): ForkedHost[] {
 export class Fleet {
   constructor(readonly hosts: ClientHost[]) {}
 
-  static create(workers: number): { fleet: Fleet; forked: ForkedHost[] } {
-    const forked = forkWorkers(workers);
+  static create(workers: number, execArgv: string[] = []): { fleet: Fleet; forked: ForkedHost[] } {
+    const forked = forkWorkers(workers, execArgv);
     const hosts: ClientHost[] = forked.length > 0 ? forked : [new ClientGroup()];
     return { fleet: new Fleet(hosts), forked };
   }

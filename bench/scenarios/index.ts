@@ -1,4 +1,5 @@
 import { channels } from './channels.js';
+import { crossNode } from './cross-node.js';
 import { fanout } from './fanout.js';
 import { idle } from './idle.js';
 import { latency } from './latency.js';
@@ -7,13 +8,11 @@ import { storm } from './storm.js';
 import type { Scenario } from './types.js';
 
 /**
- * Extension point for `cross-node` (with clustering): publish through node A,
- * subscribe on node B. It will need a list of targets instead of one
- * (Harness.server → servers[]), and OpenSpec already carries host/port per
- * open() call, so subscribers can be pointed at another node. Register the
- * scenario here once the server supports clustering.
+ * `cross-node` starts its own cluster nodes (ServerUnderTest.start per node) and points each
+ * share of subscribers at one node through OpenSpec.host/port/tag; the harness's server is
+ * its single-node reference.
  */
-export const SCENARIOS: readonly Scenario[] = [fanout, latency, channels, idle, storm, presence];
+export const SCENARIOS: readonly Scenario[] = [fanout, latency, channels, idle, storm, presence, crossNode];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

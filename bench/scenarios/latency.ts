@@ -19,6 +19,7 @@ export const latency: Scenario = {
       batch: false,
     });
     const lat = summarizeUsAsMs(r.latency);
+    const lag = summarizeUsAsMs(r.publisher.scheduleLag);
     const ratio = pct(r.delivered, r.expected);
     if (r.publisher.lateTicks > 0)
       h.warnings.push(`publisher missed its schedule on ${r.publisher.lateTicks} timer ticks (all ${h.opts.concurrency} requests in flight): achieved rate may be below target`);
@@ -37,6 +38,7 @@ export const latency: Scenario = {
         ['latency p99 ms', lat.p99],
         ['latency p99.9 ms', lat.p999],
         ['latency max ms', lat.max],
+        ['publisher timer lag p50/p99/max ms', `${lag.p50} / ${lag.p99} / ${lag.max}`],
         ['connections dropped', r.dropped],
         ...windowRows(r.window),
       ],
@@ -50,6 +52,7 @@ export const latency: Scenario = {
         delivered: r.delivered,
         deliveryRatioPct: ratio,
         latencyMs: lat,
+        publisherLagMs: lag,
         dropped: r.dropped,
         ...windowJson(r.window),
       },

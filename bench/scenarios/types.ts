@@ -16,5 +16,7 @@ export interface Scenario {
   summary: string;
   /** How many client connections the run will hold, to size workers before starting. */
   connections(opts: Options): number;
+  /** Extra environment for the server the harness spawns (default: none). */
+  serverEnv?(opts: Options): Record<string, string>;
   run(h: Harness): Promise<ScenarioOutput>;
 }

@@ -3,7 +3,7 @@ import type { BusSink, ClusterCommand, CommandResult, MessageBus } from '../core
 import type { ChannelMessage } from '../core/message.js';
 import type { StateDelta } from '../core/state-delta.js';
 import type { Logger } from '../log.js';
-import { decodeWire, encodeWire, type Envelope, type WireMessage } from './messages.js';
+import { decodeWire, encodeWire, ownMessagePrefix, type Envelope, type WireMessage } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 export interface ClusterBusOptions {
@@ -35,6 +35,8 @@ interface PendingRequest {
  */
 export class ClusterBus implements MessageBus {
   readonly nodeId = randomUUID();
+  /** How every message this node encodes begins (see encodeWire). */
+  private readonly ownPrefix = ownMessagePrefix(this.nodeId);
   private sink: BusSink | undefined;
   private healthy = false;
   private readonly lastSeen = new Map<string, number>();
@@ -175,6 +177,8 @@ export class ClusterBus implements MessageBus {
   }
 
   private receive(bytes: Buffer): void {
+    // The engine echoes this node's own messages back: recognise them by their opening bytes, unparsed.
+    if (bytes.length > this.ownPrefix.length && bytes.subarray(0, this.ownPrefix.length).equals(this.ownPrefix)) return;
     const decoded = decodeWire(bytes);
     if (!decoded.ok) {
       this.droppedMessages += 1;

@@ -34,6 +34,11 @@ export function encodeWire(origin: string, message: WireMessage, seq?: number): 
   return Buffer.from(JSON.stringify({ v: WIRE_VERSION, o: origin, ...(seq === undefined ? {} : { s: seq }), ...message }, binaryAsBase64));
 }
 
+/** The bytes every message from `origin` starts with: encodeWire writes `v` then `o` first. */
+export function ownMessagePrefix(origin: string): Buffer {
+  return Buffer.from(`{"v":${WIRE_VERSION},"o":${JSON.stringify(origin)},`);
+}
+
 /** A JSON.stringify replacer: `this[key]` is the value before Buffer's own toJSON ran. */
 function binaryAsBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
   const raw = this[key];

@@ -254,9 +254,13 @@ export class WsTransport {
   }
 
   private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown): void {
+    // The 101 response and the front-end's first frames (connection_established) leave in one write.
+    socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const link = this.attach(ws, socket, req.socket.remoteAddress ?? '');
       link.handler = route.open(link, req, url, state);
+      link.flushQueued();
+      socket.uncork();
     });
   }
 

@@ -48,16 +48,7 @@ export class NativeClient {
 
   /** Text frames that parse as JSON objects. */
   get json(): Array<Record<string, unknown>> {
-    const out: Array<Record<string, unknown>> = [];
-    for (const t of this.texts) {
-      try {
-        const v: unknown = JSON.parse(t);
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(v as Record<string, unknown>);
-      } catch {
-        // a raw payload that is not JSON
-      }
-    }
-    return out;
+    return jsonObjects(this.texts);
   }
 
   send(message: unknown): void {
@@ -302,4 +293,18 @@ export async function closeAll(clients: readonly NativeClient[]): Promise<void> 
       return c.closed;
     }),
   );
+}
+
+/** The JSON objects among text frames (raw payloads that are not JSON are skipped). */
+export function jsonObjects(texts: readonly string[]): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const t of texts) {
+    try {
+      const v: unknown = JSON.parse(t);
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(v as Record<string, unknown>);
+    } catch {
+      // a raw payload that is not JSON
+    }
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { jsonObjects } from './native.js';
 
 /**
  * WebSocket frames built and read by hand over node:net (RFC 6455 §5), for tests that must send
@@ -225,16 +226,7 @@ export class RawSocket {
 
   /** Text frames that parse as JSON objects. */
   get json(): Array<Record<string, unknown>> {
-    const out: Array<Record<string, unknown>> = [];
-    for (const t of this.texts) {
-      try {
-        const v: unknown = JSON.parse(t);
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(v as Record<string, unknown>);
-      } catch {
-        // not JSON
-      }
-    }
-    return out;
+    return jsonObjects(this.texts);
   }
 
   /** Waits until `pred` returns something (checked on every frame and at the end of the connection). */

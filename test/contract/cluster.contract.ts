@@ -46,8 +46,12 @@ const HEARTBEAT_MS = 200;
 const NODE_TIMEOUT_MS = 1500;
 // The burst's subscribers run in the test process, which may read slower than three nodes write:
 // room for the whole burst in each socket's queue, so the slow-consumer policy stays out of it.
+/** An app whose connection quota counts the whole cluster. */
+const QUOTA_APP = { id: 'quota-app', key: 'quota-key', secret: 'quota-secret', maxConnections: 2 };
+
 const APPS = [
   { ...APP, enableClientMessages: true, enableSubscriptionCount: true, apiToken: TOKEN, jwtSecret: JWT_SECRET, maxQueueMessages: 20_000, maxQueueBytes: 16 * 1024 * 1024 },
+  QUOTA_APP,
 ];
 
 type Closable = { close(): void } | { disconnect(): void };
@@ -494,6 +498,42 @@ export async function clusterSuite(engine: EngineUnderTest): Promise<void> {
           }
           assert.equal(s.total, LANES * (REQUESTS * BATCH + 1));
         }
+      });
+
+      it("shares a cache channel's last event: published through node 1, it greets a subscriber on node 3", async (t) => {
+        const keep = opened(t);
+        const channel = fresh('cache-prices');
+        await serverSdk(n1.server).trigger(channel, 'tick', { price: 42 });
+        const raw = keep(await rawOn(n3));
+        // The event travels to node 3 as any other; poll the subscription until node 3 has it cached.
+        await eventually(async () => {
+          const probe = await rawOn(n3);
+          try {
+            await rawSubscribed(probe, channel);
+            const next = await probe.next((m) => m.channel === channel && m.event !== 'pusher_internal:subscription_succeeded');
+            return next.event === 'tick';
+          } finally {
+            probe.close();
+          }
+        }, 'node 3 to hold the cached event');
+        await rawSubscribed(raw, channel);
+        const first = await raw.next((m) => m.channel === channel && m.event !== 'pusher_internal:subscription_succeeded');
+        assert.equal(first.event, 'tick');
+        assert.deepEqual(dataOf(first), { price: 42 });
+      });
+
+      it("counts an app's connection quota over the whole cluster (4004 on the third node)", async (t) => {
+        const keep = opened(t);
+        const path = `/app/${QUOTA_APP.key}?protocol=7&client=raw&version=1.0`;
+        const a = keep(await RawClient.connect(n1.server, path));
+        await a.socketId();
+        const b = keep(await RawClient.connect(n2.server, path));
+        await b.socketId();
+        const quotaSdk = serverSdk(n3.server, QUOTA_APP);
+        await eventually(async () => ((await restGet(quotaSdk, '/stats')) as { connections: number }).connections === 2, 'node 3 to count both connections');
+        const c = keep(await RawClient.connect(n3.server, path));
+        assert.equal(await c.closed, 4004);
+        assert.deepEqual((await c.event('pusher:error')).data, { code: 4004, message: 'Application is over its connection quota' });
       });
 
       it('shares claims: one made through node 1 is taken once on node 2 and refused with MISSING_CLAIM on node 3', async (t) => {

@@ -108,6 +108,15 @@ describe('native connection authentication', () => {
       await c.text('for alice');
     });
 
+    it('gives a claim made with channels=… exactly those private channels', async () => {
+      const id = await claim({ user: 'carol', channels: 'private-carol,presence-team-*' });
+      const c = await connect(`/connect?ack=1&claim=${id}`);
+      await subscribeNative(c, 'private-carol');
+      await subscribeNative(c, 'presence-team-1');
+      c.send({ action: 'subscribe', channel: 'private-dave' });
+      await c.error('FORBIDDEN_CHANNEL', 'private-dave');
+    });
+
     it('refuses a claim the second time with 401 MISSING_CLAIM', async () => {
       const id = await claim({ user: 'bob' });
       await connect(`/connect?claim=${id}`);

@@ -148,6 +148,13 @@ describe('native WebSocket protocol', () => {
       assert.deepEqual(c.deliveries.map((d) => d.text), ['lobby news']);
     });
 
+    it('treats channels named like Object.prototype keys as unprotected', async () => {
+      const c = await connect('/ws?ack=1');
+      for (const name of ['constructor', 'toString', 'hasOwnProperty']) await subscribeNative(c, name);
+      await broadcast('constructor', 'plain');
+      await c.text('plain');
+    });
+
     it('takes a room password in the subscribe message', async () => {
       const c = await connect();
       c.send({ action: 'subscribe', channel: 'vault' });

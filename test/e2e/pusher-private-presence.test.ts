@@ -34,7 +34,7 @@ describe('private and presence channels', () => {
   let server: Switchboard;
   let sdk: Pusher;
   before(async () => {
-    server = await startServer({ apps: [{ ...APP, enableClientMessages: true }, LIMITS] });
+    server = await startServer({ apps: [{ ...APP, enableClientMessages: true, channelPasswords: { vault: 'open-sesame' } }, LIMITS] });
     sdk = serverSdk(server);
   });
   after(() => server.close());
@@ -65,6 +65,17 @@ describe('private and presence channels', () => {
       const got = new Promise((resolve) => client.channel('private-orders').bind('paid', resolve));
       await sdk.trigger('private-orders', 'paid', { id: 1 });
       assert.deepEqual(await got, { id: 1 });
+    });
+
+    it('refuses a password-protected channel (native clients only) with AuthError 401', async () => {
+      const client = await raw();
+      await client.socketId();
+      assert.deepEqual(await subscribeRaw(client, 'vault'), {
+        event: 'pusher:subscription_error',
+        channel: 'vault',
+        data: { type: 'AuthError', error: 'This channel needs a password (native protocol only)', status: 401 },
+      });
+      assert.deepEqual(await restGet(sdk, '/channels/vault'), { occupied: false });
     });
 
     const refusals: Array<{ name: string; auth: (socketId: string, channel: string) => Record<string, unknown> }> = [

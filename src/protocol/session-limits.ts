@@ -1,9 +1,16 @@
 import type { App } from '../core/app.js';
 import type { QueuePolicy } from '../transport/link.js';
 
-/** The app's send-queue bounds, as the transport takes them. */
+const policies = new WeakMap<App, QueuePolicy>();
+
+/** The app's send-queue bounds, as the transport takes them; one shared object per app, not per connection. */
 export function queuePolicyFor(app: App): QueuePolicy {
-  return { maxBytes: app.maxQueueBytes, maxMessages: app.maxQueueMessages, onFull: app.slowConsumerPolicy, waitMs: app.slowConsumerWaitMs };
+  let policy = policies.get(app);
+  if (!policy) {
+    policy = { maxBytes: app.maxQueueBytes, maxMessages: app.maxQueueMessages, onFull: app.slowConsumerPolicy, waitMs: app.slowConsumerWaitMs };
+    policies.set(app, policy);
+  }
+  return policy;
 }
 
 /**

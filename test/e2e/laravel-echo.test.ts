@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Echo, { type EchoOptions } from 'laravel-echo';
 import type { Switchboard } from '../../src/index.js';
-import { PusherJs, serverSdk, type PresenceUser } from '../helpers/clients.js';
+import { loopbackOptions, PusherJs, serverSdk, type PresenceUser } from '../helpers/clients.js';
 import { APP, startServer } from '../helpers/server.js';
 
 /**
@@ -37,12 +37,7 @@ describe('Laravel Echo (pusher broadcaster)', () => {
     const client = new Echo({
       broadcaster: 'pusher',
       key: APP.key,
-      cluster: 'local',
-      wsHost: '127.0.0.1',
-      wsPort: server.port,
-      forceTLS: false,
-      enabledTransports: ['ws'],
-      disableStats: true,
+      ...loopbackOptions(server),
       Pusher: PusherJs as unknown as EchoPusherClass,
       channelAuthorization: {
         endpoint: '/broadcasting/auth',

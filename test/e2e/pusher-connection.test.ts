@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
-import { PusherJs, RawClient, connected, pusherClient, serverSdk } from '../helpers/clients.js';
+import { PusherJs, RawClient, connected, loopbackOptions, pusherClient, serverSdk } from '../helpers/clients.js';
 import { PROTOCOL_QUERY, decoded, rawClient, subscribeRaw, type Frame } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
 
@@ -93,14 +93,7 @@ describe('Pusher connection: handshake, refusals, pings and bad frames', () => {
     });
 
     it('pusher-js reports the 4001 error and stops without reconnecting', async (t) => {
-      const client = new PusherJs('no-such-key', {
-        cluster: 'local',
-        wsHost: '127.0.0.1',
-        wsPort: server.port,
-        forceTLS: false,
-        enabledTransports: ['ws'],
-        disableStats: true,
-      });
+      const client = new PusherJs('no-such-key', loopbackOptions(server));
       t.after(() => client.disconnect());
       const errors: unknown[] = [];
       client.connection.bind('error', (e: unknown) => errors.push(e));

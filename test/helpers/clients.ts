@@ -25,6 +25,11 @@ export interface ClientOptions {
   sdk?: Pusher;
 }
 
+/** pusher-js (and Echo) settings that point a client at `server` over plain ws on loopback. */
+export function loopbackOptions(server: { port: number }) {
+  return { cluster: 'local', wsHost: '127.0.0.1', wsPort: server.port, forceTLS: false, enabledTransports: ['ws' as const], disableStats: true };
+}
+
 /**
  * A pusher-js client whose channel and user authorization are signed in-process by the
  * official server SDK, the way a backend's auth endpoint would.
@@ -32,12 +37,7 @@ export interface ClientOptions {
 export function pusherClient(server: Switchboard, opts: ClientOptions = {}): PusherJs {
   const sdk = opts.sdk ?? serverSdk(server);
   return new PusherJs(opts.key ?? APP.key, {
-    cluster: 'local',
-    wsHost: '127.0.0.1',
-    wsPort: server.port,
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    disableStats: true,
+    ...loopbackOptions(server),
     channelAuthorization: {
       endpoint: '/unused',
       transport: 'ajax',

@@ -36,6 +36,8 @@ export interface Options {
   settleMs: number;
   watchers: number;
   maxJoins: number;
+  /** storm: connections opened and closed before the measured wave. */
+  warmup: number;
   timeoutS: number;
   /** cross-node: how many Switchboard nodes to start, and on which engine. */
   nodes: number;
@@ -82,6 +84,7 @@ const spec = {
   'settle-ms': { type: 'string', default: '2000' },
   watchers: { type: 'string', default: '2' },
   'max-joins': { type: 'string', default: '100000' },
+  warmup: { type: 'string', default: '3000' },
   timeout: { type: 'string', default: '300' },
   nodes: { type: 'string', default: '2' },
   adapter: { type: 'string', default: 'redis' },
@@ -151,6 +154,8 @@ Load shape:
   --batch                       channels: publish with batch_events, 10 events per request
   --watchers W (2)              presence: members that stay and count member_added/removed
   --max-joins J (100000)        presence: cap on joins per churning client
+  --warmup N (3000)             storm: open and close N connections first, so both sides run
+                                compiled code (0: measure a cold server, JIT compilation included)
 
 Load generator:
   --workers W                   client worker processes (default ceil(N/15000), at least 1;
@@ -231,6 +236,7 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     settleMs: int('settle-ms', v['settle-ms'])!,
     watchers: int('watchers', v.watchers, 1)!,
     maxJoins: int('max-joins', v['max-joins'], 1)!,
+    warmup: int('warmup', v.warmup, 0)!,
     timeoutS: int('timeout', v.timeout, 1)!,
     nodes: int('nodes', v.nodes, 2)!,
     adapter: v.adapter as ClusterAdapter,

@@ -88,6 +88,11 @@ export const configSchema = z
     apiRequestsPerIpPerSecond: nonNegativeInt.default(0),
     /** A client must finish its HTTP request (or WebSocket upgrade) headers within this time. */
     handshakeTimeoutMs: positiveInt.default(10_000),
+    /**
+     * Connections the kernel may hold waiting for accept() (capped by net.core.somaxconn).
+     * Node's default, 511, drops SYNs in a reconnect storm: those clients retry after 1 s.
+     */
+    listenBacklog: positiveInt.default(4096),
     /** Largest HTTP API request body. */
     maxRequestBodyBytes: positiveInt.default(1024 * 1024),
     /** Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off. */

@@ -37,7 +37,9 @@ export interface Options {
   watchers: number;
   maxJoins: number;
   /** storm: connections opened and closed before the measured wave. */
-  warmup: number;
+  warmupConnections: number;
+  /** fanout/latency/channels: seconds of publishing before the measured window. */
+  warmupS: number;
   timeoutS: number;
   /** cross-node: how many Switchboard nodes to start, and on which engine. */
   nodes: number;
@@ -84,7 +86,8 @@ const spec = {
   'settle-ms': { type: 'string', default: '2000' },
   watchers: { type: 'string', default: '2' },
   'max-joins': { type: 'string', default: '100000' },
-  warmup: { type: 'string', default: '3000' },
+  'warmup-connections': { type: 'string', default: '3000' },
+  'warmup-s': { type: 'string', default: '2' },
   timeout: { type: 'string', default: '300' },
   nodes: { type: 'string', default: '2' },
   adapter: { type: 'string', default: 'redis' },
@@ -154,8 +157,10 @@ Load shape:
   --batch                       channels: publish with batch_events, 10 events per request
   --watchers W (2)              presence: members that stay and count member_added/removed
   --max-joins J (100000)        presence: cap on joins per churning client
-  --warmup N (3000)             storm: open and close N connections first, so both sides run
+  --warmup-connections N (3000) storm: open and close N connections first, so both sides run
                                 compiled code (0: measure a cold server, JIT compilation included)
+  --warmup-s S (2)              fanout, latency, channels: publish the same way for S seconds
+                                before measuring (0: include the server's JIT warm-up)
 
 Load generator:
   --workers W                   client worker processes (default ceil(N/15000), at least 1;
@@ -236,7 +241,8 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     settleMs: int('settle-ms', v['settle-ms'])!,
     watchers: int('watchers', v.watchers, 1)!,
     maxJoins: int('max-joins', v['max-joins'], 1)!,
-    warmup: int('warmup', v.warmup, 0)!,
+    warmupConnections: int('warmup-connections', v['warmup-connections'], 0)!,
+    warmupS: int('warmup-s', v['warmup-s'], 0)!,
     timeoutS: int('timeout', v.timeout, 1)!,
     nodes: int('nodes', v.nodes, 2)!,
     adapter: v.adapter as ClusterAdapter,

@@ -58,6 +58,18 @@ export async function runBroadcast(h: Harness, plan: BroadcastPlan): Promise<Bro
   const perRequest = plan.batch ? MAX_BATCH : 1;
   const next = (): PublishEvent[] => Array.from({ length: perRequest }, oneEvent);
 
+  // The first seconds of a fresh server run its publish path interpreted while the JIT compiles
+  // it: in a 10 s run those slow events alone would be the p99. Publish the same way for a while,
+  // let those deliveries land, then start counting.
+  if (opts.warmupS > 0) {
+    const warm = h.publisher();
+    const publishPlan = { durationMs: opts.warmupS * 1000, maxEvents: opts.maxMessages, next };
+    if (plan.rate !== undefined) await warm.runFixedRate({ ...publishPlan, rate: plan.rate });
+    else await warm.runMaxRate(publishPlan);
+    warm.close();
+    const warmExpected = Math.round(warm.stats.events * perChannel);
+    await h.drain(async () => (await h.totals()).delivered >= warmExpected);
+  }
   const pub = h.publisher();
   await h.fleet.reset();
   const start = await h.mark();

@@ -6,7 +6,7 @@ import type { Scenario } from './types.js';
 export const storm: Scenario = {
   name: 'storm',
   summary: 'open+subscribe N connections as fast as possible; handshakes/s',
-  connections: (o) => (o.subs ?? 10000) + Math.min(o.warmup, o.subs ?? 10000),
+  connections: (o) => (o.subs ?? 10000) + Math.min(o.warmupConnections, o.subs ?? 10000),
   async run(h) {
     const n = h.opts.subs ?? 10000;
     const channelCount = h.opts.channels ?? 1;
@@ -19,7 +19,7 @@ export const storm: Scenario = {
     // A fresh Node process spends its first seconds compiling hot code on helper threads (the
     // server's and the clients'); a storm that lasts ~2 s would mostly measure that. The warm-up
     // wave uses other client indexes, so its sockets' ports differ from the measured wave's.
-    const warmup = Math.min(h.opts.warmup, n);
+    const warmup = Math.min(h.opts.warmupConnections, n);
     if (warmup > 0) {
       await h.open(h.openSpec({ role: 'sub', firstIndex: n, count: warmup, channelPrefix: 'bench-storm-warmup', channelCount }));
       await h.fleet.closeAll();

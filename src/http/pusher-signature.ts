@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { App } from '../core/app.js';
 import { hmacSha256Hex, safeEqual } from '../util/hmac.js';
 import { HttpError } from './respond.js';
@@ -31,7 +31,7 @@ export function verifyPusherSignature(app: App, method: string, path: string, qu
     throw new HttpError(401, `auth_timestamp is more than ${SIGNATURE_WINDOW_SECONDS} s away from the server's clock`);
   }
   if (body.length > 0) {
-    const md5 = createHash('md5').update(body).digest('hex');
+    const md5 = hash('md5', body, 'hex');
     if (query.get('body_md5') !== md5) throw new HttpError(401, 'body_md5 does not match the body');
   }
   if (!safeEqual(signature, signRequest(app.secret, method, path, query))) throw new HttpError(401, 'Invalid signature');

@@ -28,10 +28,11 @@ export type Admission = { ok: true; state?: unknown } | { ok: false; status: num
 /**
  * A front-end's claim on a URL path. `admit` runs before the handshake (origin checks,
  * authentication) and may refuse with an HTTP status; what it learns is handed to `open`.
+ * A verdict known at once is returned as it is, so the handshake goes on in the same turn.
  */
 export interface UpgradeRoute {
   matches(path: string): boolean;
-  admit?(req: IncomingMessage, url: URL): Promise<Admission>;
+  admit?(req: IncomingMessage, url: URL): Admission | Promise<Admission>;
   open(link: ClientLink, req: IncomingMessage, url: URL, state: unknown): LinkHandler;
 }
 
@@ -234,23 +235,30 @@ export class WsTransport {
       this.options.onRefused('ip_limit');
       return refuse(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
     }
-    const attempt = connectionAttemptsPerIpPerSecond > 0 ? this.options.consumeAttempt(ip, connectionAttemptsPerIpPerSecond) : undefined;
-    const admit = async (): Promise<Admission> => {
-      if (attempt && !(await attempt)) {
-        this.options.onRefused('rate');
-        return { ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 };
-      }
-      return route.admit ? route.admit(req, url) : { ok: true };
+    const decide = (verdict: Admission): void => {
+      if (socket.destroyed) return;
+      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
+      else refuse(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
-    if (!attempt && !route.admit) return this.accept(route, req, socket, head, url, undefined);
-    admit().then(
-      (verdict) => {
-        if (socket.destroyed) return;
-        if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
-        else refuse(socket, verdict.status, verdict.body, verdict.retryAfter);
-      },
-      () => refuse(socket, 500, { error: 'Internal Server Error' }),
-    );
+    const failed = (): void => refuse(socket, 500, { error: 'Internal Server Error' });
+    const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url) : { ok: true });
+    if (connectionAttemptsPerIpPerSecond === 0) {
+      // The common case: no shared rate counter to ask, so a synchronous verdict needs no promise.
+      let verdict: Admission | Promise<Admission>;
+      try {
+        verdict = routeVerdict();
+      } catch {
+        return failed();
+      }
+      if (verdict instanceof Promise) verdict.then(decide, failed);
+      else decide(verdict);
+      return;
+    }
+    this.options.consumeAttempt(ip, connectionAttemptsPerIpPerSecond).then(async (allowed) => {
+      if (allowed) return decide(await routeVerdict());
+      this.options.onRefused('rate');
+      decide({ ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 });
+    }).catch(failed);
   }
 
   private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown): void {

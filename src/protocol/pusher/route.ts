@@ -40,13 +40,11 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
   return {
     matches: (path) => path.startsWith('/app/'),
     // Origins are checked before the handshake, as browsers cannot be told a close code for it anyway.
-    admit(req: IncomingMessage, url: URL): Promise<Admission> {
+    admit(req: IncomingMessage, url: URL): Admission {
       const key = PATH.exec(url.pathname)?.[1];
       const app = key === undefined ? undefined : options.appByKey(decodeOrKeep(key));
-      if (app && !isOriginAllowed(app, req.headers.origin)) {
-        return Promise.resolve({ ok: false, status: 403, body: { error: 'Origin not allowed' } });
-      }
-      return Promise.resolve({ ok: true });
+      if (app && !isOriginAllowed(app, req.headers.origin)) return { ok: false, status: 403, body: { error: 'Origin not allowed' } };
+      return { ok: true };
     },
     open(link: ClientLink, _req: IncomingMessage, url: URL): LinkHandler {
       const match = PATH.exec(url.pathname);

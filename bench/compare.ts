@@ -1,0 +1,203 @@
+// Runs the issue-#6 scenarios against several servers in one go, one fresh server per run and
+// one run at a time (server on core 0, load generator on core 1), and prints one table with
+// medians: Switchboard beside soketi and the baselines, measured on the same machine, same day.
+//
+//   npm run bench:compare -- [--servers switchboard,ws-batched,...] [--scenarios fanout-1k,...]
+//                            [--runs 3] [--soketi DIR] [--uws DIR]
+//
+// --soketi: a directory where `@soketi/soketi` is installed (its node_modules parent);
+// --uws: an installed uWebSockets.js directory. Servers whose software is not given are skipped.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const DIST = fileURLToPath(new URL('.', import.meta.url));
+const MAIN = join(DIST, 'main.js');
+
+interface ServerEntry {
+  name: string;
+  /** Arguments that make main.js spawn this server, or undefined when it is not installed. */
+  args: (dirs: { soketi?: string | undefined; uws?: string | undefined }) => string[] | undefined;
+}
+
+const baseline = (file: string, extra = ''): string => `node ${join(DIST, 'baselines', file)}${extra}`;
+
+const SERVERS: ServerEntry[] = [
+  { name: 'switchboard', args: () => ['--server', 'switchboard'] },
+  {
+    name: 'soketi',
+    args: ({ soketi }) => {
+      const bin = soketi && join(soketi, 'node_modules/@soketi/soketi/bin/server.js');
+      if (!bin || !existsSync(bin)) return undefined;
+      const env = 'SOKETI_DEFAULT_APP_ID={appId} SOKETI_DEFAULT_APP_KEY={appKey} SOKETI_DEFAULT_APP_SECRET={appSecret} SOKETI_PORT={port}';
+      return ['--server-cmd', `${env} node ${bin} start`];
+    },
+  },
+  { name: 'ws-send', args: () => ['--server-cmd', baseline('ws-server.js', ' --mode send')] },
+  { name: 'ws-frame', args: () => ['--server-cmd', baseline('ws-server.js', ' --mode frame')] },
+  { name: 'ws-batched', args: () => ['--server-cmd', baseline('ws-server.js', ' --mode batched')] },
+  {
+    name: 'uws',
+    args: ({ uws }) => (uws && existsSync(uws) ? ['--server-cmd', `UWS_MODULE=${uws} ${baseline('uws-server.js')}`] : undefined),
+  },
+];
+
+type Json = Record<string, unknown>;
+
+interface ScenarioEntry {
+  name: string;
+  args: string[];
+  /** Column label → value taken from the scenario's JSON line. */
+  columns: Record<string, (j: Json) => number | undefined>;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const lat = (j: Json, p: 'p50' | 'p99'): number | undefined => num((j.latencyMs as Json | undefined)?.[p]);
+
+const SCENARIOS: ScenarioEntry[] = [
+  {
+    name: 'fanout-1k',
+    args: ['fanout', '--subs', '1000', '--concurrency', '32'],
+    columns: { 'fan-out 1k (msgs/s)': (j) => num(j.deliveredPerSecond), 'µs CPU/msg (1k)': (j) => num(j.serverCpuUsPerDelivered) },
+  },
+  {
+    name: 'fanout-10k',
+    args: ['fanout', '--subs', '10000', '--concurrency', '16'],
+    columns: { 'fan-out 10k (msgs/s)': (j) => num(j.deliveredPerSecond), 'µs CPU/msg (10k)': (j) => num(j.serverCpuUsPerDelivered) },
+  },
+  {
+    name: 'latency',
+    args: ['latency', '--subs', '1000', '--rate', '50'],
+    columns: { 'p50 ms (1k×50/s)': (j) => lat(j, 'p50'), 'p99 ms (1k×50/s)': (j) => lat(j, 'p99') },
+  },
+  {
+    name: 'channels',
+    args: ['channels', '--subs', '10000'],
+    columns: { 'µs CPU/event (channels)': (j) => num(j.serverCpuUsPerEvent), 'events/s (channels)': (j) => num(j.eventsPerSecond) },
+  },
+  {
+    name: 'channels-batch',
+    args: ['channels', '--subs', '10000', '--batch'],
+    columns: { 'µs CPU/event (batch)': (j) => num(j.serverCpuUsPerEvent), 'events/s (batch)': (j) => num(j.eventsPerSecond) },
+  },
+  {
+    name: 'idle-10k',
+    args: ['idle', '--subs', '10000'],
+    columns: { 'KB RSS/conn (10k)': (j) => kb(j.serverRssPerConnectionBytes) },
+  },
+  {
+    name: 'idle-19k',
+    args: ['idle', '--subs', '19000'],
+    columns: { 'KB RSS/conn (19k)': (j) => kb(j.serverRssPerConnectionBytes) },
+  },
+  {
+    name: 'storm',
+    args: ['storm', '--subs', '10000', '--connect-concurrency', '500'],
+    columns: { 'handshakes/s': (j) => num(j.handshakesPerSecond), 'µs CPU/handshake': (j) => num(j.serverCpuUsPerHandshake) },
+  },
+];
+
+function kb(v: unknown): number | undefined {
+  const b = num(v);
+  return b === undefined ? undefined : b / 1024;
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function format(v: number | undefined): string {
+  if (v === undefined) return '–';
+  if (v >= 100_000) return `${(v / 1e6).toFixed(2)}M`;
+  if (v >= 1000) return `${(v / 1000).toFixed(1)}k`;
+  return v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+/** Runs main.js once; resolves with its JSON line (or an error description). Bounded by main.js's own --timeout. */
+function runOnce(args: string[]): Promise<Json> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      try {
+        resolve(line ? (JSON.parse(line) as Json) : { ok: false, error: `exit ${code}, no JSON line` });
+      } catch {
+        resolve({ ok: false, error: 'unparsable JSON line' });
+      }
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      servers: { type: 'string', default: SERVERS.map((s) => s.name).join(',') },
+      scenarios: { type: 'string', default: SCENARIOS.map((s) => s.name).join(',') },
+      runs: { type: 'string', default: '1' },
+      soketi: { type: 'string' },
+      uws: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      `npm run bench:compare -- [--servers ${SERVERS.map((s) => s.name).join(',')}]\n` +
+        `                        [--scenarios ${SCENARIOS.map((s) => s.name).join(',')}]\n` +
+        '                        [--runs N] [--soketi DIR] [--uws DIR]\n',
+    );
+    return;
+  }
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 5) throw new Error('--runs must be 1..5');
+  const pick = <T extends { name: string }>(all: T[], list: string, what: string): T[] =>
+    list.split(',').map((n) => all.find((x) => x.name === n.trim()) ?? (() => { throw new Error(`unknown ${what} "${n}"`); })());
+  const servers = pick(SERVERS, values.servers, 'server');
+  const scenarios = pick(SCENARIOS, values.scenarios, 'scenario');
+  const dirs = { soketi: values.soketi, uws: values.uws };
+
+  const columns = scenarios.flatMap((s) => Object.keys(s.columns));
+  const rows: Record<string, Record<string, number | undefined>> = {};
+  const failures: string[] = [];
+  for (const server of servers) {
+    const serverArgs = server.args(dirs);
+    if (!serverArgs) {
+      process.stderr.write(`skipping ${server.name}: not installed (see --${server.name === 'uws' ? 'uws' : 'soketi'})\n`);
+      continue;
+    }
+    const row: Record<string, number | undefined> = {};
+    for (const scenario of scenarios) {
+      const samples: Record<string, number[]> = {};
+      for (let i = 0; i < runs; i++) {
+        process.stderr.write(`${server.name} ${scenario.name} run ${i + 1}/${runs}\n`);
+        const j = await runOnce([...scenario.args, ...serverArgs, '--pin', '--ready-path', '/ready', '--timeout', '240']);
+        if (j.ok !== true) failures.push(`${server.name} ${scenario.name}: ${String(j.error ?? (j.warnings as string[] | undefined)?.join('; ') ?? 'not ok')}`);
+        for (const [label, get] of Object.entries(scenario.columns)) {
+          const v = j.ok === true ? get(j) : undefined;
+          if (v !== undefined) (samples[label] ??= []).push(v);
+        }
+      }
+      for (const label of Object.keys(scenario.columns)) row[label] = median(samples[label] ?? []);
+    }
+    rows[server.name] = row;
+  }
+
+  const header = `| server | ${columns.join(' | ')} |`;
+  const rule = `|---|${columns.map(() => '---').join('|')}|`;
+  const body = Object.entries(rows).map(([name, row]) => `| ${name} | ${columns.map((c) => format(row[c])).join(' | ')} |`);
+  process.stdout.write(`\nmedians of ${runs} run(s) per cell; – = failed or not measured\n${[header, rule, ...body].join('\n')}\n`);
+  if (failures.length) process.stdout.write(`\nruns not OK:\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
+  process.stdout.write(`${JSON.stringify({ compare: true, runs, rows, failures })}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

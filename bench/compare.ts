@@ -2,7 +2,7 @@
 // one run at a time (server on core 0, load generator on core 1), and prints one table with
 // medians: Switchboard beside soketi and the baselines, measured on the same machine, same day.
 //
-//   npm run bench:compare -- [--servers switchboard,ws-batched,...] [--scenarios fanout-1k,...]
+//   npm run bench:compare -- [--servers switchboard,ws-batched,...] [--scenarios fanout-1k,latency,...]
 //                            [--runs 3] [--soketi DIR] [--uws DIR]
 //
 // --soketi: a directory where `@soketi/soketi` is installed (its node_modules parent);
@@ -49,7 +49,8 @@ type Json = Record<string, unknown>;
 
 interface ScenarioEntry {
   name: string;
-  args: string[];
+  /** A function when the arguments depend on this server's earlier results (undefined: cannot run). */
+  args: string[] | ((row: Record<string, number | undefined>) => string[] | undefined);
   /** Column label → value taken from the scenario's JSON line. */
   columns: Record<string, (j: Json) => number | undefined>;
 }
@@ -72,6 +73,15 @@ const SCENARIOS: ScenarioEntry[] = [
     name: 'latency',
     args: ['latency', '--subs', '1000', '--rate', '50'],
     columns: { 'p50 ms (1k×50/s)': (j) => lat(j, 'p50'), 'p99 ms (1k×50/s)': (j) => lat(j, 'p99') },
+  },
+  {
+    // Half of the maximum fan-out rate this server reached with 1k subscribers (so it needs fanout-1k first).
+    name: 'latency-half',
+    args: (row) => {
+      const max = row['fan-out 1k (msgs/s)'];
+      return max === undefined ? undefined : ['latency', '--subs', '1000', '--rate', String(Math.max(1, Math.round(max / 2 / 1000))), '--concurrency', '32'];
+    },
+    columns: { 'p99 ms (half max rate)': (j) => lat(j, 'p99') },
   },
   {
     name: 'channels',
@@ -166,6 +176,7 @@ async function main(): Promise<void> {
   const columns = scenarios.flatMap((s) => Object.keys(s.columns));
   const rows: Record<string, Record<string, number | undefined>> = {};
   const failures: string[] = [];
+  const flagged = new Set<string>();
   for (const server of servers) {
     const serverArgs = server.args(dirs);
     if (!serverArgs) {
@@ -175,12 +186,19 @@ async function main(): Promise<void> {
     const row: Record<string, number | undefined> = {};
     for (const scenario of scenarios) {
       const samples: Record<string, number[]> = {};
-      for (let i = 0; i < runs; i++) {
+      const scenarioArgs = typeof scenario.args === 'function' ? scenario.args(row) : scenario.args;
+      if (!scenarioArgs) failures.push(`${server.name} ${scenario.name}: needs an earlier scenario's result`);
+      for (let i = 0; scenarioArgs && i < runs; i++) {
         process.stderr.write(`${server.name} ${scenario.name} run ${i + 1}/${runs}\n`);
-        const j = await runOnce([...scenario.args, ...serverArgs, '--pin', '--ready-path', '/ready', '--timeout', '240']);
-        if (j.ok !== true) failures.push(`${server.name} ${scenario.name}: ${String(j.error ?? (j.warnings as string[] | undefined)?.join('; ') ?? 'not ok')}`);
+        const j = await runOnce([...scenarioArgs, ...serverArgs, '--pin', '--ready-path', '/ready', '--timeout', '240']);
+        if (j.ok !== true) {
+          failures.push(`${server.name} ${scenario.name}: ${String(j.error ?? (j.warnings as string[] | undefined)?.join('; ') ?? 'not ok')}`);
+          for (const label of Object.keys(scenario.columns)) flagged.add(`${server.name}\0${label}`);
+        }
+        // A run that is not OK still measured something (e.g. a server that closes every HTTP
+        // connection): its figures are kept and flagged with * in the table.
         for (const [label, get] of Object.entries(scenario.columns)) {
-          const v = j.ok === true ? get(j) : undefined;
+          const v = get(j);
           if (v !== undefined) (samples[label] ??= []).push(v);
         }
       }
@@ -191,8 +209,9 @@ async function main(): Promise<void> {
 
   const header = `| server | ${columns.join(' | ')} |`;
   const rule = `|---|${columns.map(() => '---').join('|')}|`;
-  const body = Object.entries(rows).map(([name, row]) => `| ${name} | ${columns.map((c) => format(row[c])).join(' | ')} |`);
-  process.stdout.write(`\nmedians of ${runs} run(s) per cell; – = failed or not measured\n${[header, rule, ...body].join('\n')}\n`);
+  const cell = (name: string, c: string, v: number | undefined): string => format(v) + (v !== undefined && flagged.has(`${name}\0${c}`) ? '*' : '');
+  const body = Object.entries(rows).map(([name, row]) => `| ${name} | ${columns.map((c) => cell(name, c, row[c])).join(' | ')} |`);
+  process.stdout.write(`\nmedians of ${runs} run(s) per cell; – = not measured; * = a run behind this cell was not OK\n${[header, rule, ...body].join('\n')}\n`);
   if (failures.length) process.stdout.write(`\nruns not OK:\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
   process.stdout.write(`${JSON.stringify({ compare: true, runs, rows, failures })}\n`);
 }

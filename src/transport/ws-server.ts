@@ -140,7 +140,7 @@ class WsLink implements ClientLink, Flushable {
     this.queued = [];
     this.queuedBytes = 0;
     // Copying a turn's small frames into one buffer costs less than a write request per frame.
-    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
+    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : joinFrames(frames, bytes));
   }
 
   sendText(text: string): boolean {
@@ -171,6 +171,25 @@ class WsLink implements ClientLink, Flushable {
     this.pingSentAt = now;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
   }
+}
+
+/**
+ * The last multi-frame join. Subscribers of one channel are flushed one after another and got
+ * the very same frame buffers in the same order this turn, so they can share one joined copy:
+ * a broadcast burst is then copied once per turn, not once per recipient.
+ */
+let lastJoinedFrames: Buffer[] = [];
+let lastJoined = Buffer.alloc(0);
+
+function joinFrames(frames: Buffer[], bytes: number): Buffer {
+  if (frames.length === lastJoinedFrames.length) {
+    let same = true;
+    for (let i = 0; i < frames.length && same; i++) same = frames[i] === lastJoinedFrames[i];
+    if (same) return lastJoined;
+  }
+  lastJoinedFrames = frames;
+  lastJoined = Buffer.concat(frames, bytes);
+  return lastJoined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { STATUS_CODES, createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
 import { StaticAppRegistry } from './apps/registry.js';
 import { createCluster } from './cluster/create.js';
 import { validateConfig } from './config/load.js';
@@ -39,6 +40,8 @@ export interface Switchboard {
   readonly port: number;
   /** `http://host:port` of the listener, with 127.0.0.1 for a wildcard host. */
   readonly url: string;
+  /** The port of the Prometheus listener (GET /metrics), when metricsPort is set. */
+  readonly metricsPort: number | undefined;
   /** Publishes to a channel from inside the process (no HTTP round trip). */
   broadcast(channel: string, data: string, options?: PublishOptions): void;
   /** Sends to every connection of a user (native and signed-in Pusher ones); a Buffer goes as a binary frame. */
@@ -137,6 +140,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   });
   transport.start();
   const port = (http.address() as AddressInfo).port;
+  const metrics = config.metricsPort > 0 ? await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort) : undefined;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let closing: Promise<void> | undefined;
@@ -155,6 +159,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       setTimeout(() => http.closeAllConnections(), Math.max(0, deadline - Date.now())).unref();
     });
     await webhooks.close(Math.max(0, deadline - Date.now()));
+    if (metrics) await new Promise<void>((resolve) => metrics.server.close(() => resolve()).closeAllConnections());
     await hub.close(); // leaves the cluster: the others drop this node's share at once
     await claims.close();
     await rateLimiter.close();
@@ -169,6 +174,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     config,
     hub,
     port,
+    metricsPort: metrics?.port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     broadcast(channel, data, publish = {}) {
       hub.publish(appFor(publish.appId), { kind: 'event', channel, event: publish.event ?? 'message', data });

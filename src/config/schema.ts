@@ -73,6 +73,10 @@ export const configSchema = z
   .object({
     host: z.string().min(1).default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(6001),
+    /** Prometheus metrics (GET /metrics) on their own listener; 0 = off. */
+    metricsPort: z.number().int().min(0).max(65535).default(0),
+    /** Interface of the metrics listener; empty = the same as `host`. */
+    metricsHost: z.string().default(''),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Told to Pusher clients in connection_established; the server pings after this much silence. */
     activityTimeoutSeconds: positiveInt.default(120),

@@ -18,6 +18,15 @@ const CACHE_MISS_REPORT_MS = 60_000;
 /** Separates channel and user id in presence keys; neither can contain it. */
 const SEP = '\u0000';
 
+/** What this node published and delivered for one app (monotonic, for metrics). */
+export interface Traffic {
+  /** Messages published from this node (HTTP API, client events, embedding). */
+  published: number;
+  /** Frames handed to this node's connections. */
+  delivered: number;
+  deliveredBytes: number;
+}
+
 /** This node's subscribers of one channel. */
 class ChannelState {
   readonly subscribers = new Set<Connection>();
@@ -30,6 +39,7 @@ class ChannelState {
   constructor(
     readonly name: string,
     readonly kind: ChannelKind,
+    readonly traffic: Traffic,
   ) {
     if (kind.isPresence) {
       this.memberOf = new Map();
@@ -39,6 +49,7 @@ class ChannelState {
 }
 
 class AppState {
+  readonly traffic: Traffic = { published: 0, delivered: 0, deliveredBytes: 0 };
   // This node's connections and subscriptions.
   readonly connections = new Map<SocketId, Connection>();
   readonly channels = new Map<string, ChannelState>();
@@ -230,7 +241,7 @@ export class Hub implements BusSink {
       if (present && !present.has(member.userId) && present.size >= conn.app.maxPresenceMembers) return { ok: false, error: 'presence_full' };
     }
     if (!ch) {
-      ch = new ChannelState(name, kind);
+      ch = new ChannelState(name, kind, s.traffic);
       s.channels.set(name, ch);
     }
     ch.subscribers.add(conn);
@@ -351,7 +362,18 @@ export class Hub implements BusSink {
 
   /** Publishes through the bus, so every node (this one included) delivers it. */
   publish(app: App, message: ChannelMessage): void {
+    this.state(app.id).traffic.published += 1;
     this.bus.publish(app.id, message);
+  }
+
+  /** This node's publish and delivery totals for the app. */
+  traffic(appId: string): Readonly<Traffic> {
+    return this.state(appId).traffic;
+  }
+
+  /** Channels with subscribers on this node. */
+  localChannelCount(appId: string): number {
+    return this.apps.get(appId)?.channels.size ?? 0;
   }
 
   /** Local fan-out of a message that the bus brought to this node. */
@@ -389,11 +411,18 @@ export class Hub implements BusSink {
       targets = conn ? [conn] : [];
     }
     const out = new Outbound(message);
+    let frames = 0;
+    let bytesSent = 0;
     for (const conn of targets) {
       if (session !== undefined && conn.user?.session !== session) continue;
       const bytes = out.bytesFor(conn.wire);
-      if (bytes !== null) conn.write(bytes);
+      if (bytes !== null && conn.write(bytes)) {
+        frames += 1;
+        bytesSent += bytes.length;
+      }
     }
+    s.traffic.delivered += frames;
+    s.traffic.deliveredBytes += bytesSent;
   }
 
   private deliverToChannel(s: AppState, channel: string, message: ChannelMessage): void {
@@ -404,11 +433,18 @@ export class Hub implements BusSink {
   private deliverTo(ch: ChannelState, message: ChannelMessage): void {
     const out = new Outbound(message);
     const except = message.exceptSocketId;
+    let frames = 0;
+    let bytesSent = 0;
     for (const conn of ch.subscribers) {
       if (conn.id === except) continue;
       const bytes = out.bytesFor(conn.wire);
-      if (bytes !== null) conn.write(bytes);
+      if (bytes !== null && conn.write(bytes)) {
+        frames += 1;
+        bytesSent += bytes.length;
+      }
     }
+    ch.traffic.delivered += frames;
+    ch.traffic.deliveredBytes += bytesSent;
   }
 
   // --- users ---

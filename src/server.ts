@@ -1,6 +1,7 @@
-import { STATUS_CODES, createServer as createHttpServer, type Server } from 'node:http';
+import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
+import { ClientAddressResolver } from './util/client-address.js';
 import { StaticAppRegistry } from './apps/registry.js';
 import { createCluster } from './cluster/create.js';
 import { validateConfig } from './config/load.js';
@@ -72,6 +73,8 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const defaultApp = config.apps[0] as App;
 
   let serving = true;
+  const clientAddresses = new ClientAddressResolver(config.trustedProxies);
+  const clientAddress = (req: IncomingMessage): string => clientAddresses.of(req);
   const transport = new WsTransport(
     [
       pusherRoute({
@@ -90,6 +93,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       activityTimeoutMs: config.activityTimeoutSeconds * 1000,
       pongTimeoutMs: config.pongTimeoutSeconds * 1000,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
+      clientAddress,
       connectionAttemptsPerIpPerSecond: config.connectionAttemptsPerIpPerSecond,
       consumeAttempt: (ip, perSecond) => rateLimiter.consume(`ws-ip:${ip}`, perSecond),
       // Refused before the app is known: counted under "".
@@ -118,6 +122,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       now: Date.now,
       isServing: () => serving,
       servesApi: config.role !== 'websocket',
+      clientAddress,
     }),
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAddressOrRange } from '../util/client-address.js';
 
 /**
  * The one place where settings and their defaults live. Keys are camelCase; each top-level
@@ -90,6 +91,11 @@ export const configSchema = z
     connectionAttemptsPerIpPerSecond: nonNegativeInt.default(0),
     /** HTTP API requests per IP per second; 0 = no limit. */
     apiRequestsPerIpPerSecond: nonNegativeInt.default(0),
+    /**
+     * Load balancers / reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is
+     * believed; per-IP limits then count the client's address instead of the proxy's.
+     */
+    trustedProxies: z.array(z.string().refine(isAddressOrRange, 'must be an IP address or CIDR range')).default([]),
     /** A client must finish its HTTP request (or WebSocket upgrade) headers within this time. */
     handshakeTimeoutMs: positiveInt.default(10_000),
     /**

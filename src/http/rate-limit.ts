@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { CounterName, Counters } from '../core/counters.js';
 import type { RateLimiter } from '../core/rate-limit.js';
 import { HttpError } from './respond.js';
@@ -16,8 +15,4 @@ export async function enforceRate(ctx: ApiRateContext, key: string, perSecond: n
   if (await ctx.rateLimiter.consume(key, perSecond)) return;
   ctx.counters.increment(appId, counter);
   throw new HttpError(429, `Rate limit reached: at most ${perSecond} requests per second`, { 'Retry-After': '1' });
-}
-
-export function clientIp(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? '';
 }

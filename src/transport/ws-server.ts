@@ -21,6 +21,8 @@ export interface WsTransportOptions {
   onRefused: (reason: 'ip_limit' | 'rate') => void;
   /** An exception escaped a front-end's message handler (the connection is closed with 1011). */
   onError: (err: unknown) => void;
+  /** The client's address (the TCP peer, or what trusted proxies report). */
+  clientAddress: (req: IncomingMessage) => string;
 }
 
 export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown>; retryAfter?: number };
@@ -32,7 +34,8 @@ export type Admission = { ok: true; state?: unknown } | { ok: false; status: num
  */
 export interface UpgradeRoute {
   matches(path: string): boolean;
-  admit?(req: IncomingMessage, url: URL): Admission | Promise<Admission>;
+  /** `clientAddress`: the client's IP (see WsTransportOptions.clientAddress). */
+  admit?(req: IncomingMessage, url: URL, clientAddress: string): Admission | Promise<Admission>;
   open(link: ClientLink, req: IncomingMessage, url: URL, state: unknown): LinkHandler;
 }
 
@@ -248,7 +251,7 @@ export class WsTransport {
     const route = this.routes.find((r) => r.matches(url.pathname));
     if (!route) return refuse(socket, 404, { error: 'Not Found' });
     if (!this.accepting) return refuse(socket, 503, { error: 'Server shutting down' });
-    const ip = req.socket.remoteAddress ?? '';
+    const ip = this.options.clientAddress(req);
     const { maxConnectionsPerIp, connectionAttemptsPerIpPerSecond } = this.options;
     if (maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
       this.options.onRefused('ip_limit');
@@ -256,11 +259,11 @@ export class WsTransport {
     }
     const decide = (verdict: Admission): void => {
       if (socket.destroyed) return;
-      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
+      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state, ip);
       else refuse(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
     const failed = (): void => refuse(socket, 500, { error: 'Internal Server Error' });
-    const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url) : { ok: true });
+    const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, ip) : { ok: true });
     if (connectionAttemptsPerIpPerSecond === 0) {
       // The common case: no shared rate counter to ask, so a synchronous verdict needs no promise.
       let verdict: Admission | Promise<Admission>;
@@ -280,11 +283,11 @@ export class WsTransport {
     }).catch(failed);
   }
 
-  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown): void {
+  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown, ip: string): void {
     // The 101 response and the front-end's first frames (connection_established) leave in one write.
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const link = this.attach(ws, socket, req.socket.remoteAddress ?? '');
+      const link = this.attach(ws, socket, ip);
       link.handler = route.open(link, req, url, state);
       link.flushQueued();
       socket.uncork();

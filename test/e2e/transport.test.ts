@@ -31,6 +31,7 @@ describe('WebSocket transport', () => {
     transport = new WsTransport([{ matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) }], {
       maxMessageBytes: 1024,
       defaultQueuePolicy: { maxBytes: 1 << 20, maxMessages: 1000, onFull: 'close', waitMs: 1000 },
+      clientAddress: (req) => req.socket.remoteAddress ?? '',
       activityTimeoutMs: 60_000,
       pongTimeoutMs: 30_000,
       maxConnectionsPerIp: 0,

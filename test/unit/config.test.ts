@@ -82,6 +82,17 @@ describe('loadConfig', () => {
     it('accepts port 0 (pick a free port)', () => {
       assert.equal(loadConfig({ argv: [], env: { PORT: '0' } }).port, 0);
     });
+
+    it('SWITCHBOARD_TRUSTED_PROXIES is a list of addresses and CIDR ranges', () => {
+      const config = loadConfig({ argv: [], env: { SWITCHBOARD_TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1 ::1' } });
+      assert.deepEqual(config.trustedProxies, ['10.0.0.0/8', '127.0.0.1', '::1']);
+      assert.deepEqual(loadConfig({ argv: [], env: {} }).trustedProxies, []);
+    });
+
+    it('metrics are off by default; SWITCHBOARD_METRICS_PORT turns them on', () => {
+      assert.equal(loadConfig({ argv: [], env: {} }).metricsPort, 0);
+      assert.equal(loadConfig({ argv: [], env: { SWITCHBOARD_METRICS_PORT: '9601' } }).metricsPort, 9601);
+    });
   });
 
   describe('config file', () => {
@@ -152,6 +163,10 @@ describe('loadConfig', () => {
     it('refuses an unknown key in an app', () => {
       const file = configFile({ apps: [{ id: 'a', key: 'k', secret: 's', colour: 'red' }] });
       assertProblems(problemsOf({ argv: ['--config', file], env: {} }), [/^apps\.0.*colour/]);
+    });
+
+    it('refuses a trusted proxy that is not an address or range', () => {
+      assertProblems(problemsOf({ argv: [], env: { SWITCHBOARD_TRUSTED_PROXIES: '10.0.0.0/8,proxy.internal' } }), [/^trustedProxies\.1: must be an IP address or CIDR range/]);
     });
 
     it('refuses port 70000', () => {

@@ -32,7 +32,7 @@ const refuse = (status: number, errorCode: string, error: string): Admission => 
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
   return {
     matches: (path) => PATH.test(path),
-    async admit(req: IncomingMessage, url: URL): Promise<Admission> {
+    async admit(req: IncomingMessage, url: URL, clientAddress: string): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
       const app = key === undefined ? options.defaultApp : options.appByKey(decodeOrKeep(key));
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
@@ -42,7 +42,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
         return refuse(503, 'OVER_CAPACITY', 'Server is over capacity');
       }
-      const auth = await authenticateNative(app, req, url, options.claims);
+      const auth = await authenticateNative(app, req, url, options.claims, clientAddress);
       if (!auth.ok) {
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
         return refuse(auth.status, auth.errorCode, auth.error);

@@ -61,13 +61,22 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const apps = new StaticAppRegistry(config.apps);
   const { bus, claims, rateLimiter } = await createCluster(config, log);
   const counters = new Counters();
-  const webhooks = new WebhookDispatcher(
+  const webhooks: WebhookDispatcher = new WebhookDispatcher(
     config.apps,
-    { batchMs: config.webhookBatchMs, timeoutMs: config.webhookTimeoutMs, retryForMs: config.webhookRetryForMs, maxQueue: config.webhookMaxQueue },
+    {
+      batchMs: config.webhookBatchMs,
+      leaveDelayMs: config.webhookLeaveDelayMs,
+      timeoutMs: config.webhookTimeoutMs,
+      retryForMs: config.webhookRetryForMs,
+      maxQueue: config.webhookMaxQueue,
+    },
     counters,
     log.child({ component: 'webhooks' }),
+    // Called later, when a held-back leave is due; the hub exists by then.
+    (appId, event): boolean =>
+      event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
   );
-  const hub = new Hub(bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
+  const hub: Hub = new Hub(bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
   await hub.start();
   const nextSocketId = socketIdFactory();
   const defaultApp = config.apps[0] as App;

@@ -123,6 +123,8 @@ export const configSchema = z
     clusterRequestTimeoutMs: positiveInt.default(2_000),
     /** Webhook events are batched for this long into one POST per target. */
     webhookBatchMs: nonNegativeInt.default(100),
+    /** channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s). */
+    webhookLeaveDelayMs: nonNegativeInt.default(3_000),
     webhookTimeoutMs: positiveInt.default(5_000),
     /** A target that keeps failing is retried with backoff for this long, then its events are dropped. */
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000),

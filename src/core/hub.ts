@@ -550,6 +550,11 @@ export class Hub implements BusSink {
     return out;
   }
 
+  /** Whether the user is in the presence channel anywhere in the cluster. */
+  isMember(appId: string, channel: string, userId: string): boolean {
+    return this.apps.get(appId)?.members.get(channel)?.has(userId) ?? false;
+  }
+
   presenceUserIds(appId: string, name: string): string[] {
     return [...(this.apps.get(appId)?.members.get(name)?.keys() ?? [])];
   }

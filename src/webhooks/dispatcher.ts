@@ -6,6 +6,8 @@ import { hmacSha256Hex } from '../util/hmac.js';
 
 export interface WebhookOptions {
   readonly batchMs: number;
+  /** channel_vacated and member_removed wait this long, and are not sent if the channel or member comes back; 0 = at once. */
+  readonly leaveDelayMs: number;
   readonly timeoutMs: number;
   readonly retryForMs: number;
   readonly maxQueue: number;
@@ -145,11 +147,35 @@ class TargetQueue {
   }
 }
 
-/** Routes hub events to each app's webhook targets. */
+type LeaveEvent = Extract<HubEvent, { name: 'channel_vacated' | 'member_removed' }>;
+
+/**
+ * Whether a held-back leave is still true when it is due. Another node may have seen the
+ * channel or member come back, and only the cluster-wide state knows.
+ */
+export type StillLeft = (appId: string, event: LeaveEvent) => boolean;
+
+/** The leave a join cancels: the channel's vacancy, or the user's departure from it. */
+function leaveKey(appId: string, event: HubEvent & { channel: string; userId?: string }, member: boolean): string {
+  return member ? `m\0${appId}\0${event.channel}\0${event.userId ?? ''}` : `c\0${appId}\0${event.channel}`;
+}
+
+/**
+ * Routes hub events to each app's webhook targets. Like Pusher, it holds channel_vacated and
+ * member_removed back for `leaveDelayMs`: a page reload or a reconnect is a leave followed by a
+ * join within a moment, and then neither is reported.
+ */
 export class WebhookDispatcher {
   private readonly queues = new Map<string, TargetQueue[]>();
+  private readonly heldLeaves = new Map<string, { appId: string; event: LeaveEvent; timer: NodeJS.Timeout }>();
 
-  constructor(apps: readonly App[], options: WebhookOptions, counters: Counters, log: Logger) {
+  constructor(
+    apps: readonly App[],
+    private readonly options: WebhookOptions,
+    counters: Counters,
+    log: Logger,
+    private readonly stillLeft: StillLeft = () => true,
+  ) {
     for (const app of apps) {
       if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, log)));
     }
@@ -157,14 +183,47 @@ export class WebhookDispatcher {
 
   /** The hub's event listener: a map miss for apps without webhooks. */
   readonly handle = (appId: string, event: HubEvent): void => {
-    const queues = this.queues.get(appId);
-    if (!queues) return;
-    let wire: WireEvent | undefined;
-    for (const queue of queues) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
+    if (!this.queues.has(appId)) return;
+    if (this.options.leaveDelayMs > 0) {
+      if (event.name === 'channel_vacated' || event.name === 'member_removed') return this.holdLeave(appId, event);
+      if (event.name === 'channel_occupied' || event.name === 'member_added') {
+        const key = leaveKey(appId, event, event.name === 'member_added');
+        const held = this.heldLeaves.get(key);
+        if (held) {
+          // Back within the delay: for the backend nothing happened.
+          clearTimeout(held.timer);
+          this.heldLeaves.delete(key);
+          return;
+        }
+      }
+    }
+    this.route(appId, event);
   };
 
-  /** Sends what is queued, one attempt per batch, within `deadlineMs`. */
+  private route(appId: string, event: HubEvent): void {
+    let wire: WireEvent | undefined;
+    for (const queue of this.queues.get(appId) ?? []) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
+  }
+
+  private holdLeave(appId: string, event: LeaveEvent): void {
+    const key = leaveKey(appId, event, event.name === 'member_removed');
+    clearTimeout(this.heldLeaves.get(key)?.timer);
+    const timer = setTimeout(() => this.releaseLeave(key), this.options.leaveDelayMs);
+    timer.unref();
+    this.heldLeaves.set(key, { appId, event, timer });
+  }
+
+  private releaseLeave(key: string): void {
+    const held = this.heldLeaves.get(key);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.heldLeaves.delete(key);
+    if (this.stillLeft(held.appId, held.event)) this.route(held.appId, held.event);
+  }
+
+  /** Sends held leaves and what is queued, one attempt per batch, within `deadlineMs`. */
   async close(deadlineMs: number): Promise<void> {
+    for (const key of [...this.heldLeaves.keys()]) this.releaseLeave(key);
     const all = [...this.queues.values()].flat();
     for (const queue of all) queue.close();
     await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);

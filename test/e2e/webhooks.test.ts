@@ -46,6 +46,8 @@ describe('webhooks: events, signature, apps', () => {
     otherHooks = await startReceiver();
     server = await startServer({
       webhookBatchMs: 20,
+      // Leaves are held back (see "leaves held back" below); short here, so these tests stay quick.
+      webhookLeaveDelayMs: 200,
       shutdownSpreadMs: 0,
       apps: [
         { ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url }] },
@@ -207,7 +209,8 @@ describe('webhooks: batching', () => {
   let raw: RawClient;
   before(async () => {
     hooks = await startReceiver();
-    server = await startServer({ webhookBatchMs: BATCH_MS, shutdownSpreadMs: 0, apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url }] }] });
+    // Leaves at once, so the vacancy falls into the same window as the rest.
+    server = await startServer({ webhookBatchMs: BATCH_MS, webhookLeaveDelayMs: 0, shutdownSpreadMs: 0, apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url }] }] });
     raw = await rawClient(server);
   });
   after(async () => {
@@ -238,6 +241,94 @@ describe('webhooks: batching', () => {
     // Stamped when the first event happened, not when the window closed.
     assert.ok(request.receivedAt - timeMs >= BATCH_MS - 20, `time_ms ${timeMs} is only ${request.receivedAt - timeMs} ms before the POST`);
     assert.equal(hooks.requests.length, 1);
+  });
+});
+
+describe('webhooks: leaves held back (channel_vacated, member_removed)', () => {
+  const DELAY_MS = 400;
+  let server: Switchboard;
+  let hooks: WebhookReceiver;
+  const clients: PusherJs[] = [];
+  const client = (opts: ClientOptions = {}): PusherJs => {
+    const c = pusherClient(server, opts);
+    clients.push(c);
+    return c;
+  };
+  before(async () => {
+    hooks = await startReceiver();
+    server = await startServer({ webhookBatchMs: 10, webhookLeaveDelayMs: DELAY_MS, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url }] }] });
+  });
+  after(async () => {
+    clients.forEach((c) => c.disconnect());
+    await server.close();
+    await hooks.close();
+  });
+
+  /** Waits past the delay, then for a fresh channel's occupancy: anything held back is out by then. */
+  let barriers = 0;
+  async function afterDelay(c: PusherJs): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, DELAY_MS + 100));
+    const channel = `held-barrier-${++barriers}`;
+    c.subscribe(channel);
+    await hooks.waitFor(is('channel_occupied', channel));
+  }
+
+  it('sends channel_vacated only once the delay has passed', async () => {
+    const a = client();
+    await subscribed(a, 'held-vacate');
+    await hooks.waitFor(is('channel_occupied', 'held-vacate'));
+    const leftAt = Date.now();
+    a.unsubscribe('held-vacate');
+    await hooks.waitFor(is('channel_vacated', 'held-vacate'));
+    assert.ok(Date.now() - leftAt >= DELAY_MS - 20, `vacated after ${Date.now() - leftAt} ms`);
+  });
+
+  it('reports neither the vacancy nor the new occupancy when the channel is back within the delay', async () => {
+    const a = client();
+    await subscribed(a, 'held-reload');
+    await hooks.waitFor(is('channel_occupied', 'held-reload'));
+    a.unsubscribe('held-reload');
+    await subscribed(a, 'held-reload');
+    await afterDelay(a);
+    assert.deepEqual(hooks.eventsOf('held-reload'), [{ name: 'channel_occupied', channel: 'held-reload' }]);
+  });
+
+  it('reports neither member_removed nor member_added when the user is back within the delay (a page reload)', async () => {
+    const channel = 'presence-held';
+    const before = client({ presence: { user_id: 'u-reload' } });
+    await subscribed(before, channel);
+    await hooks.waitFor(is('member_added', channel));
+    before.disconnect();
+    const after = client({ presence: { user_id: 'u-reload' } });
+    await subscribed(after, channel);
+    await afterDelay(after);
+    assert.deepEqual(
+      hooks.eventsOf(channel).filter((e) => e.name.startsWith('member_')),
+      [{ name: 'member_added', channel, user_id: 'u-reload' }],
+    );
+    // Another user leaving for good is still reported, after the delay.
+    const other = client({ presence: { user_id: 'u-gone' } });
+    await subscribed(other, channel);
+    other.disconnect();
+    await hooks.waitFor((e) => e.name === 'member_removed' && e.user_id === 'u-gone');
+  });
+
+  it('sends held leaves on shutdown without waiting out the delay', async (t) => {
+    const shutdownHooks = await startReceiver();
+    t.after(() => shutdownHooks.close());
+    const s = await startServer({ webhookBatchMs: 10, webhookLeaveDelayMs: 60_000, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: shutdownHooks.url }] }] });
+    const raw = await rawClient(s);
+    await subscribeRaw(raw, 'held-shutdown');
+    raw.send({ event: 'pusher:unsubscribe', data: { channel: 'held-shutdown' } });
+    await shutdownHooks.waitFor(is('channel_occupied', 'held-shutdown'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(shutdownHooks.eventsOf('held-shutdown').length, 1);
+    await s.close();
+    assert.deepEqual(shutdownHooks.eventsOf('held-shutdown'), [
+      { name: 'channel_occupied', channel: 'held-shutdown' },
+      { name: 'channel_vacated', channel: 'held-shutdown' },
+    ]);
+    raw.close();
   });
 });
 

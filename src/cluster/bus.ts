@@ -151,7 +151,9 @@ export class ClusterBus implements MessageBus {
       if (seen >= deadline) continue;
       this.forget(node);
       this.log.warn({ node }, 'node timed out; dropping its connections and presence');
-      this.sink?.dropNode(node);
+      // A dead node cannot report what its death vacated; the surviving node with the lowest id does.
+      const reporter = [...this.lastSeen.keys()].every((other) => this.nodeId < other);
+      this.sink?.dropNode(node, reporter);
       this.forgetInRequests(node);
     }
   }
@@ -241,7 +243,8 @@ export class ClusterBus implements MessageBus {
         return;
       case 'bye':
         this.forget(e.o);
-        sink.dropNode(e.o);
+        // A node says bye after closing its connections, and reported those leaves itself.
+        sink.dropNode(e.o, false);
         this.forgetInRequests(e.o);
         return;
       case 'cmd':

@@ -29,8 +29,11 @@ export interface BusSink {
   deliver(appId: string, message: ChannelMessage): void;
   /** Applies another node's share; with `replace`, the share is its whole state (a snapshot). */
   applyRemote(node: string, deltas: readonly StateDelta[], replace: boolean): void;
-  /** A node left or died: everything it owned goes. */
-  dropNode(node: string): void;
+  /**
+   * A node left or died: everything it owned goes. `reportLeaves`: this node reports the
+   * vacated channels and removed members that causes (one surviving node does, for a death).
+   */
+  dropNode(node: string, reportLeaves: boolean): void;
   /** This node's whole share, for snapshots. */
   ownedState(): StateDelta[];
   execute(command: ClusterCommand): CommandResult;

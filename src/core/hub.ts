@@ -601,16 +601,25 @@ export class Hub implements BusSink {
     }
   }
 
-  /** Before a snapshot is applied: whatever the node owned that the snapshot lacks is gone. */
-  private dropMissing(node: string, snapshot: readonly StateDelta[]): void {
+  /**
+   * Before a snapshot is applied: whatever the node owned that the snapshot lacks is gone.
+   * `reportLeaves`: raise channel_vacated / member_removed for what that empties cluster-wide.
+   */
+  private dropMissing(node: string, snapshot: readonly StateDelta[], reportLeaves = false): void {
     const keep = new Set(snapshot.map(deltaKey));
     for (const [appId, s] of this.apps) {
       for (const [channel] of [...s.subscriptions.entriesOf(node)]) {
-        if (!keep.has(`s|${appId}|${channel}`)) this.applyRemote(node, [{ kind: 'subscriptions', appId, channel, count: 0 }], false);
+        if (keep.has(`s|${appId}|${channel}`)) continue;
+        this.applyRemote(node, [{ kind: 'subscriptions', appId, channel, count: 0 }], false);
+        if (reportLeaves && s.subscriptions.total(channel) === 0 && !channelKind(channel).serverToUser) {
+          this.onEvent(appId, { name: 'channel_vacated', channel });
+        }
       }
       for (const [key] of [...s.presence.entriesOf(node)]) {
         const [channel, userId] = key.split(SEP) as [string, string];
-        if (!keep.has(`p|${appId}|${channel}|${userId}`)) this.setPresence(s, appId, node, channel, userId, 0, undefined, undefined);
+        if (keep.has(`p|${appId}|${channel}|${userId}`)) continue;
+        this.setPresence(s, appId, node, channel, userId, 0, undefined, undefined);
+        if (reportLeaves && !s.members.get(channel)?.has(userId)) this.onEvent(appId, { name: 'member_removed', channel, userId });
       }
       for (const [userId] of [...s.online.entriesOf(node)]) {
         if (!keep.has(`u|${appId}|${userId}`)) this.setOnline(s, appId, node, userId, 0);
@@ -619,9 +628,9 @@ export class Hub implements BusSink {
     }
   }
 
-  dropNode(node: string): void {
+  dropNode(node: string, reportLeaves: boolean): void {
     if (node === this.self) return;
-    this.dropMissing(node, []);
+    this.dropMissing(node, [], reportLeaves);
   }
 
   ownedState(): StateDelta[] {

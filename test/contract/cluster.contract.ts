@@ -20,6 +20,7 @@ import {
 import { api, connectNative, makeJwt, nowSeconds, refusal, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { restGet } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
+import { startReceiver } from '../helpers/webhook-receiver.js';
 import { send, signedRequest } from '../helpers/signed-request.js';
 import { dataOf, rawSignedIn, rawSubscribed, type RawMessage } from '../helpers/users.js';
 
@@ -600,6 +601,47 @@ export async function clusterSuite(engine: EngineUnderTest): Promise<void> {
         await sync(w);
         assert.equal(count(w, removed), 1);
       }
+    });
+
+    it("reports the leaves a SIGKILLed node caused (channel_vacated, member_removed) once, from one surviving node", { timeout: 30_000 }, async (t) => {
+      const hooks = await startReceiver();
+      t.after(() => hooks.close());
+      const LEAVE_DELAY_MS = 300;
+      const config = writeConfig(makeTmpDir('cluster-webhooks'), {
+        apps: APPS.map((app, i) => (i === 0 ? { ...app, webhooks: [{ url: hooks.url }] } : app)),
+        webhookBatchMs: 10,
+        webhookLeaveDelayMs: LEAVE_DELAY_MS,
+      });
+      const keep = opened(t);
+      const nodes = await ownCluster(t, 3, { configFile: config });
+      const [n1, , n3] = nodes as [SwitchboardNode, SwitchboardNode, SwitchboardNode];
+      const sdk = serverSdk(n1.server);
+      const presence = `presence-${fresh('dying')}`;
+      const lonely = fresh('dying-alone');
+      const stays = keep(await rawOn(n1));
+      await rawSubscribed(stays, presence, sdk, { user_id: 'stays' });
+      const victim = keep(await rawOn(n3));
+      await rawSubscribed(victim, presence, sdk, { user_id: 'goes' });
+      await rawSubscribed(victim, lonely);
+      await hooks.waitFor((e) => e.name === 'member_added' && e.user_id === 'goes', 5000);
+      await hooks.waitFor((e) => e.name === 'channel_occupied' && e.channel === lonely, 5000);
+
+      await n3.kill();
+      const wait = NODE_TIMEOUT_MS + 2 * HEARTBEAT_MS + LEAVE_DELAY_MS + 3000;
+      await hooks.waitFor((e) => e.name === 'member_removed' && e.user_id === 'goes', wait);
+      await hooks.waitFor((e) => e.name === 'channel_vacated' && e.channel === lonely, wait);
+      // Every survivor dropped the node; a second report would come within a heartbeat or two.
+      await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT_MS + LEAVE_DELAY_MS));
+      assert.deepEqual(
+        hooks.eventsOf(presence).filter((e) => e.name === 'member_removed'),
+        [{ name: 'member_removed', channel: presence, user_id: 'goes' }],
+      );
+      assert.deepEqual(hooks.eventsOf(lonely), [
+        { name: 'channel_occupied', channel: lonely },
+        { name: 'channel_vacated', channel: lonely },
+      ]);
+      // The presence channel still has "stays": it was not vacated.
+      assert.equal(hooks.eventsOf(presence).filter((e) => e.name === 'channel_vacated').length, 0);
     });
 
     it('survives the engine stopping and starting mid-traffic: local delivery goes on, /ready says 503 then 200, delivery and presence come back', { timeout: 45_000 }, async (t) => {

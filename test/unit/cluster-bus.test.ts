@@ -59,7 +59,7 @@ class Sink implements BusSink {
     if (!share || replace) this.shares.set(node, (share = new Map()));
     for (const d of deltas) if (d.kind === 'connections') share.set(d.appId, d);
   }
-  dropNode(node: string): void {
+  dropNode(node: string, _reportLeaves: boolean): void {
     this.shares.delete(node);
   }
   ownedState(): StateDelta[] {

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { CounterName } from '../core/counters.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
-import { enforceRate, type ApiRateContext } from './rate-limit.js';
+import type { ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
 
 export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
@@ -12,8 +11,6 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
   readonly isServing: () => boolean;
   /** A websocket-only node answers health checks but not the APIs. */
   readonly servesApi: boolean;
-  /** The client's address (the TCP peer, or what trusted proxies report). */
-  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
@@ -51,8 +48,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
   }
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
-  const ip = ctx.clientAddress(req);
-  await enforceRate(ctx, `api-ip:${ip}`, ctx.apiRequestsPerIpPerSecond, '', CounterName.ApiRequestsRateLimited);
   if (await handlePusherApi(req, res, url, ctx)) return;
   if (await handleNativeApi(req, res, url, ctx)) return;
   throw new HttpError(404, 'Not found');

@@ -8,7 +8,7 @@ import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
-import { enforceRate, type ApiRateContext } from './rate-limit.js';
+import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
@@ -42,6 +42,7 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
   if (!ROUTES.has(route)) return false;
   try {
+    await enforceIpRate(ctx, req);
     const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
     const app = authenticate(req, url, body, ctx);
     await enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);

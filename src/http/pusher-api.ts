@@ -6,7 +6,7 @@ import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
 import { verifyPusherSignature } from './pusher-signature.js';
-import { enforceRate, type ApiRateContext } from './rate-limit.js';
+import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
@@ -26,6 +26,7 @@ const SOCKET_ID = /^\d+\.\d+$/;
 export async function handlePusherApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: PusherApiContext): Promise<boolean> {
   const match = APP_PATH.exec(url.pathname);
   if (!match) return false;
+  await enforceIpRate(ctx, req);
   const app = ctx.apps.byId(decodeSegment(match[1] as string));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';

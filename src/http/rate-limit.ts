@@ -1,4 +1,5 @@
-import type { CounterName, Counters } from '../core/counters.js';
+import type { IncomingMessage } from 'node:http';
+import { CounterName, type Counters } from '../core/counters.js';
 import type { RateLimiter } from '../core/rate-limit.js';
 import { HttpError } from './respond.js';
 
@@ -7,6 +8,16 @@ export interface ApiRateContext {
   readonly counters: Counters;
   /** Per client IP over all apps; 0 = no limit. */
   readonly apiRequestsPerIpPerSecond: number;
+  /** The client's address (the TCP peer, or what trusted proxies report). */
+  readonly clientAddress: (req: IncomingMessage) => string;
+}
+
+/**
+ * The per-IP budget over all apps. Each API checks it itself, so a refusal comes in that API's
+ * error shape. Counted under no app: the app is not known yet.
+ */
+export function enforceIpRate(ctx: ApiRateContext, req: IncomingMessage): Promise<void> {
+  return enforceRate(ctx, `api-ip:${ctx.clientAddress(req)}`, ctx.apiRequestsPerIpPerSecond, '', CounterName.ApiRequestsRateLimited);
 }
 
 /** Refuses with 429 and Retry-After when `key` is over `perSecond` in this second. */

@@ -252,6 +252,24 @@ describe('limits', { concurrency: true }, () => {
     });
   });
 
+  describe('apiRequestsPerIpPerSecond on the native API', () => {
+    const TOKEN = 'ip-limit-native-token-0123456789';
+    let server: Switchboard;
+    before(async () => {
+      server = await startServer({ apiRequestsPerIpPerSecond: 4, apps: [{ ...APP, apiToken: TOKEN }] });
+    });
+    after(() => server.close());
+
+    it('refuses calls over the per-IP budget in the native API’s error shape', async () => {
+      const { refused } = await burst(() => Promise.all(Array.from({ length: 8 }, () => api(server, 'GET', '/stats', { token: TOKEN }))), 4, (r) => r.status === 200);
+      assert.ok(refused.length > 0);
+      for (const r of refused) {
+        assert.equal(r.status, 429);
+        assert.deepEqual(r.json, { success: false, error: 'Rate limit reached: at most 4 requests per second', errorCode: 'RATE_LIMITED' });
+      }
+    });
+  });
+
   describe('per-app apiRequestsPerSecond: 429 with Retry-After', () => {
     const LIMITED = { id: 'limited-id', key: 'limited-key', secret: 'limited-secret', apiRequestsPerSecond: 3, apiToken: 'limited-token-0123456789' };
     let server: Switchboard;

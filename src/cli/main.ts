@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   const server = await createServer(config, { log });
   const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
   log.info(`Switchboard listening on ${config.host}:${server.port} (WebSocket + HTTP), serving apps: ${apps}`);
+  if (server.metricsPort !== undefined) log.info(`Prometheus metrics on ${config.metricsHost || config.host}:${server.metricsPort}/metrics`);
 
   let stopping = false;
   const stop = (signal: string): void => {

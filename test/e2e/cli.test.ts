@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { freePort } from '../helpers/cluster.js';
 
 // dist/test/e2e/cli.test.js → dist/src/cli/main.js
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -86,6 +87,18 @@ describe('switchboard CLI', () => {
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms to stop`);
     assert.ok(!r.stdout().includes('app-secret'), 'the secret never reaches the log');
     assert.equal(r.stderr(), '');
+  });
+
+  it('serves Prometheus metrics on SWITCHBOARD_METRICS_PORT and says where', async (t) => {
+    const metricsPort = await freePort();
+    const r = run(t, [], { PORT: '0', HOST: '127.0.0.1', SWITCHBOARD_METRICS_PORT: String(metricsPort) });
+    await banner(r);
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^switchboard_connections\{app_id="app-id",protocol="pusher"\} 0$/m);
+    assert.ok(r.stdout().includes(`Prometheus metrics on 127.0.0.1:${metricsPort}/metrics`), r.stdout());
+    r.child.kill('SIGTERM');
+    assert.equal((await r.exit).code, 0);
   });
 
   it('takes --port and --host flags and a --config file', async (t) => {

@@ -30,16 +30,37 @@ async function countersWhen(server: Switchboard, cond: (c: Record<string, number
 
 const is = (name: string, channel: string) => (e: WebhookEvent) => e.name === name && e.channel === channel;
 
+/** pusher-js clients of one suite's server, disconnected together when the suite ends. */
+function clientPool(server: () => Switchboard): { make(opts?: ClientOptions): PusherJs; disconnectAll(): void } {
+  const all: PusherJs[] = [];
+  return {
+    make(opts = {}) {
+      const c = pusherClient(server(), opts);
+      all.push(c);
+      return c;
+    },
+    disconnectAll: () => all.forEach((c) => c.disconnect()),
+  };
+}
+
+/**
+ * Subscribes `c` to a fresh channel and waits for its channel_occupied: the target's queue is
+ * FIFO and the hub raises events synchronously, so everything `c`'s socket caused before (and
+ * whatever any socket caused before an acknowledged step) has been delivered by then.
+ */
+let barriers = 0;
+async function barrier(c: PusherJs, receiver: WebhookReceiver): Promise<void> {
+  const channel = `barrier-${++barriers}`;
+  c.subscribe(channel);
+  await receiver.waitFor(is('channel_occupied', channel));
+}
+
 describe('webhooks: events, signature, apps', () => {
   let server: Switchboard;
   let hooks: WebhookReceiver;
   let otherHooks: WebhookReceiver;
-  const clients: PusherJs[] = [];
-  const client = (opts: ClientOptions = {}): PusherJs => {
-    const c = pusherClient(server, opts);
-    clients.push(c);
-    return c;
-  };
+  const pool = clientPool(() => server);
+  const client = pool.make;
 
   before(async () => {
     hooks = await startReceiver({ path: '/hooks/app' });
@@ -57,23 +78,11 @@ describe('webhooks: events, signature, apps', () => {
     });
   });
   after(async () => {
-    clients.forEach((c) => c.disconnect());
+    pool.disconnectAll();
     await server.close();
     await hooks.close();
     await otherHooks.close();
   });
-
-  /**
-   * Subscribes `c` to a fresh channel and waits for its channel_occupied: the target's queue is
-   * FIFO and the hub raises events synchronously, so everything `c`'s socket caused before (and
-   * whatever any socket caused before an acknowledged step) has been delivered by then.
-   */
-  let barriers = 0;
-  async function barrier(c: PusherJs, receiver: WebhookReceiver = hooks): Promise<void> {
-    const channel = `barrier-${++barriers}`;
-    c.subscribe(channel);
-    await receiver.waitFor(is('channel_occupied', channel));
-  }
 
   it('POSTs JSON to the target URL with X-Pusher-Key and an HMAC-SHA256 signature of the raw body', async () => {
     const c = client();
@@ -100,7 +109,7 @@ describe('webhooks: events, signature, apps', () => {
     await hooks.waitFor(is('channel_occupied', 'room-unsub'));
     await subscribed(b, 'room-unsub');
     a.unsubscribe('room-unsub');
-    await barrier(a);
+    await barrier(a, hooks);
     assert.deepEqual(hooks.eventsOf('room-unsub'), [{ name: 'channel_occupied', channel: 'room-unsub' }]);
     b.unsubscribe('room-unsub');
     await hooks.waitFor(is('channel_vacated', 'room-unsub'));
@@ -133,7 +142,7 @@ describe('webhooks: events, signature, apps', () => {
     await hooks.waitFor(is('member_added', channel));
     await subscribed(tab2, channel);
     tab1.unsubscribe(channel);
-    await barrier(tab1);
+    await barrier(tab1, hooks);
     assert.deepEqual(members(), [{ name: 'member_added', channel, user_id: '42' }]);
     tab2.disconnect();
     await hooks.waitFor(is('member_removed', channel));
@@ -175,7 +184,7 @@ describe('webhooks: events, signature, apps', () => {
     await serverSdk(server).trigger('cache-full', 'price', { eur: 1 });
     const c = client();
     await subscribed(c, 'cache-full');
-    await barrier(c);
+    await barrier(c, hooks);
     assert.deepEqual(hooks.eventsOf('cache-full'), [{ name: 'channel_occupied', channel: 'cache-full' }]);
   });
 
@@ -185,7 +194,7 @@ describe('webhooks: events, signature, apps', () => {
     const other = client({ key: OTHER.key });
     await subscribed(other, 'from-other');
     await otherHooks.waitFor(is('channel_occupied', 'from-other'));
-    await barrier(client());
+    await barrier(client(), hooks);
 
     const everything = [...hooks.requests, ...otherHooks.requests].flatMap((r) => r.body?.events ?? []);
     assert.deepEqual(
@@ -248,29 +257,22 @@ describe('webhooks: leaves held back (channel_vacated, member_removed)', () => {
   const DELAY_MS = 400;
   let server: Switchboard;
   let hooks: WebhookReceiver;
-  const clients: PusherJs[] = [];
-  const client = (opts: ClientOptions = {}): PusherJs => {
-    const c = pusherClient(server, opts);
-    clients.push(c);
-    return c;
-  };
+  const pool = clientPool(() => server);
+  const client = pool.make;
   before(async () => {
     hooks = await startReceiver();
     server = await startServer({ webhookBatchMs: 10, webhookLeaveDelayMs: DELAY_MS, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url }] }] });
   });
   after(async () => {
-    clients.forEach((c) => c.disconnect());
+    pool.disconnectAll();
     await server.close();
     await hooks.close();
   });
 
-  /** Waits past the delay, then for a fresh channel's occupancy: anything held back is out by then. */
-  let barriers = 0;
+  /** Waits past the delay, then for a barrier: anything held back is out by then. */
   async function afterDelay(c: PusherJs): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, DELAY_MS + 100));
-    const channel = `held-barrier-${++barriers}`;
-    c.subscribe(channel);
-    await hooks.waitFor(is('channel_occupied', channel));
+    await barrier(c, hooks);
   }
 
   it('sends channel_vacated only once the delay has passed', async () => {

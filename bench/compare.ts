@@ -168,7 +168,11 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 5) throw new Error('--runs must be 1..5');
   const pick = <T extends { name: string }>(all: T[], list: string, what: string): T[] =>
-    list.split(',').map((n) => all.find((x) => x.name === n.trim()) ?? (() => { throw new Error(`unknown ${what} "${n}"`); })());
+    list.split(',').map((name) => {
+      const found = all.find((x) => x.name === name.trim());
+      if (!found) throw new Error(`unknown ${what} "${name}"; known: ${all.map((x) => x.name).join(', ')}`);
+      return found;
+    });
   const servers = pick(SERVERS, values.servers, 'server');
   const scenarios = pick(SCENARIOS, values.scenarios, 'scenario');
   const dirs = { soketi: values.soketi, uws: values.uws };

@@ -149,13 +149,19 @@ export class ClusterBus implements MessageBus {
     const deadline = Date.now() - this.options.nodeTimeoutMs;
     for (const [node, seen] of this.lastSeen) {
       if (seen >= deadline) continue;
-      this.forget(node);
       this.log.warn({ node }, 'node timed out; dropping its connections and presence');
-      // A dead node cannot report what its death vacated; the surviving node with the lowest id does.
-      const reporter = [...this.lastSeen.keys()].every((other) => this.nodeId < other);
-      this.sink?.dropNode(node, reporter);
-      this.forgetInRequests(node);
+      this.drop(node);
     }
+  }
+
+  /** A node died or said bye: its share goes, and its requests stop waiting for it. */
+  private drop(node: string): void {
+    this.forget(node);
+    // A gone node cannot report the leaves its drop causes (what it closed itself before a bye
+    // it reported, so then nothing is left); the surviving node with the lowest id does.
+    const reporter = [...this.lastSeen.keys()].every((other) => this.nodeId < other);
+    this.sink?.dropNode(node, reporter);
+    this.forgetInRequests(node);
   }
 
   private onStatus(up: boolean): void {
@@ -242,10 +248,7 @@ export class ClusterBus implements MessageBus {
       case 'hb':
         return;
       case 'bye':
-        this.forget(e.o);
-        // A node says bye after closing its connections, and reported those leaves itself.
-        sink.dropNode(e.o, false);
-        this.forgetInRequests(e.o);
+        this.drop(e.o);
         return;
       case 'cmd':
         this.send({ t: 'res', id: e.id, to: e.o, r: sink.execute(e.c) });

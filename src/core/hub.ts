@@ -368,7 +368,7 @@ export class Hub implements BusSink {
 
   /** This node's publish and delivery totals for the app. */
   traffic(appId: string): Readonly<Traffic> {
-    return this.state(appId).traffic;
+    return this.apps.get(appId)?.traffic ?? NO_TRAFFIC;
   }
 
   /** Channels with subscribers on this node. */
@@ -668,6 +668,7 @@ function deltaKey(d: StateDelta): string {
 }
 
 const EMPTY: ReadonlySet<Connection> = new Set();
+const NO_TRAFFIC: Readonly<Traffic> = { published: 0, delivered: 0, deliveredBytes: 0 };
 
 function addToIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
   const set = index.get(key);

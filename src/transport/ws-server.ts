@@ -264,23 +264,23 @@ export class WsTransport {
     };
     const failed = (): void => refuse(socket, 500, { error: 'Internal Server Error' });
     const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, ip) : { ok: true });
-    if (connectionAttemptsPerIpPerSecond === 0) {
-      // The common case: no shared rate counter to ask, so a synchronous verdict needs no promise.
-      let verdict: Admission | Promise<Admission>;
-      try {
-        verdict = routeVerdict();
-      } catch {
-        return failed();
-      }
-      if (verdict instanceof Promise) verdict.then(decide, failed);
-      else decide(verdict);
-      return;
+    let verdict: Admission | Promise<Admission>;
+    try {
+      // Without a shared rate counter to ask, a route that knows at once needs no promise.
+      verdict =
+        connectionAttemptsPerIpPerSecond === 0
+          ? routeVerdict()
+          : this.options.consumeAttempt(ip, connectionAttemptsPerIpPerSecond).then((allowed) => (allowed ? routeVerdict() : this.refusedForRate()));
+    } catch {
+      return failed();
     }
-    this.options.consumeAttempt(ip, connectionAttemptsPerIpPerSecond).then(async (allowed) => {
-      if (allowed) return decide(await routeVerdict());
-      this.options.onRefused('rate');
-      decide({ ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 });
-    }).catch(failed);
+    if (verdict instanceof Promise) verdict.then(decide, failed);
+    else decide(verdict);
+  }
+
+  private refusedForRate(): Admission {
+    this.options.onRefused('rate');
+    return { ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 };
   }
 
   private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown, ip: string): void {

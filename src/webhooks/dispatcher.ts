@@ -155,9 +155,11 @@ type LeaveEvent = Extract<HubEvent, { name: 'channel_vacated' | 'member_removed'
  */
 export type StillLeft = (appId: string, event: LeaveEvent) => boolean;
 
-/** The leave a join cancels: the channel's vacancy, or the user's departure from it. */
-function leaveKey(appId: string, event: HubEvent & { channel: string; userId?: string }, member: boolean): string {
-  return member ? `m\0${appId}\0${event.channel}\0${event.userId ?? ''}` : `c\0${appId}\0${event.channel}`;
+type JoinOrLeave = Extract<HubEvent, { name: 'channel_occupied' | 'channel_vacated' | 'member_added' | 'member_removed' }>;
+
+/** Shared by a leave and the join that cancels it: the channel's occupancy, or the user's membership. */
+function leaveKey(appId: string, event: JoinOrLeave): string {
+  return 'userId' in event ? `m\0${appId}\0${event.channel}\0${event.userId}` : `c\0${appId}\0${event.channel}`;
 }
 
 /**
@@ -187,7 +189,7 @@ export class WebhookDispatcher {
     if (this.options.leaveDelayMs > 0) {
       if (event.name === 'channel_vacated' || event.name === 'member_removed') return this.holdLeave(appId, event);
       if (event.name === 'channel_occupied' || event.name === 'member_added') {
-        const key = leaveKey(appId, event, event.name === 'member_added');
+        const key = leaveKey(appId, event);
         const held = this.heldLeaves.get(key);
         if (held) {
           // Back within the delay: for the backend nothing happened.
@@ -206,7 +208,7 @@ export class WebhookDispatcher {
   }
 
   private holdLeave(appId: string, event: LeaveEvent): void {
-    const key = leaveKey(appId, event, event.name === 'member_removed');
+    const key = leaveKey(appId, event);
     clearTimeout(this.heldLeaves.get(key)?.timer);
     const timer = setTimeout(() => this.releaseLeave(key), this.options.leaveDelayMs);
     timer.unref();

@@ -169,6 +169,10 @@ describe('loadConfig', () => {
       assertProblems(problemsOf({ argv: [], env: { SWITCHBOARD_TRUSTED_PROXIES: '10.0.0.0/8,proxy.internal' } }), [/^trustedProxies\.1: must be an IP address or CIDR range/]);
     });
 
+    it('refuses a listen backlog of 0', () => {
+      assertProblems(problemsOf({ argv: [], env: { SWITCHBOARD_LISTEN_BACKLOG: '0' } }), [/^listenBacklog: /]);
+    });
+
     it('refuses port 70000', () => {
       assertProblems(problemsOf({ argv: [], env: { PORT: '70000' } }), [/^port: /]);
     });

@@ -22,8 +22,17 @@ export interface HistogramJSON {
 function indexOf(value: number): number {
   const v = value < 0 ? 0 : Math.floor(value);
   if (v < EXACT_LIMIT) return v;
-  const exp = Math.min(MAX_EXP, Math.floor(Math.log2(v)));
-  const sub = Math.floor(v / 2 ** (exp - SUB_BITS)) - SUB_BUCKETS;
+  // clz32 instead of log2 below 2^31 µs: this runs once per delivered message in the load
+  // generator, where Math.log2 showed as ~20 % of its JavaScript time at 1M messages/s.
+  let exp: number;
+  let sub: number;
+  if (v < 2 ** 31) {
+    exp = 31 - Math.clz32(v);
+    sub = (v >>> (exp - SUB_BITS)) - SUB_BUCKETS;
+  } else {
+    exp = Math.min(MAX_EXP, Math.floor(Math.log2(v)));
+    sub = Math.floor(v / 2 ** (exp - SUB_BITS)) - SUB_BUCKETS;
+  }
   return EXACT_LIMIT + (exp - FIRST_EXP) * SUB_BUCKETS + Math.min(sub, SUB_BUCKETS - 1);
 }
 

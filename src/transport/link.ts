@@ -14,7 +14,6 @@ export interface QueuePolicy {
 export interface ClientLink {
   /** Replaces the default queue bounds once the front-end knows the client's app. */
   setQueuePolicy(policy: QueuePolicy): void;
-  readonly remoteAddress: string;
   /** Writes a complete, pre-built frame. False when it was refused (link closed or queue full). */
   write(frame: Buffer): boolean;
   sendText(text: string): boolean;

@@ -34,8 +34,8 @@ export type Admission = { ok: true; state?: unknown } | { ok: false; status: num
  */
 export interface UpgradeRoute {
   matches(path: string): boolean;
-  /** `clientAddress`: the client's IP (see WsTransportOptions.clientAddress). */
-  admit?(req: IncomingMessage, url: URL, clientAddress: string): Admission | Promise<Admission>;
+  /** `clientAddress`: the client's IP (see WsTransportOptions.clientAddress), looked up when first asked. */
+  admit?(req: IncomingMessage, url: URL, clientAddress: () => string): Admission | Promise<Admission>;
   open(link: ClientLink, req: IncomingMessage, url: URL, state: unknown): LinkHandler;
 }
 
@@ -52,16 +52,14 @@ class WsLink implements ClientLink, Flushable {
   private waitTimer: NodeJS.Timeout | undefined;
   lastActivityAt = Date.now();
   pingSentAt = 0;
-  readonly remoteAddress: string;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     private policy: QueuePolicy,
-    remoteAddress: string | undefined,
-  ) {
-    this.remoteAddress = remoteAddress ?? '';
-  }
+    /** The address this link is counted under for maxConnectionsPerIp; undefined when there is no such limit. */
+    readonly countedIp: string | undefined,
+  ) {}
 
   setQueuePolicy(policy: QueuePolicy): void {
     this.policy = policy;
@@ -251,26 +249,29 @@ export class WsTransport {
     const route = this.routes.find((r) => r.matches(url.pathname));
     if (!route) return refuse(socket, 404, { error: 'Not Found' });
     if (!this.accepting) return refuse(socket, 503, { error: 'Server shutting down' });
-    const ip = this.options.clientAddress(req);
+    // Looked up only for what needs it (per-IP limits, an auth webhook): it costs a getpeername
+    // syscall per handshake.
+    let ip: string | undefined;
+    const clientAddress = (): string => (ip ??= this.options.clientAddress(req));
     const { maxConnectionsPerIp, connectionAttemptsPerIpPerSecond } = this.options;
-    if (maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
+    if (maxConnectionsPerIp > 0 && (this.perIp.get(clientAddress()) ?? 0) >= maxConnectionsPerIp) {
       this.options.onRefused('ip_limit');
       return refuse(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
     }
     const decide = (verdict: Admission): void => {
       if (socket.destroyed) return;
-      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state, ip);
+      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state, maxConnectionsPerIp > 0 ? clientAddress() : undefined);
       else refuse(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
     const failed = (): void => refuse(socket, 500, { error: 'Internal Server Error' });
-    const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, ip) : { ok: true });
+    const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, clientAddress) : { ok: true });
     let verdict: Admission | Promise<Admission>;
     try {
       // Without a shared rate counter to ask, a route that knows at once needs no promise.
       verdict =
         connectionAttemptsPerIpPerSecond === 0
           ? routeVerdict()
-          : this.options.consumeAttempt(ip, connectionAttemptsPerIpPerSecond).then((allowed) => (allowed ? routeVerdict() : this.refusedForRate()));
+          : this.options.consumeAttempt(clientAddress(), connectionAttemptsPerIpPerSecond).then((allowed) => (allowed ? routeVerdict() : this.refusedForRate()));
     } catch {
       return failed();
     }
@@ -283,11 +284,11 @@ export class WsTransport {
     return { ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 };
   }
 
-  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown, ip: string): void {
+  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown, countedIp: string | undefined): void {
     // The 101 response and the front-end's first frames (connection_established) leave in one write.
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const link = this.attach(ws, socket, ip);
+      const link = this.attach(ws, socket, countedIp);
       link.handler = route.open(link, req, url, state);
       link.flushQueued();
       socket.uncork();
@@ -298,12 +299,12 @@ export class WsTransport {
    * Wires a socket to its link with listeners shared by all sockets, so a connection holds no
    * closures (and through them, no request or URL objects) of its own.
    */
-  private attach(ws: WebSocket, socket: Duplex, ip: string): WsLink {
-    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy, ip);
+  private attach(ws: WebSocket, socket: Duplex, countedIp: string | undefined): WsLink {
+    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy, countedIp);
     (ws as TaggedSocket)[kLink] = link;
     (ws as TaggedSocket)[kTransport] = this;
     this.links.add(link);
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    if (countedIp !== undefined) this.perIp.set(countedIp, (this.perIp.get(countedIp) ?? 0) + 1);
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketActivity);
     ws.on('ping', onSocketActivity);
@@ -319,9 +320,12 @@ export class WsTransport {
   /** Called once per socket when it has closed. */
   forget(link: WsLink): void {
     this.links.delete(link);
-    const left = (this.perIp.get(link.remoteAddress) ?? 1) - 1;
-    if (left > 0) this.perIp.set(link.remoteAddress, left);
-    else this.perIp.delete(link.remoteAddress);
+    const ip = link.countedIp;
+    if (ip !== undefined) {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(ip, left);
+      else this.perIp.delete(ip);
+    }
     link.handler.onClose();
   }
 

@@ -23,7 +23,7 @@ const fail = (status: 401 | 403, errorCode: string, error: string): NativeAuthRe
  * Authenticates a native connection before the upgrade. Credentials are tried in a fixed
  * order: a single-use claim, then a JWT, then the app's auth webhook, then anonymous access.
  */
-export async function authenticateNative(app: App, req: IncomingMessage, url: URL, claims: ClaimStore, clientAddress: string): Promise<NativeAuthResult> {
+export async function authenticateNative(app: App, req: IncomingMessage, url: URL, claims: ClaimStore, clientAddress: () => string): Promise<NativeAuthResult> {
   const claimId = url.searchParams.get('claim');
   if (claimId) {
     const taken = await claims.take(app.id, claimId);
@@ -71,14 +71,15 @@ async function verifyJwt(app: App, token: string): Promise<NativeAuthResult> {
  * cadsock's flow: ask the backend who this is, forwarding the browser's cookies and
  * credentials; 200 with `{"id": ...}` accepts, anything else refuses.
  */
-async function callAuthWebhook(app: App, req: IncomingMessage, clientAddress: string): Promise<NativeAuthResult> {
+async function callAuthWebhook(app: App, req: IncomingMessage, clientAddress: () => string): Promise<NativeAuthResult> {
   const headers: Record<string, string> = { Accept: 'application/json', 'X-Switchboard-App': app.id };
   const forward = { cookie: 'Cookie', authorization: 'Authorization', origin: 'Origin', 'user-agent': 'User-Agent' } as const;
   for (const [from, to] of Object.entries(forward)) {
     const value = req.headers[from];
     if (typeof value === 'string') headers[to] = value;
   }
-  if (clientAddress) headers['X-Forwarded-For'] = clientAddress;
+  const address = clientAddress();
+  if (address) headers['X-Forwarded-For'] = address;
 
   let response: Response;
   try {

@@ -32,7 +32,7 @@ const refuse = (status: number, errorCode: string, error: string): Admission => 
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
   return {
     matches: (path) => PATH.test(path),
-    async admit(req: IncomingMessage, url: URL, clientAddress: string): Promise<Admission> {
+    async admit(req: IncomingMessage, url: URL, clientAddress: () => string): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
       const app = key === undefined ? options.defaultApp : options.appByKey(decodeOrKeep(key));
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');

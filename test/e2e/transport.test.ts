@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
@@ -70,5 +70,85 @@ describe('WebSocket transport', () => {
     const [reply] = (await once(bystander, 'message')) as [Buffer];
     assert.equal(String(reply), 'echo:still here');
     bystander.close();
+  });
+});
+
+describe('WebSocket transport: client address lookups', () => {
+  /** A transport on its own listener that counts how often it asked for a client's address. */
+  const start = async (maxConnectionsPerIp: number, admitSeen: string[]) => {
+    let lookups = 0;
+    const transport = new WsTransport(
+      [
+        { matches: (path) => path === '/plain', open: (link) => new FaultyHandler(link) },
+        {
+          matches: (path) => path === '/asks',
+          admit: (_req, _url, clientAddress) => {
+            admitSeen.push(clientAddress());
+            return { ok: true };
+          },
+          open: (link) => new FaultyHandler(link),
+        },
+      ],
+      {
+        maxMessageBytes: 1024,
+        defaultQueuePolicy: { maxBytes: 1 << 20, maxMessages: 1000, onFull: 'close', waitMs: 1000 },
+        clientAddress: (req) => {
+          lookups++;
+          return req.socket.remoteAddress ?? '';
+        },
+        activityTimeoutMs: 60_000,
+        pongTimeoutMs: 30_000,
+        maxConnectionsPerIp,
+        connectionAttemptsPerIpPerSecond: 0,
+        consumeAttempt: () => Promise.resolve(true),
+        onRefused: () => undefined,
+        onError: () => undefined,
+      },
+    );
+    const http = createServer();
+    http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const base = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const connect = async (path: string): Promise<WebSocket> => {
+      const ws = new WebSocket(base + path);
+      await once(ws, 'open');
+      return ws;
+    };
+    const stop = (): void => {
+      transport.close();
+      transport.terminateAll();
+      http.close();
+    };
+    return { connect, lookups: () => lookups, stop };
+  };
+
+  it('does not look the address up when nothing needs it, and once when a route asks', async () => {
+    const seen: string[] = [];
+    const t = await start(0, seen);
+    const plain = await t.connect('/plain');
+    assert.equal(t.lookups(), 0);
+    const asks = await t.connect('/asks');
+    assert.equal(t.lookups(), 1);
+    assert.deepEqual(seen, ['127.0.0.1']);
+    plain.close();
+    asks.close();
+    t.stop();
+  });
+
+  it('looks it up once per connection under a per-IP connection limit, and the limit holds', async () => {
+    const seen: string[] = [];
+    const t = await start(1, seen);
+    const first = await t.connect('/asks');
+    assert.equal(t.lookups(), 1);
+    assert.deepEqual(seen, ['127.0.0.1']);
+    const refused = new WebSocket(first.url);
+    refused.on('error', () => undefined); // the aborted request below may report one
+    const [req, res] = (await once(refused, 'unexpected-response')) as [ClientRequest, IncomingMessage];
+    assert.equal(res.statusCode, 429);
+    req.destroy();
+    first.close();
+    await once(first, 'close');
+    t.stop();
   });
 });

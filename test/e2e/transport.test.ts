@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { ClientLink, LinkHandler } from '../../src/transport/link.js';
-import { WsTransport } from '../../src/transport/ws-server.js';
+import { WsTransport, type WsTransportOptions } from '../../src/transport/ws-server.js';
 
 /** A front-end whose message handler throws on "boom" and echoes anything else. */
 class FaultyHandler implements LinkHandler {
@@ -21,6 +21,23 @@ class FaultyHandler implements LinkHandler {
   onClose(): void {}
 }
 
+/** Transport settings for these tests: no limits, generous queues, long timeouts. */
+function transportOptions(overrides: Partial<WsTransportOptions>): WsTransportOptions {
+  return {
+    maxMessageBytes: 1024,
+    defaultQueuePolicy: { maxBytes: 1 << 20, maxMessages: 1000, onFull: 'close', waitMs: 1000 },
+    clientAddress: (req) => req.socket.remoteAddress ?? '',
+    activityTimeoutMs: 60_000,
+    pongTimeoutMs: 30_000,
+    maxConnectionsPerIp: 0,
+    connectionAttemptsPerIpPerSecond: 0,
+    consumeAttempt: () => Promise.resolve(true),
+    onRefused: () => undefined,
+    onError: () => undefined,
+    ...overrides,
+  };
+}
+
 describe('WebSocket transport', () => {
   let http: Server;
   let transport: WsTransport;
@@ -28,18 +45,10 @@ describe('WebSocket transport', () => {
   let url = '';
 
   before(async () => {
-    transport = new WsTransport([{ matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) }], {
-      maxMessageBytes: 1024,
-      defaultQueuePolicy: { maxBytes: 1 << 20, maxMessages: 1000, onFull: 'close', waitMs: 1000 },
-      clientAddress: (req) => req.socket.remoteAddress ?? '',
-      activityTimeoutMs: 60_000,
-      pongTimeoutMs: 30_000,
-      maxConnectionsPerIp: 0,
-      connectionAttemptsPerIpPerSecond: 0,
-      consumeAttempt: () => Promise.resolve(true),
-      onRefused: () => undefined,
-      onError: (err) => errors.push(err),
-    });
+    transport = new WsTransport(
+      [{ matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) }],
+      transportOptions({ onError: (err) => errors.push(err) }),
+    );
     http = createServer();
     http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
     http.listen(0, '127.0.0.1');
@@ -89,21 +98,13 @@ describe('WebSocket transport: client address lookups', () => {
           open: (link) => new FaultyHandler(link),
         },
       ],
-      {
-        maxMessageBytes: 1024,
-        defaultQueuePolicy: { maxBytes: 1 << 20, maxMessages: 1000, onFull: 'close', waitMs: 1000 },
+      transportOptions({
         clientAddress: (req) => {
           lookups++;
           return req.socket.remoteAddress ?? '';
         },
-        activityTimeoutMs: 60_000,
-        pongTimeoutMs: 30_000,
         maxConnectionsPerIp,
-        connectionAttemptsPerIpPerSecond: 0,
-        consumeAttempt: () => Promise.resolve(true),
-        onRefused: () => undefined,
-        onError: () => undefined,
-      },
+      }),
     );
     const http = createServer();
     http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));

@@ -42,7 +42,8 @@ export interface UpgradeRoute {
 /** After a slow-consumer close frame, how long the client gets before the socket is cut. */
 const CLOSE_GRACE_MS = 2_000;
 
-class WsLink implements ClientLink, Flushable {
+/** One client socket as the front-ends see it: bounded queue, one write per turn. Exported for its unit test. */
+export class WsLink implements ClientLink, Flushable {
   handler!: LinkHandler;
   /** Frames not yet handed to the socket: this turn's, or all while the socket needs to drain. */
   private queued: Buffer[] = [];
@@ -83,8 +84,8 @@ class WsLink implements ClientLink, Flushable {
       // Frames batched for this turn are no backlog while the socket keeps up (a burst of
       // publishes in one turn): hand them over now. Only a socket that needs draining overflows.
       if (this.awaitingDrain || this.socket.writableNeedDrain || this.queued.length === 0) return this.overflow();
-      this.writeQueued();
-      if (!this.fitsNow(frame.length)) return this.overflow();
+      this.writeQueued(); // reads the socket's backlog afresh
+      if (!this.fits(frame.length)) return this.overflow();
     }
     this.queued.push(frame);
     this.queuedBytes += frame.length;

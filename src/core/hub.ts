@@ -383,7 +383,9 @@ export class Hub implements BusSink {
       this.deliverDirect(appId, direct, message);
       return;
     }
-    if (message.kind === 'event' && !message.fromClient && channelKind(message.channel).isCache) {
+    const ch = this.apps.get(appId)?.channels.get(message.channel);
+    // A subscribed channel knows its kind: no name parsing per message on the hot path.
+    if (message.kind === 'event' && !message.fromClient && (ch ? ch.kind.isCache : channelKind(message.channel).isCache)) {
       const app = this.appById(appId);
       if (app) {
         const s = this.state(appId);
@@ -391,7 +393,6 @@ export class Hub implements BusSink {
         s.cacheMissReported.delete(message.channel);
       }
     }
-    const ch = this.apps.get(appId)?.channels.get(message.channel);
     if (ch) this.deliverTo(ch, message);
   }
 

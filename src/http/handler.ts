@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
+import { RequestTarget } from './request-target.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
 
 export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
@@ -26,12 +27,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext): Promise<void> {
-  let url: URL;
-  try {
-    url = new URL(req.url ?? '/', 'http://localhost');
-  } catch {
-    throw new HttpError(400, 'Malformed URL');
-  }
+  const url = RequestTarget.parse(req.url ?? '/');
   const path = url.pathname;
   if (path === '/up' || path === '/') {
     return sendJson(res, ctx.isServing() ? 200 : 503, { ok: ctx.isServing() });

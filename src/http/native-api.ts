@@ -9,6 +9,7 @@ import { CounterName } from '../core/counters.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
+import type { RequestTarget } from './request-target.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
@@ -38,14 +39,16 @@ const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /se
  * disconnect, info and claim. Every call names its app by API token or Pusher signature;
  * there is no anonymous broadcast. Returns false for paths that are not this API's.
  */
-export async function handleNativeApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: NativeApiContext): Promise<boolean> {
+export async function handleNativeApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: NativeApiContext): Promise<boolean> {
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
   if (!ROUTES.has(route)) return false;
   try {
-    await enforceIpRate(ctx, req);
+    const ipLimit = enforceIpRate(ctx, req);
+    if (ipLimit) await ipLimit;
     const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
     const app = authenticate(req, url, body, ctx);
-    await enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
+    const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
+    if (appLimit) await appLimit;
     const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
     const result = await dispatch(route, app, params, body, ctx);
     sendJson(res, 200, { success: true, ...result });
@@ -64,7 +67,7 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
   return true;
 }
 
-function authenticate(req: IncomingMessage, url: URL, body: Buffer, ctx: NativeApiContext): App {
+function authenticate(req: IncomingMessage, url: RequestTarget, body: Buffer, ctx: NativeApiContext): App {
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const token = bearer ?? url.searchParams.get('token');
   if (token) {

@@ -7,6 +7,7 @@ import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
+import type { RequestTarget } from './request-target.js';
 import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
@@ -23,27 +24,30 @@ const SOCKET_ID = /^\d+\.\d+$/;
  * Pusher's REST API (signed): events, batch_events, channels, channel, users and
  * terminate_connections. Returns false when the path is not under /apps/.
  */
-export async function handlePusherApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: PusherApiContext): Promise<boolean> {
+export async function handlePusherApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: PusherApiContext): Promise<boolean> {
   const match = APP_PATH.exec(url.pathname);
   if (!match) return false;
-  await enforceIpRate(ctx, req);
+  const ipLimit = enforceIpRate(ctx, req);
+  if (ipLimit) await ipLimit;
   const app = ctx.apps.byId(decodeSegment(match[1] as string));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
   verifyPusherSignature(app, method, url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
   if (!app.enabled) throw new HttpError(403, 'Application is disabled');
-  await enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
+  const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
+  if (appLimit) await appLimit;
   if (method === 'GET' && match[2] === '/stats') {
     sendJson(res, 200, stats(ctx.hub, app));
     return true;
   }
-
-  sendJson(res, 200, await route(ctx.hub, app, method, match[2] as string, url, body));
+  const result = route(ctx.hub, app, method, match[2] as string, url, body);
+  sendJson(res, 200, result instanceof Promise ? await result : result);
   return true;
 }
 
-async function route(hub: Hub, app: App, method: string, rest: string, url: URL, body: Buffer): Promise<object> {
+/** Only a call that waits on the cluster returns a promise: publishing answers in the same turn. */
+function route(hub: Hub, app: App, method: string, rest: string, url: RequestTarget, body: Buffer): object | Promise<object> {
   if (method === 'POST' && rest === '/events') return triggerEvents(hub, app, parseJsonObject(body));
   if (method === 'POST' && rest === '/batch_events') return triggerBatch(hub, app, parseJsonObject(body));
   if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
@@ -54,17 +58,14 @@ async function route(hub: Hub, app: App, method: string, rest: string, url: URL,
     return channelMatch[2] ? presenceUsers(hub, app, channel) : channelInfo(hub, app, channel, url.searchParams);
   }
   const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
-  if (method === 'POST' && terminate) {
-    await hub.terminateUser(app.id, decodeSegment(terminate[1] as string));
-    return {};
-  }
+  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1] as string)).then(() => ({}));
   throw new HttpError(404, `No route for ${method} /apps/${app.id}${rest}`);
 }
 
 interface EventRequest {
   readonly message: Omit<ChannelMessage & { kind: 'event' }, 'channel'>;
   readonly channels: string[];
-  readonly info: Set<string>;
+  readonly info: ReadonlySet<string>;
 }
 
 /** Validates one event of `events` or `batch_events`; `where` prefixes errors inside a batch. */
@@ -104,7 +105,10 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
   };
 }
 
-function parseInfo(info: string | undefined): Set<string> {
+const NO_INFO: ReadonlySet<string> = new Set();
+
+function parseInfo(info: string | undefined): ReadonlySet<string> {
+  if (!info) return NO_INFO;
   return new Set((info ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 }
 
@@ -136,7 +140,7 @@ function triggerBatch(hub: Hub, app: App, body: Record<string, unknown>): object
 }
 
 /** user_count for presence channels, subscription_count for the others (Pusher's rules). */
-function attributes(hub: Hub, app: App, channel: string, info: Set<string>): Record<string, number> {
+function attributes(hub: Hub, app: App, channel: string, info: ReadonlySet<string>): Record<string, number> {
   const state = hub.channelInfo(app.id, channel);
   const out: Record<string, number> = {};
   if (info.has('user_count') && state.userCount !== undefined) out.user_count = state.userCount;

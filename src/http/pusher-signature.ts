@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { App } from '../core/app.js';
-import { hmacSha256Hex, safeEqual } from '../util/hmac.js';
+import { hmacSha256HexMatches } from '../util/hmac.js';
 import { HttpError } from './respond.js';
 
 /** Pusher allows this much clock difference between a signer and us. */
@@ -12,10 +12,6 @@ export function stringToSign(method: string, path: string, query: URLSearchParam
   for (const [key, value] of query) if (key !== 'auth_signature') pairs.push([key.toLowerCase(), value]);
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `${method.toUpperCase()}\n${path}\n${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`;
-}
-
-export function signRequest(secret: string, method: string, path: string, query: URLSearchParams): string {
-  return hmacSha256Hex(secret, stringToSign(method, path, query));
 }
 
 /** Checks a signed Pusher REST request; throws HttpError 401 naming what is wrong. */
@@ -34,5 +30,5 @@ export function verifyPusherSignature(app: App, method: string, path: string, qu
     const md5 = hash('md5', body, 'hex');
     if (query.get('body_md5') !== md5) throw new HttpError(401, 'body_md5 does not match the body');
   }
-  if (!safeEqual(signature, signRequest(app.secret, method, path, query))) throw new HttpError(401, 'Invalid signature');
+  if (!hmacSha256HexMatches(app.secret, stringToSign(method, path, query), signature)) throw new HttpError(401, 'Invalid signature');
 }

@@ -7,7 +7,12 @@ const OPCODE_TEXT = 0x1;
 const OPCODE_BINARY = 0x2;
 
 export function frameText(payload: string | Buffer): Buffer {
-  return frame(OPCODE_TEXT, typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload);
+  if (typeof payload !== 'string') return frame(OPCODE_TEXT, payload);
+  // Encoded straight into the frame: no intermediate buffer to allocate and copy.
+  const length = Buffer.byteLength(payload, 'utf8');
+  const out = frameWithRoom(OPCODE_TEXT, length);
+  out.write(payload, out.length - length, 'utf8');
+  return out;
 }
 
 export function frameBinary(payload: Buffer): Buffer {
@@ -15,7 +20,13 @@ export function frameBinary(payload: Buffer): Buffer {
 }
 
 function frame(opcode: number, payload: Buffer): Buffer {
-  const length = payload.length;
+  const out = frameWithRoom(opcode, payload.length);
+  payload.copy(out, out.length - payload.length);
+  return out;
+}
+
+/** A frame with its header written and `length` bytes left for the payload at its end. */
+function frameWithRoom(opcode: number, length: number): Buffer {
   const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const out = Buffer.allocUnsafe(headerLength + length);
   out[0] = 0x80 | opcode;
@@ -29,6 +40,5 @@ function frame(opcode: number, payload: Buffer): Buffer {
     out.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     out.writeUInt32BE(length >>> 0, 6);
   }
-  payload.copy(out, headerLength);
   return out;
 }

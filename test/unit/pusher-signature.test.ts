@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import type { App } from '../../src/core/app.js';
-import { SIGNATURE_WINDOW_SECONDS, signRequest, stringToSign, verifyPusherSignature } from '../../src/http/pusher-signature.js';
+import { SIGNATURE_WINDOW_SECONDS, stringToSign, verifyPusherSignature } from '../../src/http/pusher-signature.js';
 import { HttpError } from '../../src/http/respond.js';
+import { hmacSha256Hex } from '../../src/util/hmac.js';
 
 // Pusher's published worked example (https://pusher.com/docs/channels/library_auth_reference/rest-api/#worked-authentication-example).
 const KEY = '278d425bdf160c739803';
@@ -42,7 +43,7 @@ describe('Pusher REST signature', () => {
   });
 
   it('signs the worked example to the published signature', () => {
-    assert.equal(signRequest(SECRET, 'POST', PATH, exampleQuery()), SIGNATURE);
+    assert.equal(hmacSha256Hex(SECRET, stringToSign('POST', PATH, exampleQuery())), SIGNATURE);
   });
 
   it('the example body has the published body_md5', async () => {
@@ -69,6 +70,15 @@ describe('Pusher REST signature', () => {
   it('refuses a timestamp 601 s in the future with 401', () => {
     const err = refusal(() => verifyPusherSignature(app, 'POST', PATH, exampleQuery(), BODY, TIMESTAMP - 601));
     assert.equal(err.status, 401);
+  });
+
+  it('refuses the signature in upper case, truncated, padded or with a non-hex digit, with 401 Invalid signature', () => {
+    // A digit that is not hex would make the signature decode to fewer bytes than a digest.
+    for (const forged of [SIGNATURE.toUpperCase(), SIGNATURE.slice(0, -2), `${SIGNATURE}00`, `${SIGNATURE.slice(0, -1)}g`, '']) {
+      const err = refusal(() => verifyPusherSignature(app, 'POST', PATH, exampleQuery(forged), BODY, TIMESTAMP));
+      assert.equal(err.status, 401, forged);
+      assert.match(err.message, /signature/, forged);
+    }
   });
 
   it('refuses a signature one hex digit off with 401 Invalid signature', () => {

@@ -6,7 +6,7 @@ import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/rate-limiter.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
-import { hmacSha256Hex, safeEqual } from '../../util/hmac.js';
+import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { PusherCode, closeCodeFor } from './close-codes.js';
@@ -292,7 +292,7 @@ export class PusherSession implements Connection, LinkHandler {
     if (typeof auth !== 'string') return false;
     const colon = auth.indexOf(':');
     if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
-    return safeEqual(auth.slice(colon + 1), hmacSha256Hex(this.app.secret, toSign));
+    return hmacSha256HexMatches(this.app.secret, toSign, auth.slice(colon + 1));
   }
 }
 

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import { RequestTarget } from '../util/request-target.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
-import { RequestTarget } from './request-target.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
 
 export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
@@ -28,6 +28,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext): Promise<void> {
   const url = RequestTarget.parse(req.url ?? '/');
+  if (!url) throw new HttpError(400, 'Malformed URL');
   const path = url.pathname;
   if (path === '/up' || path === '/') {
     return sendJson(res, ctx.isServing() ? 200 : 503, { ok: ctx.isServing() });

@@ -6,10 +6,10 @@ import { serverToUserChannel, socketChannel, isValidChannelName } from '../core/
 import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
+import type { RequestTarget } from '../util/request-target.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import type { RequestTarget } from './request-target.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {

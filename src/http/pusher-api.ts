@@ -5,9 +5,9 @@ import { channelKind, isValidChannelName } from '../core/channels.js';
 import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
+import type { RequestTarget } from '../util/request-target.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import type { RequestTarget } from './request-target.js';
 import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
@@ -109,7 +109,7 @@ const NO_INFO: ReadonlySet<string> = new Set();
 
 function parseInfo(info: string | undefined): ReadonlySet<string> {
   if (!info) return NO_INFO;
-  return new Set((info ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  return new Set(info.split(',').map((s) => s.trim()).filter(Boolean));
 }
 
 function publish(hub: Hub, app: App, request: EventRequest): Record<string, Record<string, number>> | undefined {

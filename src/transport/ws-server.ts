@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { RequestTarget } from '../util/request-target.js';
 import { frameText } from './frame.js';
 import type { ClientLink, LinkHandler, QueuePolicy } from './link.js';
 import { flushSoon, type Flushable } from './write-batcher.js';
@@ -35,9 +36,19 @@ export type Admission = { ok: true; state?: unknown } | { ok: false; status: num
 export interface UpgradeRoute {
   matches(path: string): boolean;
   /** `clientAddress`: the client's IP (see WsTransportOptions.clientAddress), looked up when first asked. */
-  admit?(req: IncomingMessage, url: URL, clientAddress: () => string): Admission | Promise<Admission>;
-  open(link: ClientLink, req: IncomingMessage, url: URL, state: unknown): LinkHandler;
+  admit?(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Admission | Promise<Admission>;
+  open(link: ClientLink, req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler;
 }
+
+/** The handler of a connection whose front-end failed to open it: it only waits to be closed. */
+const DETACHED: LinkHandler = {
+  onMessage: () => undefined,
+  onIdle: () => undefined,
+  onPongTimeout: () => undefined,
+  onOverflow: () => undefined,
+  onDropped: () => undefined,
+  onClose: () => undefined,
+};
 
 /** After a slow-consumer close frame, how long the client gets before the socket is cut. */
 const CLOSE_GRACE_MS = 2_000;
@@ -260,8 +271,22 @@ export class WsTransport {
     for (const link of this.links) link.terminate();
   }
 
+  /**
+   * Never throws: it runs in the HTTP server's 'upgrade' listener, where an exception would end
+   * the process. A failure costs only this socket.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      this.upgrade(req, socket, head);
+    } catch (err) {
+      this.options.onError(err);
+      socket.destroy();
+    }
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = RequestTarget.parse(req.url ?? '/');
+    if (!url) return refuse(socket, 400, { error: 'Malformed URL' });
     const route = this.routes.find((r) => r.matches(url.pathname));
     if (!route) return refuse(socket, 404, { error: 'Not Found' });
     if (!this.accepting) return refuse(socket, 503, { error: 'Server shutting down' });
@@ -300,12 +325,19 @@ export class WsTransport {
     return { ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 };
   }
 
-  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, state: unknown, countedIp: string | undefined): void {
+  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget, state: unknown, countedIp: string | undefined): void {
     // The 101 response and the front-end's first frames (connection_established) leave in one write.
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const link = this.attach(ws, socket, countedIp);
-      link.handler = route.open(link, req, url, state);
+      try {
+        link.handler = route.open(link, req, url, state);
+      } catch (err) {
+        // As with a message: a front-end bug costs this connection (1011), not the process.
+        link.handler = DETACHED;
+        this.options.onError(err);
+        link.close(1011, 'Internal error');
+      }
       link.flushQueued();
       socket.uncork();
     });

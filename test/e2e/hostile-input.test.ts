@@ -492,6 +492,18 @@ describe('hostile input', () => {
       assert.ok(r.endedAt - started < 1500, `dropped after ${r.endedAt - started} ms`);
     });
 
+    it('a request target the URL parser cannot read gets 400, on an upgrade and on an API call', async () => {
+      const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+      for (const path of [`http://[::1/app/${APP.key}?protocol=7`, 'http://[::1/ws']) {
+        const r = await rawHttp(server.port, [`GET ${path} HTTP/1.1\r\nHost: x\r\n${upgrade}\r\n`]);
+        assert.equal(r.status, 400, path);
+        assert.deepEqual(JSON.parse(r.body), { error: 'Malformed URL' });
+      }
+      const api = await rawHttp(server.port, [`POST http://[::1/apps/${APP.id}/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}`]);
+      assert.equal(api.status, 400);
+      assert.deepEqual(JSON.parse(api.body), { error: 'Malformed URL' });
+    });
+
     it('a header flood gets 431', async () => {
       const r = await rawHttp(server.port, [`GET ${PUSHER_PATH} HTTP/1.1\r\nHost: x\r\nCookie: ${'c=1; '.repeat(10_000)}\r\n\r\n`]);
       assert.equal(r.status, 431);

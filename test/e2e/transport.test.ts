@@ -46,7 +46,15 @@ describe('WebSocket transport', () => {
 
   before(async () => {
     transport = new WsTransport(
-      [{ matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) }],
+      [
+        { matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) },
+        {
+          matches: (path) => path === '/broken',
+          open: () => {
+            throw new Error('open bug');
+          },
+        },
+      ],
       transportOptions({ onError: (err) => errors.push(err) }),
     );
     http = createServer();
@@ -78,6 +86,20 @@ describe('WebSocket transport', () => {
     bystander.send('still here');
     const [reply] = (await once(bystander, 'message')) as [Buffer];
     assert.equal(String(reply), 'echo:still here');
+    bystander.close();
+  });
+
+  it('closes only the connection whose front-end failed to open it, with 1011, and reports the error', async () => {
+    const bystander = await open();
+    const victim = new WebSocket(url.replace(/\/t$/, '/broken'));
+    const [code] = (await once(victim, 'close')) as [number];
+    assert.equal(code, 1011);
+    assert.ok(errors.some((e) => (e as Error).message === 'open bug'));
+    bystander.send('still here');
+    const [reply] = (await once(bystander, 'message')) as [Buffer];
+    assert.equal(String(reply), 'echo:still here');
+    const next = await open(); // and new connections are taken
+    next.close();
     bystander.close();
   });
 });

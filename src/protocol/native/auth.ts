@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
+import type { RequestTarget } from '../../util/request-target.js';
 
 /** Who a native connection is, as its credentials say. */
 export interface NativeIdentity {
@@ -23,7 +24,7 @@ const fail = (status: 401 | 403, errorCode: string, error: string): NativeAuthRe
  * Authenticates a native connection before the upgrade. Credentials are tried in a fixed
  * order: a single-use claim, then a JWT, then the app's auth webhook, then anonymous access.
  */
-export async function authenticateNative(app: App, req: IncomingMessage, url: URL, claims: ClaimStore, clientAddress: () => string): Promise<NativeAuthResult> {
+export async function authenticateNative(app: App, req: IncomingMessage, url: RequestTarget, claims: ClaimStore, clientAddress: () => string): Promise<NativeAuthResult> {
   const claimId = url.searchParams.get('claim');
   if (claimId) {
     const taken = await claims.take(app.id, claimId);

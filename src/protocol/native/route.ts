@@ -6,6 +6,7 @@ import type { Hub } from '../../core/hub.js';
 import { decodeOrKeep } from '../../util/decode.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import type { RequestTarget } from '../../util/request-target.js';
 import { authenticateNative, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { NativeSession } from './session.js';
 
@@ -32,7 +33,7 @@ const refuse = (status: number, errorCode: string, error: string): Admission => 
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
   return {
     matches: (path) => PATH.test(path),
-    async admit(req: IncomingMessage, url: URL, clientAddress: () => string): Promise<Admission> {
+    async admit(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
       const app = key === undefined ? options.defaultApp : options.appByKey(decodeOrKeep(key));
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
@@ -50,7 +51,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const admitted: Admitted = { app, identity: auth.identity };
       return { ok: true, state: admitted };
     },
-    open(link: ClientLink, _req: IncomingMessage, url: URL, state: unknown): LinkHandler {
+    open(link: ClientLink, _req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const { app, identity } = state as Admitted;
       const format = url.searchParams.get('format');
       const envelope = format === 'envelope';

@@ -8,6 +8,7 @@ import { TokenBucket } from '../../core/rate-limiter.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
+import type { RequestTarget } from '../../util/request-target.js';
 import type { NativeIdentity } from './auth.js';
 import { decodeNative, encodeNativeAck, encodeNativeError, nativeEnvelopeWire, nativeRawWire } from './codec.js';
 
@@ -69,7 +70,7 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   /** After the hub accepted the connection: bind the user, join channels named in the URL. */
-  begin(url: URL): void {
+  begin(url: RequestTarget): void {
     const user = this.identity.user;
     if (user) this.hub.signIn(this, { id: user.id, session: user.session, info: user.info, watchlist: [] });
     const room = url.searchParams.get('channel') ?? url.searchParams.get('room');

@@ -5,6 +5,7 @@ import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import { isOriginAllowed } from '../native/auth.js';
 import { CounterName } from '../../core/counters.js';
+import type { RequestTarget } from '../../util/request-target.js';
 import { PusherCode } from './close-codes.js';
 import { encodeConnectionEstablished, encodeError } from './codec.js';
 import { PusherSession, type SessionContext } from './session.js';
@@ -40,13 +41,13 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
   return {
     matches: (path) => path.startsWith('/app/'),
     // Origins are checked before the handshake, as browsers cannot be told a close code for it anyway.
-    admit(req: IncomingMessage, url: URL): Admission {
+    admit(req: IncomingMessage, url: RequestTarget): Admission {
       const key = PATH.exec(url.pathname)?.[1];
       const app = key === undefined ? undefined : options.appByKey(decodeOrKeep(key));
       if (app && !isOriginAllowed(app, req.headers.origin)) return { ok: false, status: 403, body: { error: 'Origin not allowed' } };
       return { ok: true };
     },
-    open(link: ClientLink, _req: IncomingMessage, url: URL): LinkHandler {
+    open(link: ClientLink, _req: IncomingMessage, url: RequestTarget): LinkHandler {
       const match = PATH.exec(url.pathname);
       if (!match) return new RefusedLink(link, PusherCode.PathNotFound, 'Path not found: use /app/{key}');
       const protocol = url.searchParams.get('protocol');

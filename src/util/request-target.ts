@@ -1,11 +1,9 @@
-import { HttpError } from './respond.js';
-
 /**
- * The path and query of a request. Requests in origin form (`/apps/1/events?…`, what every SDK
- * sends) are split as they arrive, and the query is parsed only when read: a WHATWG URL per
- * request cost the REST API about 3 % of its CPU. The path is kept as the client sent it,
- * which is also what a Pusher signature covers. Anything else (absolute form from a proxy,
- * `//…`) goes through the URL parser.
+ * The path and query of a request (HTTP API call or WebSocket upgrade). Targets in origin form
+ * (`/apps/1/events?…`, what every SDK sends) are split as they arrive, and the query is parsed
+ * only when read: a WHATWG URL per request cost the REST API about 3 % of its CPU. The path is
+ * kept as the client sent it, which is also what a Pusher signature covers. Anything else
+ * (absolute form from a proxy, `//…`) goes through the URL parser.
  */
 export class RequestTarget {
   private params: URLSearchParams | undefined;
@@ -19,7 +17,8 @@ export class RequestTarget {
     return (this.params ??= new URLSearchParams(this.query));
   }
 
-  static parse(raw: string): RequestTarget {
+  /** Undefined when the URL parser cannot read the target: the caller answers 400. */
+  static parse(raw: string): RequestTarget | undefined {
     if (raw.charCodeAt(0) === 47 /* / */ && raw.charCodeAt(1) !== 47) {
       const hash = raw.indexOf('#');
       const target = hash < 0 ? raw : raw.slice(0, hash);
@@ -30,7 +29,7 @@ export class RequestTarget {
     try {
       url = new URL(raw, 'http://localhost');
     } catch {
-      throw new HttpError(400, 'Malformed URL');
+      return undefined;
     }
     return new RequestTarget(url.pathname, url.search.slice(1));
   }

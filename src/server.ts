@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
-import { WsTransport } from './transport/ws-server.js';
+import { WsTransport, refuseUpgrade } from './transport/ws-server.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
@@ -135,7 +135,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     }),
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
-  else http.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'));
+  else http.on('upgrade', (_req, socket) => refuseUpgrade(socket, 404, { error: 'This node serves the HTTP API only' }));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     // Node's own statuses: 431 for oversized headers, 408 for headers (an upgrade's too) not finished in time.

@@ -7,6 +7,7 @@ import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
 import type { RequestTarget } from '../util/request-target.js';
+import { describeValue } from '../util/json.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
@@ -96,7 +97,8 @@ function checkEnabled(app: App): App {
 
 /** Parameters from the query string, then from a form or JSON body (dSock uses the query). */
 class Params {
-  private readonly fromBody: Record<string, unknown> = {};
+  // No prototype: a body's own "__proto__" key must stay a key, not become the object's prototype.
+  private readonly fromBody: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
 
   constructor(
     private readonly query: URLSearchParams,
@@ -159,7 +161,7 @@ function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
   if (channels.length === 0 || channels[0] === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel or channels is required');
   if (channels.length > app.maxEventChannels) throw new ApiError(400, 'TOO_MANY_CHANNELS', `at most ${app.maxEventChannels} channels`);
   for (const c of channels) {
-    if (!isValidChannelName(c, app.maxChannelNameLength) || c.startsWith('#')) throw new ApiError(400, 'INVALID_CHANNEL', `invalid channel name: ${String(c).slice(0, 210)}`);
+    if (!isValidChannelName(c, app.maxChannelNameLength) || c.startsWith('#')) throw new ApiError(400, 'INVALID_CHANNEL', `invalid channel name: ${describeValue(c)}`);
   }
   const data = p.raw('data') ?? p.raw('message');
   if (data === undefined) throw new ApiError(400, 'MISSING_MESSAGE', 'data (or message) is required');
@@ -240,10 +242,12 @@ async function claim(app: App, p: Params, ctx: NativeApiContext): Promise<Record
     if (!/^-?\d+$/.test(exp)) throw new ApiError(400, 'INVALID_EXPIRATION', 'expiration must be an integer (epoch seconds)');
     expiration = Number(exp);
     if (expiration < 0) throw new ApiError(400, 'NEGATIVE_EXPIRATION', 'expiration must not be negative');
+    if (!Number.isSafeInteger(expiration * 1000)) throw new ApiError(400, 'INVALID_EXPIRATION', 'expiration is too far in the future');
   } else if (duration !== undefined) {
     if (!/^-?\d+$/.test(duration)) throw new ApiError(400, 'INVALID_DURATION', 'duration must be an integer (seconds)');
     if (Number(duration) < 0) throw new ApiError(400, 'NEGATIVE_DURATION', 'duration must not be negative');
     expiration = now + Number(duration);
+    if (!Number.isSafeInteger(expiration * 1000)) throw new ApiError(400, 'INVALID_DURATION', 'duration is too long');
   }
   const session = p.string('session');
   const id = p.string('id') ?? newClaimId();

@@ -6,6 +6,7 @@ import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
 import type { RequestTarget } from '../util/request-target.js';
+import { describeValue } from '../util/json.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
@@ -93,7 +94,7 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
   } else if (channel !== undefined) list = [channel];
   else return fail(400, 'channel or channels is required');
   if (list.length > app.maxEventChannels) fail(400, `at most ${app.maxEventChannels} channels per event`);
-  for (const c of list) if (!isValidChannelName(c, app.maxChannelNameLength)) fail(400, `invalid channel name: ${JSON.stringify(c).slice(0, 210)}`);
+  for (const c of list) if (!isValidChannelName(c, app.maxChannelNameLength)) fail(400, `invalid channel name: ${describeValue(c)}`);
   if (list.length > 1 && list.some((c) => channelKind(c as string).isEncrypted)) fail(400, 'an encrypted channel must be the only channel of its event');
 
   if (socketId !== undefined && (typeof socketId !== 'string' || !SOCKET_ID.test(socketId))) fail(400, 'socket_id must look like 123.456');

@@ -40,7 +40,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    req.on('error', reject);
+    // A client that goes away mid-body: an answer nobody reads, not a server error to log.
+    req.on('error', () => reject(new HttpError(400, 'The request body did not arrive whole')));
   });
 }
 

@@ -276,6 +276,10 @@ export class WsTransport {
    * the process. A failure costs only this socket.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node's HTTP server stops listening for the socket's errors before 'upgrade', and ws only
+    // starts once it takes the socket: a reset in between (while admission runs, or after a
+    // refusal) would be an unhandled 'error' and end the process.
+    socket.on('error', destroyOnError);
     try {
       this.upgrade(req, socket, head);
     } catch (err) {
@@ -286,10 +290,10 @@ export class WsTransport {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = RequestTarget.parse(req.url ?? '/');
-    if (!url) return refuse(socket, 400, { error: 'Malformed URL' });
+    if (!url) return refuseUpgrade(socket, 400, { error: 'Malformed URL' });
     const route = this.routes.find((r) => r.matches(url.pathname));
-    if (!route) return refuse(socket, 404, { error: 'Not Found' });
-    if (!this.accepting) return refuse(socket, 503, { error: 'Server shutting down' });
+    if (!route) return refuseUpgrade(socket, 404, { error: 'Not Found' });
+    if (!this.accepting) return refuseUpgrade(socket, 503, { error: 'Server shutting down' });
     // Looked up only for what needs it (per-IP limits, an auth webhook): it costs a getpeername
     // syscall per handshake.
     let ip: string | undefined;
@@ -297,14 +301,14 @@ export class WsTransport {
     const { maxConnectionsPerIp, connectionAttemptsPerIpPerSecond } = this.options;
     if (maxConnectionsPerIp > 0 && (this.perIp.get(clientAddress()) ?? 0) >= maxConnectionsPerIp) {
       this.options.onRefused('ip_limit');
-      return refuse(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
+      return refuseUpgrade(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
     }
     const decide = (verdict: Admission): void => {
       if (socket.destroyed) return;
       if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state, maxConnectionsPerIp > 0 ? clientAddress() : undefined);
-      else refuse(socket, verdict.status, verdict.body, verdict.retryAfter);
+      else refuseUpgrade(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
-    const failed = (): void => refuse(socket, 500, { error: 'Internal Server Error' });
+    const failed = (): void => refuseUpgrade(socket, 500, { error: 'Internal Server Error' });
     const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, clientAddress) : { ok: true });
     let verdict: Admission | Promise<Admission>;
     try {
@@ -329,6 +333,7 @@ export class WsTransport {
     // The 101 response and the front-end's first frames (connection_established) leave in one write.
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', destroyOnError); // ws handles the socket's errors from here on
       const link = this.attach(ws, socket, countedIp);
       try {
         link.handler = route.open(link, req, url, state);
@@ -421,11 +426,24 @@ function onSocketClose(this: WebSocket): void {
   tagged[kTransport].forget(tagged[kLink]);
 }
 
-function refuse(socket: Duplex, status: number, json: Record<string, unknown>, retryAfter?: number): void {
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** How long a refused upgrade's client gets to read the answer before its socket is closed. */
+const REFUSAL_LINGER_MS = 1_000;
+
+/**
+ * Answers an upgrade with a plain HTTP error and closes the socket, also when the client keeps
+ * its side open (a refusal must not hold a file descriptor, nor get round maxConnectionsPerIp).
+ */
+export function refuseUpgrade(socket: Duplex, status: number, json: Record<string, unknown>, retryAfter?: number): void {
+  if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
   if (socket.destroyed) return;
   const body = JSON.stringify(json);
   const extra = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+  setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
 }

@@ -301,6 +301,69 @@ describe('hostile input', () => {
     });
   });
 
+  describe('values JSON.parse builds but cannot print back, and prototype keys', () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000); // over JSON.stringify's depth, under every size limit
+
+    it('a channel name that is not a string gets 400 on both APIs, also one that cannot be printed', async () => {
+      const sent = await send(server, 'POST', `/broadcast?token=${TOKEN}`, Buffer.from('{"channels":[{"toString":1}],"data":"x"}'), undefined, {
+        'content-type': 'application/json',
+      });
+      assert.equal(sent.status, 400);
+      assert.deepEqual(sent.json, { success: false, error: 'invalid channel name: {"toString":1}', errorCode: 'INVALID_CHANNEL' });
+      const rest = await signedRequest(server, { path: '/events', body: `{"name":"e","channels":[${deep}],"data":"x"}` });
+      assert.equal(rest.status, 400);
+      assert.deepEqual(rest.json, { error: 'invalid channel name: a deeply nested array' });
+    });
+
+    it('"__proto__" in a native API body is a key like any other, not where parameters come from', async () => {
+      const sent = await send(server, 'POST', `/broadcast?token=${TOKEN}`, Buffer.from('{"__proto__":{"channel":"bystander","data":"y"}}'), undefined, {
+        'content-type': 'application/json',
+      });
+      assert.equal(sent.status, 400);
+      assert.equal((sent.json as Json).errorCode, 'MISSING_CHANNEL');
+    });
+
+    it('a claim expiration or duration too large to store gets 400', async () => {
+      const expiration = await send(server, 'POST', `/claim?token=${TOKEN}&user=u&expiration=${'9'.repeat(400)}`);
+      assert.equal(expiration.status, 400);
+      assert.equal((expiration.json as Json).errorCode, 'INVALID_EXPIRATION');
+      const duration = await send(server, 'POST', `/claim?token=${TOKEN}&user=u&duration=${'9'.repeat(30)}`);
+      assert.equal(duration.status, 400);
+      assert.equal((duration.json as Json).errorCode, 'INVALID_DURATION');
+    });
+
+    it('presence user_info nested too deeply gets InvalidChannelData 400; the connection stays', async () => {
+      const s = await pusherSocket();
+      const channel = 'presence-deep';
+      const data = `{"user_id":"deep","user_info":${deep}}`;
+      s.send({ event: 'pusher:subscribe', data: { channel, auth: channelAuth(socketIdOf(s), channel, data), channel_data: data } });
+      const refusal = await s.message((m) => m.event === 'pusher:subscription_error' && m.channel === channel);
+      assert.deepEqual(refusal.data, { type: 'InvalidChannelData', error: 'channel_data.user_info is nested too deeply', status: 400 });
+      await stillServed(s);
+    });
+
+    it('a sign-in whose user_info is nested too deeply closes with 4009', async () => {
+      const s = await pusherSocket();
+      const userData = `{"id":"deep","user_info":${deep}}`;
+      const auth = `${APP.key}:${createHmac('sha256', APP.secret).update(`${socketIdOf(s)}::user::${userData}`).digest('hex')}`;
+      s.send({ event: 'pusher:signin', data: { user_data: userData, auth } });
+      const close = await s.closed(2000);
+      assert.equal(close.closeCode, 4009);
+    });
+
+    it('a presence member whose id is "__proto__" is listed like any other', async () => {
+      const s = await pusherSocket();
+      const channel = 'presence-proto';
+      const data = JSON.stringify({ user_id: '__proto__', user_info: { name: 'p' } });
+      s.send({ event: 'pusher:subscribe', data: { channel, auth: channelAuth(socketIdOf(s), channel, data), channel_data: data } });
+      const ok = await s.message((m) => m.event === 'pusher_internal:subscription_succeeded' && m.channel === channel);
+      const presence = (JSON.parse(ok.data as string) as { presence: { ids: string[]; hash: Json; count: number } }).presence;
+      assert.deepEqual(presence.ids, ['__proto__']);
+      assert.ok(Object.hasOwn(presence.hash, '__proto__'), JSON.stringify(presence));
+      assert.deepEqual(presence.hash['__proto__'], { name: 'p' });
+    });
+  });
+
   describe('unknown events and actions, pusher_internal: from a client', () => {
     it('unknown events get 4300 naming the event (cut to 64 characters); the connection stays', async () => {
       const s = await pusherSocket();

@@ -488,6 +488,19 @@ describe('limits', { concurrency: true }, () => {
       assert.equal(busyNative.closeCode, undefined);
       assert.equal((await stats(server)).counters.idle_connections_closed, 2);
     });
+
+    it('does not count a connection refused for the app quota as idle later (its timer stops with it)', async (t) => {
+      const quota = await startServer({ apps: [{ ...APP, idleTimeoutSeconds: 1, maxConnections: 1 }] });
+      t.after(() => quota.close());
+      const only = await rawClient(quota);
+      await subscribeRaw(only, 'room');
+      t.after(() => only.close());
+      assert.equal((await refusedPusher(quota, APP.key)).code, 4004);
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // past the idle timeout
+      const s = await stats(quota);
+      assert.equal(s.counters.connections_refused_quota, 1);
+      assert.equal(s.counters.idle_connections_closed, 0);
+    });
   });
 
   describe('maxMessageBytes: close 1009', () => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { ClientLink, LinkHandler } from '../../src/transport/link.js';
 import { WsTransport, type WsTransportOptions } from '../../src/transport/ws-server.js';
+import { APP, startServer } from '../helpers/server.js';
 
 /** A front-end whose message handler throws on "boom" and echoes anything else. */
 class FaultyHandler implements LinkHandler {
@@ -36,6 +37,14 @@ function transportOptions(overrides: Partial<WsTransportOptions>): WsTransportOp
     onError: () => undefined,
     ...overrides,
   };
+}
+
+/** A bare upgrade request on a socket that keeps its side open after the server's FIN. */
+function rawUpgrade(port: number, path: string): Socket {
+  const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  return socket;
 }
 
 describe('WebSocket transport', () => {
@@ -173,5 +182,96 @@ describe('WebSocket transport: client address lookups', () => {
     first.close();
     await once(first, 'close');
     t.stop();
+  });
+});
+
+describe('WebSocket transport: sockets it refuses or has not taken yet', { timeout: 20_000 }, () => {
+  let http: Server;
+  let transport: WsTransport;
+  let port = 0;
+  const errors: unknown[] = [];
+
+  before(async () => {
+    transport = new WsTransport(
+      [
+        { matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) },
+        {
+          // Admission that takes a while, as an auth webhook or a shared rate counter does.
+          matches: (path) => path === '/slow',
+          admit: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 300)),
+          open: (link) => new FaultyHandler(link),
+        },
+      ],
+      transportOptions({ onError: (err) => errors.push(err) }),
+    );
+    http = createServer();
+    http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    port = (http.address() as AddressInfo).port;
+  });
+  after(() => {
+    transport.close();
+    transport.terminateAll();
+    http.close();
+  });
+
+  const upgrade = (path: string): Socket => rawUpgrade(port, path);
+
+  const stillServes = async (): Promise<void> => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/t`);
+    await once(ws, 'open');
+    ws.send('ping');
+    const [reply] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(String(reply), 'echo:ping');
+    ws.close();
+  };
+
+  const connections = (): Promise<number> => new Promise((resolve, reject) => http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+
+  it('a client that resets its connection after a refusal costs only that socket', async () => {
+    const socket = upgrade('/nope');
+    const [answer] = (await once(socket, 'data')) as [Buffer];
+    assert.match(answer.toString('latin1'), /^HTTP\/1\.1 404 /);
+    socket.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await stillServes(); // the process would have ended on an unhandled 'error' (ECONNRESET)
+    assert.deepEqual(errors, []);
+  });
+
+  it('a client that resets its connection while its upgrade waits for admission costs only that socket', async () => {
+    const socket = upgrade('/slow');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 400)); // past the admission verdict
+    await stillServes();
+    assert.deepEqual(errors, []);
+  });
+
+  it('closes a refused socket about a second after answering, even if the client keeps its side open', async () => {
+    const held = Array.from({ length: 5 }, () => upgrade('/nope').resume());
+    await Promise.all(held.map((s) => once(s, 'end'))); // each got its 404 and the server's FIN
+    assert.equal(await connections(), 5);
+    const until = Date.now() + 3000;
+    while ((await connections()) > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(await connections(), 0, 'refused sockets still held by the server');
+    for (const s of held) s.destroy();
+  });
+});
+
+describe('an API-only node', () => {
+  it('refuses upgrades with 404, and a client that then resets costs only its socket', async () => {
+    const server = await startServer({ role: 'api' });
+    try {
+      const socket = rawUpgrade(server.port, `/app/${APP.key}?protocol=7`);
+      const [answer] = (await once(socket, 'data')) as [Buffer];
+      assert.match(answer.toString('latin1'), /^HTTP\/1\.1 404 /);
+      socket.resetAndDestroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const up = await fetch(`${server.url}/up`);
+      assert.equal(up.status, 200);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -48,7 +48,8 @@ export function encodeConnectionEstablished(socketId: string, activityTimeoutSec
 
 export function encodeSubscriptionSucceeded(channel: string, members: ReadonlyMap<string, unknown> | undefined): string {
   if (!members) return envelope('pusher_internal:subscription_succeeded', channel, '"{}"');
-  const hash: Record<string, unknown> = {};
+  // No prototype: a member whose id is "__proto__" is a key like any other.
+  const hash = Object.create(null) as Record<string, unknown>;
   for (const [id, info] of members) hash[id] = info ?? null;
   return encodeEvent('pusher_internal:subscription_succeeded', channel, {
     presence: { ids: [...members.keys()], hash, count: members.size },

@@ -55,7 +55,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
       const version = Number(protocol);
       if (version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
-        return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${version}`);
+        return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 20)}`);
       }
       const app = options.appByKey(decodeOrKeep(match[1] as string));
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
@@ -67,6 +67,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       }
       const session = new PusherSession(options.nextSocketId(), app, link, options);
       if (!options.hub.addConnection(session)) {
+        session.onClose(); // never joined the hub: this only stops its idle timer
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
         return new RefusedLink(link, PusherCode.OverConnectionQuota, 'Application is over its connection quota');
       }

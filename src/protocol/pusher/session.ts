@@ -9,6 +9,7 @@ import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
+import { jsonText } from '../../util/json.js';
 import { PusherCode, closeCodeFor } from './close-codes.js';
 import {
   decodeClientFrame,
@@ -203,8 +204,10 @@ export class PusherSession implements Connection, LinkHandler {
     if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
     // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
     const info = obj?.user_info ?? (this.user?.id === userId ? this.user.info : undefined);
-    if (info !== undefined && Buffer.byteLength(JSON.stringify(info)) > this.app.maxPresenceUserInfoBytes) {
-      return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
+    if (info !== undefined) {
+      const text = jsonText(info);
+      if (text === undefined) return 'channel_data.user_info is nested too deeply';
+      if (Buffer.byteLength(text) > this.app.maxPresenceUserInfoBytes) return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
     }
     return { userId, info };
   }
@@ -232,6 +235,10 @@ export class PusherSession implements Connection, LinkHandler {
       return this.closeWith(PusherCode.Unauthorized, 'user_data.id must be a non-empty string');
     }
     if (this.user && this.user.id !== id) return this.closeWith(PusherCode.Unauthorized, 'Connection is already signed in as another user');
+    // Stored and later serialised for presence members and the cluster: it must serialise.
+    if (parsed?.user_info !== undefined && jsonText(parsed.user_info) === undefined) {
+      return this.closeWith(PusherCode.Unauthorized, 'user_data.user_info is nested too deeply');
+    }
     if (this.user) {
       this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
       return;

@@ -11,10 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { connect } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Switchboard } from '../../src/index.js';
+import { pino } from 'pino';
+import { createServer, type Switchboard } from '../../src/index.js';
 import { RawClient } from '../helpers/clients.js';
 import { connectNative, type NativeClient } from '../helpers/native.js';
 import { Opcode, RawSocket, buildFrame, closePayload, rawHttp, textFrame } from '../helpers/raw-frames.js';
@@ -602,5 +604,25 @@ describe('hostile input', () => {
     const MB = 1024 * 1024;
     t.diagnostic(`heap + buffers ${growth >= 0 ? '+' : ''}${(growth / MB).toFixed(1)} MB over the baseline`);
     assert.ok(growth < 16 * MB, `heap + buffers grew by ${(growth / MB).toFixed(1)} MB`);
+  });
+});
+
+describe('clients that go away mid-body', () => {
+  it('are not logged as server errors, on either API', async () => {
+    const lines: Json[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Json) });
+    const server = await createServer({ host: '127.0.0.1', port: 0, apps: [{ ...APP, apiToken: TOKEN }] }, { log });
+    try {
+      for (const head of [`POST /broadcast?token=${TOKEN} HTTP/1.1`, `POST ${signedPath({ path: '/events', body: '{}' })} HTTP/1.1`]) {
+        const socket = connect({ host: '127.0.0.1', port: server.port });
+        socket.write(`${head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"chan`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        socket.destroy();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(lines.filter((l) => (l.level as number) >= 50), []);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -77,8 +77,6 @@ export class WsLink implements ClientLink, Flushable {
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     private policy: QueuePolicy,
-    /** The address this link is counted under for maxConnectionsPerIp; undefined when there is no such limit. */
-    readonly countedIp: string | undefined,
   ) {}
 
   setQueuePolicy(policy: QueuePolicy): void {
@@ -299,13 +297,23 @@ export class WsTransport {
     let ip: string | undefined;
     const clientAddress = (): string => (ip ??= this.options.clientAddress(req));
     const { maxConnectionsPerIp, connectionAttemptsPerIpPerSecond } = this.options;
-    if (maxConnectionsPerIp > 0 && (this.perIp.get(clientAddress()) ?? 0) >= maxConnectionsPerIp) {
-      this.options.onRefused('ip_limit');
-      return refuseUpgrade(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
+    if (maxConnectionsPerIp > 0) {
+      const address = clientAddress();
+      const count = this.perIp.get(address) ?? 0;
+      if (count >= maxConnectionsPerIp) {
+        this.options.onRefused('ip_limit');
+        return refuseUpgrade(socket, 429, { error: `Too many connections from this address (at most ${maxConnectionsPerIp})` });
+      }
+      // Counted from now until the socket closes: upgrades still waiting for admission hold
+      // their place, or a burst of them would all get through a slow auth webhook.
+      this.perIp.set(address, count + 1);
+      socket.once('close', () => this.uncount(address));
     }
     const decide = (verdict: Admission): void => {
       if (socket.destroyed) return;
-      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state, maxConnectionsPerIp > 0 ? clientAddress() : undefined);
+      // Admission may have outlasted the start of a shutdown, which must not wait for this client.
+      if (!this.accepting) return refuseUpgrade(socket, 503, { error: 'Server shutting down' });
+      if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
       else refuseUpgrade(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
     const failed = (): void => refuseUpgrade(socket, 500, { error: 'Internal Server Error' });
@@ -329,12 +337,18 @@ export class WsTransport {
     return { ok: false, status: 429, body: { error: 'Too many connection attempts from this address, slow down' }, retryAfter: 1 };
   }
 
-  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget, state: unknown, countedIp: string | undefined): void {
+  private uncount(address: string): void {
+    const left = (this.perIp.get(address) ?? 1) - 1;
+    if (left > 0) this.perIp.set(address, left);
+    else this.perIp.delete(address);
+  }
+
+  private accept(route: UpgradeRoute, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget, state: unknown): void {
     // The 101 response and the front-end's first frames (connection_established) leave in one write.
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', destroyOnError); // ws handles the socket's errors from here on
-      const link = this.attach(ws, socket, countedIp);
+      const link = this.attach(ws, socket);
       try {
         link.handler = route.open(link, req, url, state);
       } catch (err) {
@@ -352,12 +366,11 @@ export class WsTransport {
    * Wires a socket to its link with listeners shared by all sockets, so a connection holds no
    * closures (and through them, no request or URL objects) of its own.
    */
-  private attach(ws: WebSocket, socket: Duplex, countedIp: string | undefined): WsLink {
-    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy, countedIp);
+  private attach(ws: WebSocket, socket: Duplex): WsLink {
+    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy);
     (ws as TaggedSocket)[kLink] = link;
     (ws as TaggedSocket)[kTransport] = this;
     this.links.add(link);
-    if (countedIp !== undefined) this.perIp.set(countedIp, (this.perIp.get(countedIp) ?? 0) + 1);
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketActivity);
     ws.on('ping', onSocketActivity);
@@ -373,12 +386,6 @@ export class WsTransport {
   /** Called once per socket when it has closed. */
   forget(link: WsLink): void {
     this.links.delete(link);
-    const ip = link.countedIp;
-    if (ip !== undefined) {
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(ip, left);
-      else this.perIp.delete(ip);
-    }
     link.handler.onClose();
   }
 

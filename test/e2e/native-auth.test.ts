@@ -67,6 +67,16 @@ describe('native connection authentication', () => {
           return answerJson(res, 500, { error: 'oops' });
         case 'noid':
           return answerJson(res, 200, { name: 'who?' });
+        case 'huge': // valid JSON, far larger than any identity
+          return answerJson(res, 200, { id: 'huge', padding: 'x'.repeat(200_000) });
+        case 'deepinfo':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end(`{"id":"deep","info":${'['.repeat(20_000)}${']'.repeat(20_000)}}`);
+        case 'longid':
+          return answerJson(res, 200, { id: 'x'.repeat(129) });
+        case 'infinite':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end('{"id":1e400}');
         case 'notjson':
           res.writeHead(200, { 'content-type': 'text/plain' });
           return res.end('ok');
@@ -212,11 +222,14 @@ describe('native connection authentication', () => {
       }
     });
 
-    it('refuses a JWT without sub, without exp or iat, or with a channels claim that is not a string list', async () => {
+    it('refuses a JWT without sub, without exp or iat, with a channels claim that is not a string list, issued in the future, or over the presence limits', async () => {
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ exp: nowSeconds() + 60 }, 'JWT needs a sub (user id)'],
         [{ sub: 'timeless' }, 'JWT needs exp or iat'],
         [{ sub: 'odd', exp: nowSeconds() + 60, channels: 'private-a' }, 'JWT channels must be a list of strings'],
+        [{ sub: 'future', iat: nowSeconds() + 3600 }, 'JWT iat is in the future'],
+        [{ sub: 'x'.repeat(129), exp: nowSeconds() + 60 }, 'JWT user id is longer than 128 characters'],
+        [{ sub: 'big', exp: nowSeconds() + 60, info: { bio: 'x'.repeat(1100) } }, 'JWT info is larger than 1024 bytes'],
       ];
       for (const [claims, error] of cases) {
         assert.deepEqual(await refusal(server, `/ws?jwt=${await jwt(claims)}`), { status: 401, body: { success: false, error, errorCode: 'INVALID_JWT' } });
@@ -343,12 +356,16 @@ describe('native connection authentication', () => {
       });
     });
 
-    it('refuses with 401 AUTH_REFUSED when the webhook answers 401 or 500, no JSON, or no id', async () => {
+    it('refuses with 401 AUTH_REFUSED when the webhook answers 401 or 500, no JSON, no usable id, an identity over the presence limits, or more than 64 KiB', async () => {
       const cases: Array<[string, string]> = [
         ['', 'The auth webhook answered 401'],
         ['session=broken', 'The auth webhook answered 500'],
         ['session=notjson', 'The auth webhook answered with something that is not JSON'],
-        ['session=noid', 'The auth webhook gave no id'],
+        ['session=noid', 'The auth webhook gave no id (a string or an integer)'],
+        ['session=infinite', 'The auth webhook gave no id (a string or an integer)'],
+        ['session=huge', "The auth webhook's answer was cut off or larger than 65536 bytes"],
+        ['session=deepinfo', "The auth webhook's info is nested too deeply"],
+        ['session=longid', "The auth webhook's user id is longer than 128 characters"],
       ];
       for (const [cookie, error] of cases) {
         const headers: Record<string, string> = cookie ? { Cookie: cookie } : {};

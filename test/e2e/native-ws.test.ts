@@ -274,13 +274,20 @@ describe('native WebSocket protocol', () => {
       assert.deepEqual(listener.deliveries, []);
     });
 
-    it('refuses a bad event name (INVALID_EVENT), missing data (INVALID_MESSAGE) and oversized data (MESSAGE_TOO_LARGE)', async () => {
+    it('refuses a bad or reserved event name (INVALID_EVENT), missing data (INVALID_MESSAGE) and oversized data (MESSAGE_TOO_LARGE)', async () => {
       const c = await connect();
       const peer = await connect();
       await subscribeNative(c, 'room-3');
       await subscribeNative(peer, 'room-3');
       c.send({ action: 'publish', channel: 'room-3', event: '', data: 'x' });
       assert.equal((await c.error('INVALID_EVENT', 'room-3')).message, 'event must be a non-empty string of at most 200 characters');
+      // Pusher subscribers of the channel would take these for the protocol's own events.
+      for (const event of ['pusher:error', 'pusher_internal:subscription_succeeded']) {
+        const spoofer = await connect();
+        await subscribeNative(spoofer, 'room-3');
+        spoofer.send({ action: 'publish', channel: 'room-3', event, data: 'x' });
+        assert.equal((await spoofer.error('INVALID_EVENT', 'room-3')).message, 'event names starting with pusher: or pusher_internal: are reserved');
+      }
       c.send({ action: 'publish', channel: 'room-3' });
       assert.equal((await c.error('INVALID_MESSAGE', 'room-3')).message, 'publish needs data');
       c.send({ action: 'publish', channel: 'room-3', data: 'x'.repeat(1025) });

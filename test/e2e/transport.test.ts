@@ -275,3 +275,63 @@ describe('an API-only node', () => {
     }
   });
 });
+
+describe('WebSocket transport: upgrades that wait for admission', () => {
+  /** A transport whose only route takes `admitMs` to admit; `/slow` on its own listener. */
+  const start = async (admitMs: number, overrides: Partial<WsTransportOptions>) => {
+    const transport = new WsTransport(
+      [
+        {
+          matches: (path) => path === '/slow',
+          admit: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), admitMs)),
+          open: (link) => new FaultyHandler(link),
+        },
+      ],
+      transportOptions(overrides),
+    );
+    const http = createServer();
+    http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as AddressInfo).port;
+    /** The status line the upgrade gets: 101 or a refusal. */
+    const attempt = async (): Promise<number> => {
+      const socket = rawUpgrade(port, '/slow');
+      const [answer] = (await once(socket, 'data')) as [Buffer];
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer.toString('latin1'))?.[1]);
+      if (status !== 101) socket.destroy();
+      else sockets.push(socket);
+      return status;
+    };
+    const sockets: Socket[] = [];
+    const stop = (): void => {
+      for (const s of sockets) s.destroy();
+      transport.close();
+      transport.terminateAll();
+      http.close();
+    };
+    return { transport, attempt, stop };
+  };
+
+  it('counts upgrades still being admitted against maxConnectionsPerIp: a burst gets only the allowed number through', async () => {
+    const t = await start(300, { maxConnectionsPerIp: 2 });
+    try {
+      const statuses = await Promise.all(Array.from({ length: 6 }, () => t.attempt()));
+      assert.deepEqual(statuses.sort(), [101, 101, 429, 429, 429, 429]);
+    } finally {
+      t.stop();
+    }
+  });
+
+  it('refuses with 503 an upgrade whose admission ends after the shutdown began', async () => {
+    const t = await start(300, {});
+    try {
+      const pending = t.attempt();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      t.transport.stopAccepting();
+      assert.equal(await pending, 503);
+    } finally {
+      t.stop();
+    }
+  });
+});

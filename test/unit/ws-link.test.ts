@@ -22,7 +22,7 @@ function stalledSocket(): { socket: Writable; release: () => void } {
 function link(socket: Writable): { link: WsLink; dropped: () => number } {
   let dropped = 0;
   const ws = { readyState: WebSocket.OPEN } as unknown as WebSocket;
-  const l = new WsLink(ws, socket as unknown as ConstructorParameters<typeof WsLink>[1], { maxBytes: 100 * KB, maxMessages: 1000, onFull: 'drop', waitMs: 0 }, undefined);
+  const l = new WsLink(ws, socket as unknown as ConstructorParameters<typeof WsLink>[1], { maxBytes: 100 * KB, maxMessages: 1000, onFull: 'drop', waitMs: 0 });
   const handler: LinkHandler = {
     onMessage() {},
     onIdle() {},

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
+import { jsonText } from '../../util/json.js';
 import type { RequestTarget } from '../../util/request-target.js';
 
 /** Who a native connection is, as its credentials say. */
@@ -17,6 +18,9 @@ export type NativeAuthResult =
 
 /** dSock: a JWT with only `iat` is good for this long. */
 const IAT_LIFETIME_SECONDS = 60;
+
+/** An auth webhook's answer is an identity: a few hundred bytes, never megabytes. */
+const MAX_WEBHOOK_ANSWER_BYTES = 64 * 1024;
 
 const fail = (status: 401 | 403, errorCode: string, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
 
@@ -55,10 +59,15 @@ async function verifyJwt(app: App, token: string): Promise<NativeAuthResult> {
   if (typeof payload.sub !== 'string' || payload.sub === '') return fail(401, 'INVALID_JWT', 'JWT needs a sub (user id)');
   if (payload.exp === undefined) {
     if (typeof payload.iat !== 'number') return fail(401, 'INVALID_JWT', 'JWT needs exp or iat');
-    if (Date.now() / 1000 - payload.iat > IAT_LIFETIME_SECONDS) return fail(401, 'INVALID_JWT', 'JWT has expired');
+    const age = Date.now() / 1000 - payload.iat;
+    if (age > IAT_LIFETIME_SECONDS) return fail(401, 'INVALID_JWT', 'JWT has expired');
+    // Issued "in the future" would stretch the 60 s life to whatever the signer wrote.
+    if (age < -IAT_LIFETIME_SECONDS) return fail(401, 'INVALID_JWT', 'JWT iat is in the future');
   }
   const channels = stringList(payload.channels);
   if (payload.channels !== undefined && !channels) return fail(401, 'INVALID_JWT', 'JWT channels must be a list of strings');
+  const problem = userProblem(app, payload.sub, payload.info);
+  if (problem) return fail(401, 'INVALID_JWT', `JWT ${problem}`);
   return {
     ok: true,
     identity: {
@@ -92,14 +101,18 @@ async function callAuthWebhook(app: App, req: IncomingMessage, clientAddress: ()
     await response.body?.cancel();
     return fail(response.status === 403 ? 403 : 401, 'AUTH_REFUSED', `The auth webhook answered ${response.status}`);
   }
+  const text = await readAnswer(response, MAX_WEBHOOK_ANSWER_BYTES);
+  if (text === undefined) return fail(401, 'AUTH_REFUSED', `The auth webhook's answer was cut off or larger than ${MAX_WEBHOOK_ANSWER_BYTES} bytes`);
   let body: unknown;
   try {
-    body = await response.json();
+    body = JSON.parse(text);
   } catch {
     return fail(401, 'AUTH_REFUSED', 'The auth webhook answered with something that is not JSON');
   }
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  if ((typeof b.id !== 'string' && typeof b.id !== 'number') || b.id === '') return fail(401, 'AUTH_REFUSED', 'The auth webhook gave no id');
+  if ((typeof b.id !== 'string' && !Number.isSafeInteger(b.id)) || b.id === '') return fail(401, 'AUTH_REFUSED', 'The auth webhook gave no id (a string or an integer)');
+  const problem = userProblem(app, String(b.id), b.info);
+  if (problem) return fail(401, 'AUTH_REFUSED', `The auth webhook's ${problem}`);
   const channels = stringList(b.channels);
   return {
     ok: true,
@@ -108,6 +121,40 @@ async function callAuthWebhook(app: App, req: IncomingMessage, clientAddress: ()
       ...(channels ? { channels } : {}),
     },
   };
+}
+
+/**
+ * The limits a Pusher presence member meets (user id length, user_info size) hold for native
+ * identities too: they become presence members and travel through the cluster.
+ */
+function userProblem(app: App, id: string, info: unknown): string | undefined {
+  if (id.length > app.maxUserIdLength) return `user id is longer than ${app.maxUserIdLength} characters`;
+  if (info === undefined) return undefined;
+  const text = jsonText(info);
+  if (text === undefined) return 'info is nested too deeply';
+  if (Buffer.byteLength(text) > app.maxPresenceUserInfoBytes) return `info is larger than ${app.maxPresenceUserInfoBytes} bytes`;
+  return undefined;
+}
+
+/** The answer's text, or undefined when it is larger than `limit` bytes or does not arrive whole. */
+async function readAnswer(response: Response, limit: number): Promise<string | undefined> {
+  if (Number(response.headers.get('content-length') ?? 0) > limit || !response.body) {
+    await response.body?.cancel();
+    return response.body ? undefined : '';
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    // Leaving the loop early cancels the rest of the body.
+    for await (const chunk of response.body) {
+      size += chunk.byteLength;
+      if (size > limit) return undefined;
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined; // reset, or the timeout fired mid-body
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function stringList(value: unknown): string[] | undefined {

@@ -65,7 +65,12 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
         link.close(4004, 'Application is over its connection quota');
         return session;
       }
-      session.begin(url);
+      try {
+        session.begin(url);
+      } catch (err) {
+        session.onClose(); // it joined the hub: the transport will not call the session again
+        throw err;
+      }
       return session;
     },
   };

@@ -12,6 +12,8 @@ import type { RequestTarget } from '../../util/request-target.js';
 import type { NativeIdentity } from './auth.js';
 import { decodeNative, encodeNativeAck, encodeNativeError, nativeEnvelopeWire, nativeRawWire } from './codec.js';
 
+const RESERVED_EVENT = /^pusher(_internal)?:/;
+
 /** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
 export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
   terminated: { code: 4009, reason: 'Disconnected by the server' },
@@ -189,6 +191,10 @@ export class NativeSession implements Connection, LinkHandler {
     }
     if (event !== undefined && (typeof event !== 'string' || event === '' || event.length > this.app.maxEventNameLength)) {
       return this.error('INVALID_EVENT', `event must be a non-empty string of at most ${this.app.maxEventNameLength} characters`, channel);
+    }
+    // Pusher subscribers of the channel would take such an event for one of the protocol's own.
+    if (typeof event === 'string' && RESERVED_EVENT.test(event)) {
+      return this.error('INVALID_EVENT', 'event names starting with pusher: or pusher_internal: are reserved', channel);
     }
     if (data === undefined) return this.error('INVALID_MESSAGE', 'publish needs data', channel);
     let text: string;

@@ -15,6 +15,12 @@ const SUBSCRIPTION_COUNT_BURST_LIMIT = 100;
 const SUBSCRIPTION_COUNT_INTERVAL_MS = 30_000;
 const CACHE_SWEEP_INTERVAL_MS = 60_000;
 const CACHE_MISS_REPORT_MS = 60_000;
+/**
+ * Channels whose cache miss was reported lately, per app. Any client can name new cache
+ * channels, so the record is bounded: past it the oldest entry goes (that channel may report
+ * again sooner), rather than memory growing with every name tried.
+ */
+const MAX_CACHE_MISSES_TRACKED = 10_000;
 /** Separates channel and user id in presence keys; neither can contain it. */
 const SEP = '\u0000';
 
@@ -262,6 +268,11 @@ export class Hub implements BusSink {
     const now = this.now();
     const last = s.cacheMissReported.get(channel);
     if (last !== undefined && now - last < CACHE_MISS_REPORT_MS) return;
+    if (last === undefined && s.cacheMissReported.size >= MAX_CACHE_MISSES_TRACKED) {
+      const oldest = s.cacheMissReported.keys().next().value;
+      if (oldest !== undefined) s.cacheMissReported.delete(oldest);
+    }
+    s.cacheMissReported.delete(channel); // re-inserted at the end: the map stays in report order
     s.cacheMissReported.set(channel, now);
     this.onEvent(appId, { name: 'cache_miss', channel });
   }

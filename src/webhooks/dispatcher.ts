@@ -57,11 +57,20 @@ class TargetQueue {
   private closed = false;
   /** Ends a retry backoff early (set while one is under way). */
   private wake: (() => void) | undefined;
+  /** Aborted when the shutdown's deadline has passed: no request may outlive the server. */
+  private readonly stopper = new AbortController();
 
   /** Stops retrying; a batch waiting out a backoff gets its last attempt now rather than after the wait. */
   close(): void {
     this.closed = true;
     this.wake?.();
+  }
+
+  /** Past the shutdown deadline: aborts the request under way and drops (and counts) what is left. */
+  stop(): void {
+    this.stopper.abort();
+    if (this.events.length > 0) this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, this.events.length);
+    this.events = [];
   }
 
   accepts(event: HubEvent): boolean {
@@ -118,7 +127,9 @@ class TargetQueue {
             'X-Pusher-Signature': hmacSha256Hex(this.app.secret, body),
           },
           body,
-          signal: AbortSignal.timeout(this.options.timeoutMs),
+          signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), this.stopper.signal]),
+          // A redirect would re-send the signed body to wherever the target points: not followed.
+          redirect: 'manual',
         });
         await response.body?.cancel();
         if (response.ok) {
@@ -130,7 +141,7 @@ class TargetQueue {
         this.log.warn({ app: this.app.id, url: this.target.url, err: (err as Error).message }, 'webhook failed');
       }
       this.counters.increment(this.app.id, CounterName.WebhookFailures);
-      if (Date.now() + wait > giveUpAt || this.closed) {
+      if (Date.now() + wait > giveUpAt || this.closed || this.stopper.signal.aborted) {
         this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, count);
         return;
       }
@@ -228,6 +239,9 @@ export class WebhookDispatcher {
     for (const key of [...this.heldLeaves.keys()]) this.releaseLeave(key);
     const all = [...this.queues.values()].flat();
     for (const queue of all) queue.close();
-    await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => (deadline = setTimeout(resolve, deadlineMs)))]);
+    clearTimeout(deadline);
+    for (const queue of all) queue.stop();
   }
 }

@@ -346,6 +346,23 @@ describe('Hub (no network)', () => {
       assert.equal(misses(), 2);
     });
 
+    it('remember at most 10,000 reported misses per app, however many channel names clients try', () => {
+      const misses = (): number => events.filter((e) => e.event.name === 'cache_miss').length;
+      const conn = connect();
+      for (let i = 0; i < 10_050; i++) {
+        hub.subscribe(conn, `cache-try-${i}`);
+        hub.unsubscribe(conn, `cache-try-${i}`);
+      }
+      assert.equal(misses(), 10_050);
+      const tracked = (hub as unknown as { apps: Map<string, { cacheMissReported: Map<string, number> }> }).apps.get(app.id)?.cacheMissReported;
+      assert.equal(tracked?.size, 10_000);
+      // The newest names are still throttled; the oldest were let go first.
+      hub.subscribe(conn, 'cache-try-10049');
+      assert.equal(misses(), 10_050);
+      hub.subscribe(conn, 'cache-try-0');
+      assert.equal(misses(), 10_051);
+    });
+
     it('keep the last server event for cacheTtlSeconds on the injected clock', async () => {
       await setUp({ cacheTtlSeconds: 10 });
       hub.publish(app, { kind: 'event', channel: 'cache-prices', event: 'tick', data: '1' });

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { RawClient, serverSdk } from '../helpers/clients.js';
-import { api, connectNative, refusal, subscribeNative, type ApiReply, type NativeClient } from '../helpers/native.js';
+import { answerJson, api, connectNative, refusal, startWebhook, subscribeNative, type ApiReply, type NativeClient } from '../helpers/native.js';
 import { RawSocket, rawHttp } from '../helpers/raw-frames.js';
 import { decoded, flush, rawClient, subscribeRaw, subscribeSigned, until } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -114,6 +114,18 @@ describe('limits', { concurrency: true }, () => {
       const again = await rawClient(server);
       open.push(again);
       assert.match(await again.socketId(), /^\d+\.\d+$/);
+    });
+
+    it('checks the cap again after the auth webhook: a burst of slow-to-authenticate native upgrades does not pass it', async (t) => {
+      const hook = await startWebhook((_req, res) => void setTimeout(() => answerJson(res, 200, { id: 'someone' }), 300));
+      t.after(() => hook.close());
+      const capped = await startServer({ maxConnections: 2, apps: [{ ...APP, authWebhookUrl: hook.url }] });
+      t.after(() => capped.close());
+      const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => connectNative(capped, '/ws')));
+      const opened = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      for (const c of opened) c.close();
+      assert.equal(opened.length, 2);
+      for (const o of outcomes) if (o.status === 'rejected') assert.match(String(o.reason), /upgrade refused: 503 .*OVER_CAPACITY/);
     });
   });
 

@@ -39,15 +39,21 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
       if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
       if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
-      if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
+      const overCapacity = (): Admission | undefined => {
+        if (options.maxConnections === 0 || options.hub.size < options.maxConnections) return undefined;
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
         return refuse(503, 'OVER_CAPACITY', 'Server is over capacity');
-      }
+      };
+      const full = overCapacity();
+      if (full) return full;
       const auth = await authenticateNative(app, req, url, options.claims, clientAddress);
       if (!auth.ok) {
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
         return refuse(auth.status, auth.errorCode, auth.error);
       }
+      // Again: others may have been let in while this one waited for its auth webhook.
+      const filled = overCapacity();
+      if (filled) return filled;
       const admitted: Admitted = { app, identity: auth.identity };
       return { ok: true, state: admitted };
     },

@@ -60,3 +60,11 @@ export function directTarget(name: string): { user: string } | { socket: string 
   if (name.startsWith(SOCKET_CHANNEL)) return { socket: name.slice(SOCKET_CHANNEL.length) };
   return undefined;
 }
+
+/**
+ * Event names Pusher clients act on themselves (`pusher:error`, `pusher_internal:member_removed`…):
+ * nobody but the server may send them, whichever way an event comes in.
+ */
+export function isReservedEventName(name: string): boolean {
+  return name.startsWith('pusher:') || name.startsWith('pusher_internal:');
+}

@@ -21,8 +21,13 @@ const CACHE_MISS_REPORT_MS = 60_000;
  * again sooner), rather than memory growing with every name tried.
  */
 const MAX_CACHE_MISSES_TRACKED = 10_000;
-/** Separates channel and user id in presence keys; neither can contain it. */
+/** Separates channel and user id in presence keys. Channel names cannot contain it; user ids may. */
 const SEP = '\u0000';
+
+function splitPresenceKey(key: string): [channel: string, userId: string] {
+  const at = key.indexOf(SEP); // the first one: what follows is the user id, whatever it holds
+  return [key.slice(0, at), key.slice(at + 1)];
+}
 
 /** What this node published and delivered for one app (monotonic, for metrics). */
 export interface Traffic {
@@ -354,7 +359,8 @@ export class Hub implements BusSink {
   }
 
   private announceCount(app: App, ch: ChannelState, count: number): void {
-    if (!app.enableSubscriptionCount || ch.kind.isPresence) return;
+    // A user's own channel is the server's way to reach them, not a room whose size matters.
+    if (!app.enableSubscriptionCount || ch.kind.isPresence || ch.kind.serverToUser !== undefined) return;
     const send = (): void => {
       ch.countTimer = undefined;
       ch.lastCountSentAt = this.now();
@@ -425,8 +431,9 @@ export class Hub implements BusSink {
     const out = new Outbound(message);
     let frames = 0;
     let bytesSent = 0;
+    const except = message.exceptSocketId;
     for (const conn of targets) {
-      if (session !== undefined && conn.user?.session !== session) continue;
+      if (conn.id === except || (session !== undefined && conn.user?.session !== session)) continue;
       const bytes = out.bytesFor(conn.wire);
       if (bytes !== null && conn.write(bytes)) {
         frames += 1;
@@ -628,7 +635,7 @@ export class Hub implements BusSink {
         }
       }
       for (const [key] of [...s.presence.entriesOf(node)]) {
-        const [channel, userId] = key.split(SEP) as [string, string];
+        const [channel, userId] = splitPresenceKey(key);
         if (keep.has(`p|${appId}|${channel}|${userId}`)) continue;
         this.setPresence(s, appId, node, channel, userId, 0, undefined, undefined);
         if (reportLeaves && !s.members.get(channel)?.has(userId)) this.onEvent(appId, { name: 'member_removed', channel, userId });
@@ -652,7 +659,7 @@ export class Hub implements BusSink {
       out.push({ kind: 'connections', appId, count: s.connections.size });
       for (const [channel, count] of s.subscriptions.entriesOf(this.self)) out.push({ kind: 'subscriptions', appId, channel, count });
       for (const [key] of s.presence.entriesOf(this.self)) {
-        const [channel, userId] = key.split(SEP) as [string, string];
+        const [channel, userId] = splitPresenceKey(key);
         out.push({ kind: 'presence', appId, channel, userId, count: 1, info: s.members.get(channel)?.get(userId) });
       }
       for (const [userId] of s.online.entriesOf(this.self)) out.push({ kind: 'user', appId, userId, count: 1 });

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Logger } from '../log.js';
 import type { App } from '../core/app.js';
-import { serverToUserChannel, socketChannel, isValidChannelName } from '../core/channels.js';
+import { isReservedEventName, isValidChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
@@ -172,8 +172,7 @@ function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
     throw new ApiError(400, 'INVALID_MESSAGE', 'data is nested too deeply'); // JSON.parse takes any depth, JSON.stringify recurses
   }
   if (Buffer.byteLength(text) > app.maxEventDataBytes) throw new ApiError(413, 'MESSAGE_TOO_LARGE', `data is larger than ${app.maxEventDataBytes} bytes`);
-  const event = p.string('event') ?? 'message';
-  if (event.length > app.maxEventNameLength) throw new ApiError(400, 'INVALID_EVENT', `event is longer than ${app.maxEventNameLength} characters`);
+  const event = eventName(app, p);
   const except = p.string('socket_id');
   for (const channel of channels as string[]) {
     hub.publish(app, {
@@ -196,13 +195,21 @@ function target(p: Params): ConnectionTarget {
   return { user, session: p.string('session') };
 }
 
+/** The `event` parameter (default `message`) of /broadcast and /send. */
+function eventName(app: App, p: Params): string {
+  const event = p.string('event') ?? 'message';
+  if (event.length > app.maxEventNameLength) throw new ApiError(400, 'INVALID_EVENT', `event is longer than ${app.maxEventNameLength} characters`);
+  if (isReservedEventName(event)) throw new ApiError(400, 'INVALID_EVENT', 'event names starting with pusher: or pusher_internal: are reserved');
+  return event;
+}
+
 function send(app: App, p: Params, body: Buffer, hub: Hub): Record<string, unknown> {
   const to = target(p);
   const type = p.string('type');
   if (type !== 'text' && type !== 'binary') throw new ApiError(400, 'INVALID_MESSAGE_TYPE', 'type must be text or binary');
   if (body.length > app.maxEventDataBytes) throw new ApiError(413, 'MESSAGE_TOO_LARGE', `message is larger than ${app.maxEventDataBytes} bytes`);
   const data = type === 'text' ? body.toString('utf8') : body;
-  const event = p.string('event') ?? 'message';
+  const event = eventName(app, p);
   const channel = 'id' in to ? socketChannel(to.id) : serverToUserChannel(to.user);
   const session = 'user' in to ? to.session : undefined;
   hub.publish(app, { kind: 'event', channel, event, data, ...(session === undefined ? {} : { session }) });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { App } from '../core/app.js';
-import { channelKind, isValidChannelName } from '../core/channels.js';
+import { channelKind, isReservedEventName, isValidChannelName } from '../core/channels.js';
 import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
@@ -77,6 +77,8 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
   const { name, data, channel, channels, socket_id: socketId, info } = body;
   if (typeof name !== 'string' || name.length === 0) fail(400, 'name must be a non-empty string');
   if ((name as string).length > app.maxEventNameLength) fail(400, `name is longer than ${app.maxEventNameLength} characters`);
+  // pusher-js acts on these itself (a member_removed would drop a member from every roster).
+  if (isReservedEventName(name as string)) fail(400, 'event names starting with pusher: or pusher_internal: are reserved');
   if (data === undefined) fail(400, 'data is required');
   // Pusher SDKs send data as a string; other clients may send JSON, which is kept as its text.
   let text = '';
@@ -93,6 +95,7 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
     list = channels;
   } else if (channel !== undefined) list = [channel];
   else return fail(400, 'channel or channels is required');
+  list = [...new Set(list)]; // a channel named twice still gets the event once
   if (list.length > app.maxEventChannels) fail(400, `at most ${app.maxEventChannels} channels per event`);
   for (const c of list) if (!isValidChannelName(c, app.maxChannelNameLength)) fail(400, `invalid channel name: ${describeValue(c)}`);
   if (list.length > 1 && list.some((c) => channelKind(c as string).isEncrypted)) fail(400, 'an encrypted channel must be the only channel of its event');

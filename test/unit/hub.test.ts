@@ -153,6 +153,21 @@ describe('Hub (no network)', () => {
       assert.deepEqual(hub.subscribe(connect(), 'presence-room'), { ok: false, error: 'forbidden' });
     });
 
+    it("hands another node a member whose id holds the key separator whole, and drops it whole when this node goes", async () => {
+      const id = 'a\u0000b';
+      hub.subscribe(connect(), 'presence-room', member(id));
+      const other = new Hub(new LocalBus(), (appId) => (appId === app.id ? app : undefined), () => clock, () => undefined);
+      await other.start();
+      try {
+        other.applyRemote(hub.nodeId, hub.ownedState(), true); // what a snapshot carries
+        assert.deepEqual(other.presenceUserIds(app.id, 'presence-room'), [id]);
+        other.dropNode(hub.nodeId, false);
+        assert.deepEqual(other.presenceUserIds(app.id, 'presence-room'), []);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('announces a user on the first socket only and removes them on the last', () => {
       const watcher = connect();
       hub.subscribe(watcher, 'presence-room', member('watcher'));

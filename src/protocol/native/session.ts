@@ -1,5 +1,5 @@
 import type { App } from '../../core/app.js';
-import { channelKind, isValidChannelName } from '../../core/channels.js';
+import { channelKind, isReservedEventName, isValidChannelName } from '../../core/channels.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
@@ -11,8 +11,6 @@ import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import type { NativeIdentity } from './auth.js';
 import { decodeNative, encodeNativeAck, encodeNativeError, nativeEnvelopeWire, nativeRawWire } from './codec.js';
-
-const RESERVED_EVENT = /^pusher(_internal)?:/;
 
 /** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
 export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
@@ -193,7 +191,7 @@ export class NativeSession implements Connection, LinkHandler {
       return this.error('INVALID_EVENT', `event must be a non-empty string of at most ${this.app.maxEventNameLength} characters`, channel);
     }
     // Pusher subscribers of the channel would take such an event for one of the protocol's own.
-    if (typeof event === 'string' && RESERVED_EVENT.test(event)) {
+    if (typeof event === 'string' && isReservedEventName(event)) {
       return this.error('INVALID_EVENT', 'event names starting with pusher: or pusher_internal: are reserved', channel);
     }
     if (data === undefined) return this.error('INVALID_MESSAGE', 'publish needs data', channel);

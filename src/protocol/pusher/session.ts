@@ -200,6 +200,9 @@ export class PusherSession implements Connection, LinkHandler {
     const obj = asObject(parsed);
     const rawId = obj?.user_id;
     if ((typeof rawId !== 'string' && typeof rawId !== 'number') || rawId === '') return 'channel_data.user_id must be a non-empty string';
+    // A 64-bit id sent as a JSON number has already lost its last digits here: refuse it rather
+    // than list a member the backend cannot recognise.
+    if (typeof rawId === 'number' && !Number.isSafeInteger(rawId)) return 'channel_data.user_id must be a string or an integer below 2^53 (send larger ids as strings)';
     const userId = String(rawId);
     if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
     // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
@@ -245,7 +248,7 @@ export class PusherSession implements Connection, LinkHandler {
     }
     let watchlist: string[] = [];
     if (Array.isArray(parsed?.watchlist)) {
-      watchlist = parsed.watchlist.filter((w): w is string => typeof w === 'string');
+      watchlist = [...new Set(parsed.watchlist.filter((w): w is string => typeof w === 'string'))];
       if (watchlist.length > this.app.maxWatchlistSize) {
         watchlist = watchlist.slice(0, this.app.maxWatchlistSize);
         this.error(PusherCode.WatchlistLimit, `Watchlist limited to its first ${this.app.maxWatchlistSize} user ids`);

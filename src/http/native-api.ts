@@ -6,8 +6,8 @@ import { isReservedEventName, isValidChannelName, serverToUserChannel, socketCha
 import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
-import type { RequestTarget } from '../util/request-target.js';
 import { describeValue } from '../util/json.js';
+import type { RequestTarget } from '../util/request-target.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';

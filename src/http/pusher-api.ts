@@ -5,8 +5,8 @@ import { channelKind, isReservedEventName, isValidChannelName } from '../core/ch
 import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
-import type { RequestTarget } from '../util/request-target.js';
 import { describeValue } from '../util/json.js';
+import type { RequestTarget } from '../util/request-target.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';

@@ -138,9 +138,10 @@ function userProblem(app: App, id: string, info: unknown): string | undefined {
 
 /** The answer's text, or undefined when it is larger than `limit` bytes or does not arrive whole. */
 async function readAnswer(response: Response, limit: number): Promise<string | undefined> {
-  if (Number(response.headers.get('content-length') ?? 0) > limit || !response.body) {
-    await response.body?.cancel();
-    return response.body ? undefined : '';
+  if (!response.body) return '';
+  if (Number(response.headers.get('content-length') ?? 0) > limit) {
+    await response.body.cancel();
+    return undefined;
   }
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -21,6 +21,21 @@ import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
 const CLIENT_ERROR_LINGER_MS = 1_000;
+/** Time to leave the cluster cleanly even when the drain used all of shutdownTimeoutMs. */
+const CLUSTER_GOODBYE_MS = 1_000;
+
+/** Whether `work` settled (either way) within `ms`; it is left to finish on its own if not. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  const result = await Promise.race([settled, timedOut]);
+  clearTimeout(timer);
+  return result;
+}
 
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */
@@ -174,9 +189,15 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     });
     await webhooks.close(Math.max(0, deadline - Date.now()));
     if (metrics) await new Promise<void>((resolve) => metrics.server.close(() => resolve()).closeAllConnections());
-    await hub.close(); // leaves the cluster: the others drop this node's share at once
-    await claims.close();
-    await rateLimiter.close();
+    // Leaving the cluster waits on the engine's answers: an engine that stopped answering must
+    // not hold the shutdown past its deadline (plus a moment to say goodbye when it is spent).
+    const leaving = (async () => {
+      await hub.close(); // leaves the cluster: the others drop this node's share at once
+      await claims.close();
+      await rateLimiter.close();
+    })();
+    if (await settlesWithin(leaving, Math.max(0, deadline - Date.now()) + CLUSTER_GOODBYE_MS)) await leaving; // its error, if any
+    else log.warn({ afterMs: config.shutdownTimeoutMs + CLUSTER_GOODBYE_MS }, 'the cluster engine did not answer in time: stopped without a clean leave');
   };
 
   const appFor = (appId: string | undefined): App => {

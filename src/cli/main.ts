@@ -3,6 +3,9 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
 
+/** How far past shutdownTimeoutMs the process may run before it is ended regardless. */
+const SHUTDOWN_OVERRUN_MS = 3_000;
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -22,9 +25,19 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      // An operator asking twice wants out now (as with most servers).
+      log.warn({ signal }, 'second signal: exiting without finishing the drain');
+      process.exit(1);
+    }
     stopping = true;
     log.info({ signal }, 'draining');
+    // close() keeps to shutdownTimeoutMs (plus a short leave of the cluster); should anything
+    // still hang (an engine that stopped answering mid-goodbye), the process ends anyway.
+    setTimeout(() => {
+      log.error({ afterMs: config.shutdownTimeoutMs + SHUTDOWN_OVERRUN_MS }, 'shutdown overran its deadline: exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + SHUTDOWN_OVERRUN_MS).unref();
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {

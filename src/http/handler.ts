@@ -17,6 +17,8 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
 export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    // Draining: this connection is about to be cut, so the client must not reuse it.
+    if (!ctx.isServing()) res.shouldKeepAlive = false;
     handle(req, res, ctx).catch((err: unknown) => {
       if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
       ctx.log.error({ err, url: req.url?.split('?')[0] }, 'HTTP handler failed');

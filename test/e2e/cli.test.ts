@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { freePort } from '../helpers/cluster.js';
+import { REDIS_SERVER, eventually, freePort, redisBinariesMissing } from '../helpers/cluster.js';
 
 // dist/test/e2e/cli.test.js → dist/src/cli/main.js
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -125,6 +126,60 @@ describe('switchboard CLI', () => {
     const [code] = (await closed) as [number, Buffer];
     assert.equal(code, 4200);
     assert.equal((await r.exit).code, 0);
+  });
+
+  it('exits at once with code 1 on a second SIGTERM while the drain waits for a client', async (t) => {
+    const r = run(t, [], { PORT: '0', HOST: '127.0.0.1', SWITCHBOARD_SHUTDOWN_TIMEOUT_MS: '20000' });
+    const { port } = await banner(r);
+    // Upgraded, then deaf: it never answers the close frame, so the drain waits for it.
+    const socket = connect({ host: '127.0.0.1', port });
+    t.after(() => socket.destroy());
+    socket.write(`GET /app/app-key?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await once(socket, 'data');
+    socket.pause();
+    r.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(r.child.exitCode, null, 'the drain should still be waiting for the deaf client');
+    const started = Date.now();
+    r.child.kill('SIGTERM');
+    assert.equal((await r.exit).code, 1);
+    assert.ok(Date.now() - started < 2000, `exited ${Date.now() - started} ms after the second signal`);
+  });
+
+  it('keeps to its shutdown deadline when the cluster engine stops answering (Redis frozen)', async (t) => {
+    const missing = redisBinariesMissing();
+    if (missing) return t.skip(missing);
+    const redisPort = await freePort();
+    const redis = spawn(REDIS_SERVER, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    t.after(() => {
+      redis.kill('SIGCONT');
+      redis.kill('SIGKILL');
+    });
+    await eventually(
+      () => new Promise<boolean>((resolve) => {
+        const probe: Socket = connect({ host: '127.0.0.1', port: redisPort }, () => resolve(true)).on('error', () => resolve(false));
+        probe.unref();
+      }),
+      'the throwaway redis-server to listen',
+    );
+    const r = run(t, [], {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SWITCHBOARD_ADAPTER: 'redis',
+      SWITCHBOARD_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      SWITCHBOARD_SHUTDOWN_TIMEOUT_MS: '1000',
+    });
+    await banner(r);
+    redis.kill('SIGSTOP'); // alive but silent: every command waits for an answer
+    const started = Date.now();
+    r.child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([r.exit, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 8000)))]);
+    clearTimeout(timer);
+    assert.ok(exit, 'still running 8 s after SIGTERM');
+    // The drain's own bound (1 s, plus 1 s to say goodbye) ends it cleanly, before the forced exit at 4 s.
+    assert.equal(exit.code, 0);
+    assert.ok(Date.now() - started < 3500, `exited ${Date.now() - started} ms after SIGTERM`);
   });
 
   it('refuses a bad configuration with exit code 2, naming every problem on stderr', async (t) => {

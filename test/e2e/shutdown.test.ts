@@ -190,6 +190,8 @@ async function drainUnderTraffic(t: TestContext, signal: 'SIGTERM' | 'SIGINT', p
   }
   assert.equal(up.status, 503);
   assert.deepEqual(await up.json(), { ok: false });
+  // The connection is about to be cut, so the client is told not to reuse it.
+  assert.equal(up.headers.get('connection'), 'close');
   assert.equal(await upgradeOutcome(server.port), '503 {"error":"Server shutting down"}');
 
   const exit = await server.exit;

@@ -17,6 +17,7 @@ import {
   type NativeClient,
   type Webhook,
 } from '../helpers/native.js';
+import { freePort } from '../helpers/cluster.js';
 import { APP, startServer } from '../helpers/server.js';
 
 const TOKEN = 'auth-default-api-token';
@@ -26,6 +27,7 @@ const HOOKED = { id: 'hooked-id', key: 'hooked-key', secret: 'hooked-secret' } a
 const CLOSED = { id: 'closed-id', key: 'closed-key', secret: 'closed-secret' } as const;
 const NOJWT = { id: 'nojwt-id', key: 'nojwt-key', secret: 'nojwt-secret' } as const;
 const GUARDED = { id: 'guarded-id', key: 'guarded-key', secret: 'guarded-secret' } as const;
+const DOWN = { id: 'down-id', key: 'down-key', secret: 'down-secret' } as const;
 const WEBHOOK_TIMEOUT_MS = 300;
 
 describe('native connection authentication', () => {
@@ -65,6 +67,9 @@ describe('native connection authentication', () => {
           return answerJson(res, 403, { error: 'banned' });
         case 'broken':
           return answerJson(res, 500, { error: 'oops' });
+        case 'expired': // what a web framework does for a guest
+          res.writeHead(302, { location: '/login' });
+          return res.end();
         case 'noid':
           return answerJson(res, 200, { name: 'who?' });
         case 'huge': // valid JSON, far larger than any identity
@@ -95,6 +100,8 @@ describe('native connection authentication', () => {
         { ...CLOSED, jwtSecret: JWT_SECRET, allowAnonymous: false },
         { ...NOJWT },
         { ...GUARDED, allowedOrigins: ['https://good.example'] },
+        // A port that was just free: nothing listens there, so the connection is refused.
+        { ...DOWN, authWebhookUrl: `http://127.0.0.1:${await freePort()}/auth` },
       ],
     });
   });
@@ -356,10 +363,10 @@ describe('native connection authentication', () => {
       });
     });
 
-    it('refuses with 401 AUTH_REFUSED when the webhook answers 401 or 500, no JSON, no usable id, an identity over the presence limits, or more than 64 KiB', async () => {
+    it('refuses with 401 AUTH_REFUSED when the webhook answers 401 or a redirect, no JSON, no usable id, an identity over the presence limits, or more than 64 KiB', async () => {
       const cases: Array<[string, string]> = [
         ['', 'The auth webhook answered 401'],
-        ['session=broken', 'The auth webhook answered 500'],
+        ['session=expired', 'The auth webhook answered 302'],
         ['session=notjson', 'The auth webhook answered with something that is not JSON'],
         ['session=noid', 'The auth webhook gave no id (a string or an integer)'],
         ['session=infinite', 'The auth webhook gave no id (a string or an integer)'],
@@ -373,14 +380,29 @@ describe('native connection authentication', () => {
       }
     });
 
-    it('refuses with 401 AUTH_WEBHOOK_FAILED when the webhook does not answer within the timeout', async () => {
+    it('tells a failing webhook from a refusal: 502 AUTH_WEBHOOK_FAILED when it answers 5xx', async () => {
+      assert.deepEqual(await refusal(server, hooked, { headers: { Cookie: 'session=broken' } }), {
+        status: 502,
+        body: { success: false, error: 'The auth webhook failed (it answered 500)', errorCode: 'AUTH_WEBHOOK_FAILED' },
+      });
+    });
+
+    it('refuses with 503 AUTH_WEBHOOK_FAILED when the webhook does not answer within the timeout', async () => {
       const started = Date.now();
       assert.deepEqual(await refusal(server, hooked, { headers: { Cookie: 'session=slow' } }), {
-        status: 401,
+        status: 503,
         body: { success: false, error: 'The auth webhook did not answer in time', errorCode: 'AUTH_WEBHOOK_FAILED' },
       });
       const took = Date.now() - started;
       assert.ok(took >= WEBHOOK_TIMEOUT_MS - 20 && took < WEBHOOK_TIMEOUT_MS + 1500, `took ${took} ms`);
+    });
+
+    it("refuses with 503 AUTH_WEBHOOK_FAILED when the webhook cannot be reached, while another app's webhook clients still get in", async () => {
+      assert.deepEqual(await refusal(server, `/ws/${DOWN.key}`, { headers: { Cookie: 'session=good' } }), {
+        status: 503,
+        body: { success: false, error: 'The auth webhook could not be reached', errorCode: 'AUTH_WEBHOOK_FAILED' },
+      });
+      await connect(hooked, { headers: { Cookie: 'session=good' } }); // another app's webhook: unaffected
     });
   });
 

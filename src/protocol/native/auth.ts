@@ -14,7 +14,13 @@ export interface NativeIdentity {
 
 export type NativeAuthResult =
   | { ok: true; identity: NativeIdentity }
-  | { ok: false; status: 401 | 403; errorCode: string; error: string };
+  | { ok: false; status: RefusalStatus; errorCode: string; error: string };
+
+/**
+ * 401/403: these credentials are refused. 502/503: the auth webhook is failing, so the client
+ * (and the operator watching status codes) can tell an outage from a bad session.
+ */
+type RefusalStatus = 401 | 403 | 502 | 503;
 
 /** dSock: a JWT with only `iat` is good for this long. */
 const IAT_LIFETIME_SECONDS = 60;
@@ -22,7 +28,7 @@ const IAT_LIFETIME_SECONDS = 60;
 /** An auth webhook's answer is an identity: a few hundred bytes, never megabytes. */
 const MAX_WEBHOOK_ANSWER_BYTES = 64 * 1024;
 
-const fail = (status: 401 | 403, errorCode: string, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
+const fail = (status: RefusalStatus, errorCode: string, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
 
 /**
  * Authenticates a native connection before the upgrade. Credentials are tried in a fixed
@@ -94,11 +100,14 @@ async function callAuthWebhook(app: App, req: IncomingMessage, clientAddress: ()
   let response: Response;
   try {
     response = await fetch(app.authWebhookUrl as string, { headers, signal: AbortSignal.timeout(app.authWebhookTimeoutMs), redirect: 'manual' });
-  } catch {
-    return fail(401, 'AUTH_WEBHOOK_FAILED', 'The auth webhook did not answer in time');
+  } catch (err) {
+    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    return fail(503, 'AUTH_WEBHOOK_FAILED', timedOut ? 'The auth webhook did not answer in time' : 'The auth webhook could not be reached');
   }
   if (response.status !== 200) {
     await response.body?.cancel();
+    if (response.status >= 500) return fail(502, 'AUTH_WEBHOOK_FAILED', `The auth webhook failed (it answered ${response.status})`);
+    // Any other answer (401, a redirect to a login page…) is the backend saying no.
     return fail(response.status === 403 ? 403 : 401, 'AUTH_REFUSED', `The auth webhook answered ${response.status}`);
   }
   const text = await readAnswer(response, MAX_WEBHOOK_ANSWER_BYTES);

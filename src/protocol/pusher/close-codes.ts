@@ -13,7 +13,6 @@ export const PusherCode = {
   PathNotFound: 4005,
   InvalidVersion: 4006,
   UnsupportedProtocol: 4007,
-  NoProtocolVersion: 4008,
   Unauthorized: 4009,
   OverCapacity: 4100,
   Reconnect: 4200,

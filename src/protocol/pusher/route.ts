@@ -20,7 +20,6 @@ export interface PusherRouteOptions extends SessionContext {
 
 const PATH = /^\/app\/([^/]+)\/?$/;
 const MIN_PROTOCOL = 5;
-const MAX_PROTOCOL = 7;
 
 /** Handles a socket that must be refused after the handshake, as Pusher clients expect a close code. */
 class RefusedLink implements LinkHandler {
@@ -50,12 +49,12 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
     open(link: ClientLink, _req: IncomingMessage, url: RequestTarget): LinkHandler {
       const match = PATH.exec(url.pathname);
       if (!match) return new RefusedLink(link, PusherCode.PathNotFound, 'Path not found: use /app/{key}');
+      // Lenient, as the reference servers are: a client that names no protocol, or a newer one,
+      // is served protocol 7 (every client in use speaks it); only drafts before 5 are refused.
       const protocol = url.searchParams.get('protocol');
-      if (protocol === null) return new RefusedLink(link, PusherCode.NoProtocolVersion, 'No protocol version supplied');
-      if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
-      const version = Number(protocol);
-      if (version < MIN_PROTOCOL || version > MAX_PROTOCOL) {
-        return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 20)}`);
+      if (protocol !== null) {
+        if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
+        if (Number(protocol) < MIN_PROTOCOL) return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 20)}`);
       }
       const app = options.appByKey(decodeOrKeep(match[1] as string));
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');

@@ -19,6 +19,8 @@ export const webhookSchema = z
     /** Only events of channels whose name starts with this. */
     channelPrefix: z.string().optional(),
     headers: z.record(z.string(), z.string()).default({}),
+    /** Events of up to webhookBatchMs in one request (Pusher's opt-in "batch webhooks"); one per request otherwise. */
+    batch: z.boolean().default(false),
   })
   .strict();
 

@@ -63,4 +63,6 @@ export interface WebhookTarget {
   readonly events?: readonly string[] | undefined;
   readonly channelPrefix?: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
+  /** Gather events for webhookBatchMs into one request, rather than one event per request. */
+  readonly batch: boolean;
 }

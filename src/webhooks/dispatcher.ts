@@ -34,16 +34,48 @@ function toWire(event: HubEvent): WireEvent {
   }
 }
 
+/** An event waiting for its request, with the time it happened (the body's `time_ms`). */
+interface Queued {
+  readonly event: WireEvent;
+  readonly at: number;
+}
+
+/** One request at a time: what waits here is sent in the order it came. */
+interface Lane {
+  queued: Queued[];
+  sending: Promise<void> | undefined;
+}
+
 /**
- * One target's queue: events are batched for `batchMs` into `{time_ms, events}`, signed with
- * the app secret, and POSTed one batch at a time (so they arrive in order). A failing target is
- * retried with exponential backoff until `retryForMs`, then its batch is dropped and counted.
+ * Without batching, how many requests one target may have under way. A channel's events always
+ * take the same lane, so they arrive in order; other channels need not wait behind them.
+ */
+const UNBATCHED_LANES = 8;
+
+/** Spreads channels over the lanes (FNV-1a): stable, so one channel keeps one lane. */
+function laneOf(channel: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < channel.length; i++) h = Math.imul(h ^ channel.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
+/**
+ * One target's queue. As Pusher does by default, each request carries one event
+ * (`{time_ms, events: [event]}`); a target with `batch` gets what gathered over `batchMs` in one
+ * request instead. Bodies are signed with the app secret. A failing request is retried with
+ * exponential backoff until `retryForMs`, then its events are dropped and counted.
  */
 class TargetQueue {
-  private events: WireEvent[] = [];
-  private firstAt = 0;
+  private readonly lanes: Lane[];
+  /** Events waiting over all lanes. */
+  private size = 0;
   private timer: NodeJS.Timeout | undefined;
-  private sending: Promise<void> | undefined;
+  /** Closing: failed requests are not retried any more. */
+  private closed = false;
+  /** End the retry backoffs under way early. */
+  private readonly wakers = new Set<() => void>();
+  /** Aborted when the shutdown's deadline has passed: no request may outlive the server. */
+  private readonly stopper = new AbortController();
 
   constructor(
     private readonly app: App,
@@ -51,26 +83,22 @@ class TargetQueue {
     private readonly options: WebhookOptions,
     private readonly counters: Counters,
     private readonly log: Logger,
-  ) {}
-
-  /** Closing: failed batches are not retried any more. */
-  private closed = false;
-  /** Ends a retry backoff early (set while one is under way). */
-  private wake: (() => void) | undefined;
-  /** Aborted when the shutdown's deadline has passed: no request may outlive the server. */
-  private readonly stopper = new AbortController();
-
-  /** Stops retrying; a batch waiting out a backoff gets its last attempt now rather than after the wait. */
-  close(): void {
-    this.closed = true;
-    this.wake?.();
+  ) {
+    this.lanes = Array.from({ length: target.batch ? 1 : UNBATCHED_LANES }, () => ({ queued: [], sending: undefined }));
   }
 
-  /** Past the shutdown deadline: aborts the request under way and drops (and counts) what is left. */
+  /** Stops retrying; a request waiting out a backoff gets its last attempt now rather than after the wait. */
+  close(): void {
+    this.closed = true;
+    for (const wake of this.wakers) wake();
+  }
+
+  /** Past the shutdown deadline: aborts the requests under way and drops (and counts) what is left. */
   stop(): void {
     this.stopper.abort();
-    if (this.events.length > 0) this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, this.events.length);
-    this.events = [];
+    if (this.size > 0) this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, this.size);
+    for (const lane of this.lanes) lane.queued = [];
+    this.size = 0;
   }
 
   accepts(event: HubEvent): boolean {
@@ -79,37 +107,49 @@ class TargetQueue {
   }
 
   add(event: WireEvent): void {
-    if (this.events.length === 0) this.firstAt = Date.now();
-    if (this.events.length >= this.options.maxQueue) {
-      this.events.shift();
-      this.counters.increment(this.app.id, CounterName.WebhookEventsDropped);
-    }
-    this.events.push(event);
-    if (!this.timer && !this.sending) {
-      this.timer = setTimeout(() => this.flush(), this.options.batchMs);
+    if (this.size >= this.options.maxQueue) this.dropOldest();
+    const lane = this.lanes.length === 1 ? this.lanes[0] : this.lanes[laneOf(event.channel ?? '', this.lanes.length)];
+    (lane as Lane).queued.push({ event, at: Date.now() });
+    this.size += 1;
+    if (!this.timer) {
+      // Batches gather for batchMs; single events go on the next turn, after the hub's own work.
+      this.timer = setTimeout(() => void this.flush(), this.target.batch ? this.options.batchMs : 0);
       this.timer.unref();
     }
   }
 
-  /** Sends what is queued (and what queues meanwhile); resolves when the queue is empty or given up. */
+  /** Full: the oldest event of the longest lane goes (the one most behind). */
+  private dropOldest(): void {
+    let longest = this.lanes[0] as Lane;
+    for (const lane of this.lanes) if (lane.queued.length > longest.queued.length) longest = lane;
+    longest.queued.shift();
+    this.size -= 1;
+    this.counters.increment(this.app.id, CounterName.WebhookEventsDropped);
+  }
+
+  /** Sends what is queued (and what queues meanwhile); resolves when every lane is empty or given up. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.sending) return this.sending;
-    if (this.events.length === 0) return Promise.resolve();
-    this.sending = this.drain().finally(() => {
-      this.sending = undefined;
-    });
-    return this.sending;
+    return Promise.all(this.lanes.map((lane) => this.flushLane(lane))).then(() => undefined);
   }
 
-  private async drain(): Promise<void> {
-    while (this.events.length > 0) {
-      const events = this.events.splice(0, this.events.length);
-      // time_ms is when the first event happened, not when the queue got round to sending it.
-      const body = JSON.stringify({ time_ms: this.firstAt, events });
-      this.firstAt = Date.now();
-      await this.deliver(body, events.length);
+  private flushLane(lane: Lane): Promise<void> {
+    if (lane.sending) return lane.sending;
+    if (lane.queued.length === 0) return Promise.resolve();
+    lane.sending = this.drain(lane).finally(() => {
+      lane.sending = undefined;
+    });
+    return lane.sending;
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    while (lane.queued.length > 0) {
+      const taken = lane.queued.splice(0, this.target.batch ? lane.queued.length : 1);
+      this.size -= taken.length;
+      // time_ms is when the (first) event happened, not when the queue got round to sending it.
+      const body = JSON.stringify({ time_ms: (taken[0] as Queued).at, events: taken.map((q) => q.event) });
+      await this.deliver(body, taken.length);
     }
   }
 
@@ -146,13 +186,14 @@ class TargetQueue {
         return;
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait).unref();
-        this.wake = () => {
+        const wake = (): void => {
           clearTimeout(timer);
+          this.wakers.delete(wake);
           resolve();
         };
+        const timer = setTimeout(wake, wait).unref();
+        this.wakers.add(wake);
       });
-      this.wake = undefined;
       wait = Math.min(wait * 2, MAX_RETRY_MS);
     }
   }

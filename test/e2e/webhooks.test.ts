@@ -211,7 +211,53 @@ describe('webhooks: events, signature, apps', () => {
   });
 });
 
-describe('webhooks: batching', () => {
+describe('webhooks: one event per request unless the target batches', () => {
+  it('sends a presence join (channel_occupied + member_added) as two requests of one event each, in order', async (t) => {
+    const hooks = await startReceiver();
+    const server = await startServer({ webhookBatchMs: 300, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url }] }] });
+    const c = pusherClient(server, { presence: { user_id: 'solo' } });
+    t.after(async () => {
+      c.disconnect();
+      await server.close();
+      await hooks.close();
+    });
+    const joinedAt = Date.now();
+    await subscribed(c, 'presence-single');
+    await hooks.waitForRequests(2);
+    assert.deepEqual(
+      hooks.requests.map((r) => r.body?.events),
+      [[{ name: 'channel_occupied', channel: 'presence-single' }], [{ name: 'member_added', channel: 'presence-single', user_id: 'solo' }]],
+    );
+    // Not held for webhookBatchMs: it applies to batching targets only.
+    for (const r of hooks.requests) assert.ok(r.receivedAt - joinedAt < 250, `arrived ${r.receivedAt - joinedAt} ms after the join`);
+  });
+
+  it('keeps several requests under way (at most 8), each channel in order, when the target is slow', async (t) => {
+    const hooks = await startReceiver({ hold: true });
+    const server = await startServer({ shutdownSpreadMs: 0, webhookLeaveDelayMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url }] }] });
+    const raw = await rawClient(server);
+    t.after(async () => {
+      raw.close();
+      await server.close();
+      await hooks.close();
+    });
+    const channels = Array.from({ length: 20 }, (_, i) => `lane-${i}`);
+    for (const channel of channels) {
+      await subscribeRaw(raw, channel);
+      raw.send({ event: 'pusher:unsubscribe', data: { channel } });
+    }
+    await hooks.until(() => hooks.requests.length > 1, 'more than one request under way');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // room for any more to start
+    const underWay = hooks.requests.length;
+    assert.ok(underWay > 1 && underWay <= 8, `${underWay} requests under way`);
+    hooks.release();
+    await hooks.until(() => hooks.delivered().length === 40, 'all 40 events');
+    for (const channel of channels) assert.deepEqual(hooks.eventsOf(channel).map((e) => e.name), ['channel_occupied', 'channel_vacated'], channel);
+    assert.ok(hooks.requests.every((r) => r.body?.events.length === 1));
+  });
+});
+
+describe('webhooks: batching (a target with batch: true)', () => {
   const BATCH_MS = 300;
   let server: Switchboard;
   let hooks: WebhookReceiver;
@@ -219,7 +265,7 @@ describe('webhooks: batching', () => {
   before(async () => {
     hooks = await startReceiver();
     // Leaves at once, so the vacancy falls into the same window as the rest.
-    server = await startServer({ webhookBatchMs: BATCH_MS, webhookLeaveDelayMs: 0, shutdownSpreadMs: 0, apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url }] }] });
+    server = await startServer({ webhookBatchMs: BATCH_MS, webhookLeaveDelayMs: 0, shutdownSpreadMs: 0, apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, batch: true }] }] });
     raw = await rawClient(server);
   });
   after(async () => {
@@ -402,8 +448,8 @@ describe('webhooks: per-target filters and headers', () => {
   });
 
   it("sends a target's custom headers along with the Pusher ones", async () => {
-    await withHeaders.waitFor(is('member_added', 'presence-only-z'));
-    assert.equal(withHeaders.delivered().length, 7); // every event: 4 occupied + 3 member_added
+    // Every event: 4 occupied + 3 member_added (channels are sent side by side, so in any order).
+    await withHeaders.until(() => withHeaders.delivered().length === 7, '7 events');
     for (const r of withHeaders.requests) {
       assert.equal(r.headers['x-custom-token'], 'abc123');
       assert.equal(r.headers.authorization, 'Bearer t0k');
@@ -464,13 +510,13 @@ describe('webhooks: failures, drops and shutdown', () => {
     assert.deepEqual(hooks.delivered(), [{ name: 'channel_occupied', channel: 'after-drop' }]);
   });
 
-  it('keeps at most webhookMaxQueue events waiting behind a stuck target, dropping the oldest', async (t) => {
+  it('keeps at most webhookMaxQueue events waiting behind a stuck batching target, dropping the oldest', async (t) => {
     const hooks = await startReceiver({ hold: true });
     const server = await startServer({
       webhookBatchMs: 10,
       webhookMaxQueue: 3,
       shutdownSpreadMs: 0,
-      apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, events: ['client_event'] }] }],
+      apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, events: ['client_event'], batch: true }] }],
     });
     const raw = await rawClient(server);
     t.after(async () => {
@@ -495,11 +541,41 @@ describe('webhooks: failures, drops and shutdown', () => {
     assert.equal(c.webhook_events_dropped, 2);
   });
 
+  it('keeps at most webhookMaxQueue events waiting behind a stuck target without batching, dropping the oldest', async (t) => {
+    const hooks = await startReceiver({ hold: true });
+    const server = await startServer({
+      webhookMaxQueue: 3,
+      shutdownSpreadMs: 0,
+      apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, events: ['client_event'] }] }],
+    });
+    const raw = await rawClient(server);
+    t.after(async () => {
+      raw.close();
+      await server.close();
+      await hooks.close();
+    });
+    await subscribeSigned(raw, 'private-queue');
+    const send = (n: number): void => raw.send({ event: 'client-n', channel: 'private-queue', data: { n } });
+    send(0);
+    await hooks.waitForRequests(1); // in flight, unanswered: the channel's lane waits behind it
+    for (let n = 1; n <= 5; n++) send(n);
+    const dropped = await countersWhen(server, (x) => x.webhook_events_dropped >= 2);
+    assert.equal(dropped.webhook_events_dropped, 2);
+    hooks.release();
+    await hooks.waitForRequests(4);
+    assert.deepEqual(
+      hooks.requests.map((r) => r.body?.events.map((e) => e.data)),
+      [['{"n":0}'], ['{"n":3}'], ['{"n":4}'], ['{"n":5}']],
+    );
+    const c = await countersWhen(server, (x) => x.webhooks_sent === 4);
+    assert.equal(c.webhook_events_dropped, 2);
+  });
+
   it('delivers the events raised just before server.close() before close resolves', async (t) => {
     const hooks = await startReceiver();
     t.after(() => hooks.close());
     // A window far longer than the test: only the shutdown flush can send the batch.
-    const server = await startServer({ webhookBatchMs: 60_000, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url }] }] });
+    const server = await startServer({ webhookBatchMs: 60_000, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url, batch: true }] }] });
     const raw = await rawClient(server);
     await subscribeRaw(raw, 'last-words');
     assert.equal(hooks.requests.length, 0);
@@ -513,7 +589,7 @@ describe('webhooks: failures, drops and shutdown', () => {
   it('gives queued events one attempt on shutdown, without waiting for retries', async (t) => {
     const hooks = await startReceiver({ failTimes: Infinity });
     t.after(() => hooks.close());
-    const server = await startServer({ webhookBatchMs: 60_000, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url }] }] });
+    const server = await startServer({ webhookBatchMs: 60_000, shutdownSpreadMs: 0, apps: [{ ...APP, webhooks: [{ url: hooks.url, batch: true }] }] });
     const raw = await rawClient(server);
     await subscribeRaw(raw, 'unheard');
     const closing = Date.now();

@@ -90,7 +90,7 @@ export type SubscribeOutcome =
       /** For cache channels: the last event, or null for a miss. */
       readonly cached?: ChannelMessage | null;
     }
-  | { readonly ok: false; readonly error: 'presence_full' | 'forbidden' | 'channel_full' | 'too_many_channels' };
+  | { readonly ok: false; readonly error: 'presence_full' | 'forbidden' | 'channel_full' | 'too_many_channels' | 'closed' };
 
 export interface ChannelInfo {
   readonly occupied: boolean;
@@ -239,6 +239,8 @@ export class Hub implements BusSink {
    */
   subscribe(conn: Connection, name: string, member?: PresenceMember): SubscribeOutcome {
     const s = this.state(conn.app.id);
+    // A connection that is not (or no longer) in the hub would never be removed from the channel.
+    if (s.connections.get(conn.id) !== conn) return { ok: false, error: 'closed' };
     let ch = s.channels.get(name);
     const kind = ch?.kind ?? channelKind(name);
     if (kind.serverToUser !== undefined && conn.user?.id !== kind.serverToUser) return { ok: false, error: 'forbidden' };
@@ -471,6 +473,7 @@ export class Hub implements BusSink {
   /** Binds a connection to a user: sign-in on Pusher, authentication on the native protocol. */
   signIn(conn: Connection, user: SignedInUser): void {
     const s = this.state(conn.app.id);
+    if (s.connections.get(conn.id) !== conn) return; // closed meanwhile: nothing would undo it
     conn.user = user;
     const sockets = s.users.get(user.id);
     if (sockets) sockets.add(conn);

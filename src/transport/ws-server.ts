@@ -128,7 +128,9 @@ export class WsLink implements ClientLink, Flushable {
     if (onFull === 'wait' && !this.waitTimer) {
       this.waitTimer = setTimeout(() => {
         this.waitTimer = undefined;
-        if (this.awaitingDrain) this.handler.onOverflow(); // still backed up: give up on the client
+        // Still backed up, give up on the client. Bytes the kernel would not take count too: a
+        // queue smaller than the socket's own buffer never gets as far as waiting for a drain.
+        if (this.awaitingDrain || this.socket.writableLength > 0) this.handler.onOverflow();
       }, waitMs);
       this.waitTimer.unref();
     }

@@ -31,6 +31,8 @@ const app = (id: string, policy: 'close' | 'drop' | 'wait') => ({
 const CLOSE = { ...app('close-app', 'close'), apiToken: TOKEN };
 const DROP = app('drop-app', 'drop');
 const WAIT = app('wait-app', 'wait');
+/** A queue smaller than the socket's own buffer (16 KiB): the socket never asks for a drain. */
+const SMALL_WAIT = { ...app('small-wait-app', 'wait'), maxQueueBytes: 16 * 1024 };
 /** A queue bounded by count only (the byte bound is far away). */
 const COUNT = { ...app('count-app', 'close'), maxQueueBytes: 64 * 1024 * 1024, maxQueueMessages: 10 };
 
@@ -149,7 +151,7 @@ describe('slow consumers', () => {
   let server: Switchboard;
   const counters = (appId: string) => server.hub.counters.snapshot(appId);
   before(async () => {
-    server = await startServer({ apps: [CLOSE, DROP, WAIT, COUNT] });
+    server = await startServer({ apps: [CLOSE, DROP, WAIT, COUNT, SMALL_WAIT] });
   });
   after(() => server.close());
 
@@ -260,6 +262,22 @@ describe('slow consumers', () => {
     await recovers.message((m) => m.event === 'marker');
     assert.equal(recovers.closeFrame, undefined);
     assert.equal(readerA.outOfOrder + readerB.outOfOrder, 0);
+  });
+
+  it('wait: a stalled client is closed after the window also when its queue is smaller than the socket buffer', async (t) => {
+    const stuck = await stalledPusher(server, SMALL_WAIT.key, 'small');
+    t.after(() => stuck.destroy());
+    const payload = 'x'.repeat(8 * 1024);
+    let firstDropAt = 0;
+    // Bounded: 16 frames every 2 ms fill the kernel's buffers within a second or two.
+    for (let i = 0; i < 3000 && counters(SMALL_WAIT.id).slow_consumer_closes === 0; i++) {
+      for (let j = 0; j < 16; j++) server.broadcast('small', payload, { appId: SMALL_WAIT.id });
+      if (!firstDropAt && counters(SMALL_WAIT.id).messages_dropped > 0) firstDropAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.equal(counters(SMALL_WAIT.id).slow_consumer_closes, 1, 'the stalled client was never closed: its frames were dropped for good');
+    const waited = Date.now() - firstDropAt;
+    assert.ok(waited >= WAIT_MS - 20, `closed ${waited} ms after the first drop, before the ${WAIT_MS} ms window`);
   });
 
   it('a client that keeps up is not a slow consumer when more than maxQueueMessages are published in one turn', async (t) => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { RawClient, serverSdk } from '../helpers/clients.js';
 import { answerJson, api, connectNative, refusal, startWebhook, subscribeNative, type ApiReply, type NativeClient } from '../helpers/native.js';
-import { RawSocket, rawHttp } from '../helpers/raw-frames.js';
+import { Opcode, RawSocket, buildFrame, closePayload, rawHttp } from '../helpers/raw-frames.js';
 import { decoded, flush, rawClient, subscribeRaw, subscribeSigned, until } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
 import { pusherSignature, send, signedPath, signedRequest, type Credentials, type Reply } from '../helpers/signed-request.js';
@@ -163,6 +163,30 @@ describe('limits', { concurrency: true }, () => {
       assert.equal(s.connections, 2);
       assert.equal(s.counters.connections_refused_quota, 2);
       assert.equal((await stats(server, APP)).counters.connections_refused_quota, 0);
+    });
+  });
+
+  describe('per-app maxConnections: what a refused connection sends', () => {
+    const FULL = { id: 'full-id', key: 'full-key', secret: 'full-secret', maxConnections: 1 };
+    let server: Switchboard;
+    before(async () => {
+      server = await startServer({ apps: [FULL] });
+    });
+    after(() => server.close());
+
+    it('leaves no channel behind when a refused native connection subscribes before its close arrives', async (t) => {
+      const holder = await connectNative(server, `/ws/${FULL.key}?ack=1`);
+      t.after(() => holder.close());
+      await subscribeNative(holder, 'held-room'); // the quota is full, and the hub knows this one
+      // The 4004 close frame comes with the handshake; the client's subscribe crosses it.
+      const refused = await RawSocket.open(server.port, `/ws/${FULL.key}`, { replyToClose: false });
+      t.after(() => refused.destroy());
+      refused.send({ action: 'subscribe', channel: 'ghost-room' });
+      assert.equal((await refused.closed()).closeCode, 4004);
+      refused.write(buildFrame({ opcode: Opcode.Close, payload: closePayload(4004) }));
+      await refused.ended; // the server read the subscribe before this close
+      const reply = await signedRequest(server, { path: '/channels', app: FULL });
+      assert.deepEqual(reply.json, { channels: { 'held-room': {} } });
     });
   });
 

@@ -241,3 +241,32 @@ describe('watchlist size limit', () => {
     assert.equal(watcher.closeCode, undefined);
   });
 });
+
+describe('sign-in whose answer does not fit the send queue', () => {
+  let server: Switchboard;
+  before(async () => {
+    server = await startServer({ apps: [{ ...APP, maxQueueBytes: 2048 }] });
+  });
+  after(() => server.close());
+
+  it('closes the connection as a slow consumer and leaves the user offline for watchers', async (t) => {
+    const sdk = serverSdk(server);
+    const watcher = await RawClient.connect(server);
+    t.after(() => watcher.close());
+    await rawSignedIn(watcher, sdk, { id: 'w', watchlist: ['big', 'marker'] });
+    await watcher.next(isWatchlist);
+
+    // signin_success echoes user_data: 3 KB of user_info cannot fit a 2 KB queue.
+    const big = await RawClient.connect(server);
+    t.after(() => big.close());
+    await rawSignIn(big, sdk, { id: 'big', user_info: { bio: 'x'.repeat(3000) } });
+    assert.equal(await big.closed, 4100);
+
+    const marker = await RawClient.connect(server);
+    t.after(() => marker.close());
+    await rawSignedIn(marker, sdk, { id: 'marker' });
+    // Had the closed connection been signed in anyway, "big" would be online (for good) first.
+    const [, next] = await received(watcher, isWatchlist, 2);
+    assert.deepEqual(dataOf(next as RawMessage), { events: [{ name: 'online', user_ids: ['marker'] }] });
+  });
+});

@@ -67,6 +67,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
         acks: envelope || ack === '1' || ack === 'true',
       });
       if (!options.hub.addConnection(session)) {
+        session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
         link.close(4004, 'Application is over its connection quota');
         return session;

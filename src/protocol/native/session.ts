@@ -132,6 +132,7 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   onOverflow(): void {
+    if (this.closed) return; // one close, counted once
     this.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
@@ -175,6 +176,8 @@ export class NativeSession implements Connection, LinkHandler {
           return this.error('TOO_MANY_CHANNELS', `A connection may subscribe to at most ${this.app.maxChannelsPerConnection} channels`, channel);
         case 'forbidden':
           return this.error('FORBIDDEN_CHANNEL', 'Forbidden', channel);
+        case 'closed':
+          return; // nobody left to tell
       }
     }
     this.hasSubscribed = true;

@@ -180,6 +180,8 @@ export class PusherSession implements Connection, LinkHandler {
           return refuse('LimitReached', `A connection may subscribe to at most ${this.app.maxChannelsPerConnection} channels`, 403);
         case 'forbidden':
           return refuse('AuthError', 'Forbidden', 403);
+        case 'closed':
+          return; // nobody left to tell
       }
     }
     this.hasSubscribed = true;
@@ -256,6 +258,8 @@ export class PusherSession implements Connection, LinkHandler {
     }
     // Announce success before the watchlist events that signIn() triggers.
     this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
+    // That frame (or the watchlist error) may not have fitted the send queue and closed the connection.
+    if (this.closed) return;
     this.ctx.hub.signIn(this, { id, info: parsed?.user_info, watchlist });
   }
 

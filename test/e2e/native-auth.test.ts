@@ -306,8 +306,8 @@ describe('native connection authentication', () => {
     it('forwards Cookie, Authorization, Origin, User-Agent, the client IP and the app id', async () => {
       const before = webhook.calls.length;
       await connect(hooked, {
-        headers: { Cookie: 'theme=dark; session=good', Authorization: 'Basic dXNlcjpwdw==', 'User-Agent': 'native-test/1.0' },
-        origin: 'https://app.example',
+        headers: { Cookie: 'theme=dark; session=good', Authorization: 'Basic dXNlcjpwdw==', 'User-Agent': 'native-test/1.0', 'X-Forwarded-Host': 'app.example' },
+        origin: 'https://app.example', // the site's own page, behind a proxy
       });
       assert.equal(webhook.calls.length, before + 1);
       const call = webhook.calls[before];
@@ -354,6 +354,21 @@ describe('native connection authentication', () => {
     it('forwards a Bearer token to the webhook when the app has no JWT secret', async () => {
       await connect(hooked, { headers: { Authorization: 'Bearer backend-session-token' } });
       assert.equal(((await info('bearer-user', HOOK_TOKEN)).connections as unknown[]).length, 1);
+    });
+
+    it('refuses a page of another site (cross-site Origin) with 403 before asking the webhook', async () => {
+      const asked = webhook.calls.length;
+      assert.deepEqual(await refusal(server, hooked, { headers: { Cookie: 'session=good', Origin: 'https://evil.example' } }), {
+        status: 403,
+        body: { success: false, error: 'Origin is another site: list it in allowedOrigins to let its pages connect with their cookies', errorCode: 'ORIGIN_NOT_ALLOWED' },
+      });
+      assert.equal(webhook.calls.length, asked, 'the webhook was not asked');
+    });
+
+    it("lets this site's own pages in: Origin matching Host, or X-Forwarded-Host behind a proxy that rewrites Host", async () => {
+      const self = `http://127.0.0.1:${server.port}`;
+      await connect(hooked, { headers: { Cookie: 'session=good', Origin: self } });
+      await connect(hooked, { headers: { Cookie: 'session=good', Origin: 'https://www.example.com', 'X-Forwarded-Host': 'www.example.com' } });
     });
 
     it('refuses with 403 AUTH_REFUSED when the webhook answers 403', async () => {

@@ -175,3 +175,23 @@ function stringList(value: unknown): string[] | undefined {
 export function isOriginAllowed(app: App, origin: string | undefined): boolean {
   return origin === undefined || app.allowedOrigins.length === 0 || app.allowedOrigins.includes(origin);
 }
+
+/**
+ * Whether a browser page on another site could be using this upgrade to ride on the user's
+ * cookies (cross-site WebSocket hijacking): its Origin names a host other than the one the
+ * request was sent to. A page cannot set Host or X-Forwarded-Host on a WebSocket, so either
+ * matching (the latter for a proxy that rewrites Host) shows the page is this site's own.
+ */
+export function isCrossSite(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false; // not a browser: it has no cookies of the user's to ride on
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return true; // "null" (a sandboxed frame, a file:) or garbage: not this site
+  }
+  const forwarded = req.headers['x-forwarded-host'];
+  const hosts = [req.headers.host, typeof forwarded === 'string' ? forwarded.split(',')[0]?.trim() : undefined];
+  return !hosts.some((host) => host !== undefined && host.toLowerCase() === originHost);
+}

@@ -7,7 +7,7 @@ import { decodeOrKeep } from '../../util/decode.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import type { RequestTarget } from '../../util/request-target.js';
-import { authenticateNative, isOriginAllowed, type NativeIdentity } from './auth.js';
+import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { NativeSession } from './session.js';
 
 export interface NativeRouteOptions {
@@ -39,6 +39,11 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
       if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
       if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
+      // The auth webhook gets the browser's cookies: without an allow-list, only this site's own
+      // pages may use them (as cadsock and gorilla/websocket refuse by default).
+      if (app.authWebhookUrl && app.allowedOrigins.length === 0 && isCrossSite(req)) {
+        return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin is another site: list it in allowedOrigins to let its pages connect with their cookies');
+      }
       const overCapacity = (): Admission | undefined => {
         if (options.maxConnections === 0 || options.hub.size < options.maxConnections) return undefined;
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);

@@ -15,7 +15,7 @@ type Env = Record<string, string | undefined>;
 const ENV_PREFIX = 'SWITCHBOARD_';
 const DEFAULT_APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' } as const;
 /** App fields that stay strings even when they look like numbers (an id of "123"). */
-const STRING_FIELDS = new Set(['id', 'key', 'secret', 'apiToken', 'jwtSecret', 'authWebhookUrl']);
+const STRING_FIELDS = new Set(['id', 'key', 'secret', 'apiToken', 'jwtSecret', 'authWebhookUrl', 'nativeFormat']);
 
 /** Top-level scalar settings, read from SWITCHBOARD_<KEY> (and HOST/PORT for the listener). */
 const scalarKeys = Object.entries(configSchema.shape)
@@ -123,6 +123,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
     AUTH_WEBHOOK_URL: 'authWebhookUrl',
     ALLOW_ANONYMOUS: 'allowAnonymous',
     CLIENT_PUBLISH: 'clientPublish',
+    NATIVE_FORMAT: 'nativeFormat',
     ALLOWED_ORIGINS: 'allowedOrigins',
   };
   for (const [suffix, field] of Object.entries(fields)) {

@@ -63,6 +63,8 @@ export const appSchema = z
     apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
     allowAnonymous: z.boolean().default(true),
     clientPublish: z.boolean().default(false),
+    /** What native clients receive unless they ask with ?format=: raw payloads, envelopes, or cadsock's messages. */
+    nativeFormat: z.enum(['raw', 'envelope', 'cadsock']).default('raw'),
     authWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
     authWebhookTimeoutMs: positiveInt.default(5_000),
     jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -45,6 +45,8 @@ export interface App {
   readonly allowAnonymous: boolean;
   /** Native clients may publish to channels they are subscribed to. */
   readonly clientPublish: boolean;
+  /** What native clients receive unless they pass ?format=. */
+  readonly nativeFormat: 'raw' | 'envelope' | 'cadsock';
   /** cadsock-style auth webhook, called before the upgrade with the client's cookies. */
   readonly authWebhookUrl?: string | undefined;
   readonly authWebhookTimeoutMs: number;

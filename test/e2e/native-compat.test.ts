@@ -45,7 +45,7 @@ describe('a cadsock client and backend against Switchboard', () => {
       if (token === 'valid-token-of-user-123') answerJson(res, 200, { id: 'user-123' });
       else answerJson(res, 401, { error: 'Missing authentication token' });
     });
-    server = await startServer({ apps: [{ ...CADSOCK, apiToken: CADSOCK_TOKEN, authWebhookUrl: auth.url }] });
+    server = await startServer({ apps: [{ ...CADSOCK, apiToken: CADSOCK_TOKEN, authWebhookUrl: auth.url, nativeFormat: 'cadsock' }] });
   });
   after(async () => {
     await closeAll(clients);
@@ -53,36 +53,76 @@ describe('a cadsock client and backend against Switchboard', () => {
     await auth.close();
   });
 
-  it('authenticates through the auth endpoint, subscribes with {"action":"subscribe"} and receives the raw message', async () => {
+  /** What the client got, pongs of the sync round trips (a Switchboard addition) left out. */
+  const received = (client: NativeClient): unknown[] => client.texts.filter((t) => t !== '{"type":"pong"}').map((t) => JSON.parse(t));
+
+  it("authenticates through the auth endpoint, subscribes with {\"action\":\"subscribe\"} and gets cadsock's messages", async () => {
     const client = await cadsockClient(server, 'AUTH_TOKEN=valid-token-of-user-123');
     clients.push(client);
     client.send({ action: 'subscribe', channel: 'news' });
-    // cadsock has no acks; a ping round trip (a Switchboard addition) shows the subscribe was handled.
     await client.sync();
     const message = JSON.stringify('(news) Hello World! at 12:00:00'); // send.php json_encode()s its text
     const res = await cadsockBroadcast(server, 'news', message, CADSOCK_TOKEN);
     assert.ok(res.status >= 200 && res.status < 300, `status ${res.status}`);
-    const frame = await client.text(message);
-    assert.equal(JSON.parse(frame.text), '(news) Hello World! at 12:00:00');
-    assert.deepEqual(
-      client.texts.filter((t) => t !== '{"type":"pong"}'),
-      [message],
-      'a cadsock client gets nothing but the payloads (no acks, no envelopes)',
-    );
+    await client.until(() => received(client).length === 2);
+    // cadsock's hub answers every subscribe and wraps every message; its page switches on `type`.
+    assert.deepEqual(received(client), [
+      { type: 'subscribed', channel: 'news' },
+      { type: 'message', channel: 'news', payload: '(news) Hello World! at 12:00:00' },
+    ]);
   });
 
-  it('stops delivery after {"action":"unsubscribe"}', async () => {
+  it('stops delivery after {"action":"unsubscribe"}, which is answered', async () => {
     const client = await cadsockClient(server, 'AUTH_TOKEN=valid-token-of-user-123');
     clients.push(client);
     client.send({ action: 'subscribe', channel: 'sports' });
     await client.sync();
-    await cadsockBroadcast(server, 'sports', 'goal', CADSOCK_TOKEN);
-    await client.text('goal');
+    await cadsockBroadcast(server, 'sports', JSON.stringify({ score: '1-0' }), CADSOCK_TOKEN);
+    await client.until(() => received(client).length === 2);
     client.send({ action: 'unsubscribe', channel: 'sports' });
     await client.sync();
-    await cadsockBroadcast(server, 'sports', 'second goal', CADSOCK_TOKEN);
+    await cadsockBroadcast(server, 'sports', JSON.stringify({ score: '2-0' }), CADSOCK_TOKEN);
     await client.sync();
-    assert.deepEqual(client.texts.filter((t) => t !== '{"type":"pong"}'), ['goal']);
+    assert.deepEqual(received(client), [
+      { type: 'subscribed', channel: 'sports' },
+      { type: 'message', channel: 'sports', payload: { score: '1-0' } },
+      { type: 'unsubscribed', channel: 'sports' },
+    ]);
+  });
+
+  it("reports a bad action as cadsock does, in `error`", async () => {
+    const client = await cadsockClient(server, 'AUTH_TOKEN=valid-token-of-user-123');
+    clients.push(client);
+    client.send({ action: 'dance', channel: 'news' });
+    await client.sync();
+    const [error] = received(client) as Array<Record<string, unknown>>;
+    assert.equal(error?.type, 'error');
+    assert.equal(typeof error?.error, 'string');
+  });
+
+  it('delivers a message that is not JSON as a string payload rather than dropping it', async () => {
+    const client = await cadsockClient(server, 'AUTH_TOKEN=valid-token-of-user-123');
+    clients.push(client);
+    client.send({ action: 'subscribe', channel: 'plain' });
+    await client.sync();
+    await cadsockBroadcast(server, 'plain', 'not json', CADSOCK_TOKEN);
+    await client.until(() => received(client).length === 2);
+    assert.deepEqual(received(client)[1], { type: 'message', channel: 'plain', payload: 'not json' });
+  });
+
+  it("lets a client ask for another format than the app's: ?format=raw gets the bare payloads", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?format=raw`, { headers: { Cookie: 'AUTH_TOKEN=valid-token-of-user-123' } });
+    const client = new NativeClient(ws);
+    clients.push(client);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    client.send({ action: 'subscribe', channel: 'bare' });
+    await client.sync();
+    await cadsockBroadcast(server, 'bare', '"just this"', CADSOCK_TOKEN);
+    await client.text('"just this"');
+    assert.deepEqual(received(client), ['just this']);
   });
 
   it('refuses the upgrade when the auth endpoint refuses the cookie', async () => {
@@ -104,7 +144,7 @@ describe('a cadsock client and backend against Switchboard', () => {
       errorCode: 'INVALID_AUTHORIZATION',
     });
     await client.sync();
-    assert.deepEqual(client.texts.filter((t) => t !== '{"type":"pong"}'), []);
+    assert.deepEqual(received(client), [{ type: 'subscribed', channel: 'open-door' }]);
   });
 });
 

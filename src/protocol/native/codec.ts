@@ -1,11 +1,16 @@
+import type { App } from '../../core/app.js';
 import type { ChannelMessage, WireEncoder } from '../../core/message.js';
 import { frameBinary, frameText } from '../../transport/frame.js';
 
 /**
- * The native protocol's wire. Clients send `{"action": ...}` JSON. They receive either the raw
- * payload, as text or binary exactly as published (what cadsock and dSock clients expect), or
- * with `?format=envelope` a JSON envelope `{"channel","event","data"}` that tells channels apart.
+ * The native protocol's wire. Clients send `{"action": ...}` JSON. What they receive depends on
+ * the format: `raw`, the payload as text or binary exactly as published (dSock, the FrankenPHP
+ * hub, plumego); `envelope`, a JSON envelope `{"channel","event","data"}` that tells channels
+ * apart; `cadsock`, cadsock's `{"type":"message","channel","payload"}`.
  */
+export type NativeFormat = App['nativeFormat'];
+
+export const NATIVE_FORMATS: readonly NativeFormat[] = ['raw', 'envelope', 'cadsock'];
 
 export interface NativeClientMessage {
   readonly action: string;
@@ -30,8 +35,10 @@ export function decodeNative(text: string): NativeDecode {
   return { ok: true, message: { action: m.action, channel: m.channel, data: m.data, event: m.event, password: m.password } };
 }
 
-export function encodeNativeError(code: string, message: string, channel?: string): string {
-  return JSON.stringify(channel === undefined ? { type: 'error', code, message } : { type: 'error', code, message, channel });
+export function encodeNativeError(code: string, message: string, channel: string | undefined, format: NativeFormat): string {
+  // cadsock clients read the text from `error`; the code is there for everyone.
+  const text = format === 'cadsock' ? { error: message } : { message };
+  return JSON.stringify(channel === undefined ? { type: 'error', code, ...text } : { type: 'error', code, ...text, channel });
 }
 
 export function encodeNativeAck(type: 'subscribed' | 'unsubscribed', channel: string): string {
@@ -39,7 +46,7 @@ export function encodeNativeAck(type: 'subscribed' | 'unsubscribed', channel: st
 }
 
 /** Raw delivery: payloads only; presence and count notices are not for raw clients. */
-export const nativeRawWire: WireEncoder = {
+const nativeRawWire: WireEncoder = {
   encode(message) {
     if (message.kind !== 'event') return null;
     return typeof message.data === 'string' ? frameText(message.data) : frameBinary(message.data);
@@ -68,6 +75,31 @@ export function encodeEnvelope(message: ChannelMessage): string {
   }
 }
 
-export const nativeEnvelopeWire: WireEncoder = {
+const nativeEnvelopeWire: WireEncoder = {
   encode: (message) => frameText(encodeEnvelope(message)),
 };
+
+/**
+ * cadsock's delivery: the published text goes into `payload` as JSON (cadsock backends send
+ * JSON-encoded messages); text that is not JSON goes in as a string rather than being lost.
+ */
+const nativeCadsockWire: WireEncoder = {
+  encode(message) {
+    if (message.kind !== 'event') return null;
+    let payload: string;
+    if (typeof message.data !== 'string') payload = JSON.stringify(message.data.toString('base64'));
+    else payload = message.dataIsJson || isJsonText(message.data) ? message.data : JSON.stringify(message.data);
+    return frameText(`{"type":"message","channel":${JSON.stringify(message.channel)},"payload":${payload}}`);
+  },
+};
+
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const NATIVE_WIRES: Readonly<Record<NativeFormat, WireEncoder>> = { raw: nativeRawWire, envelope: nativeEnvelopeWire, cadsock: nativeCadsockWire };

@@ -8,6 +8,7 @@ import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
+import { NATIVE_FORMATS } from './codec.js';
 import { NativeSession } from './session.js';
 
 export interface NativeRouteOptions {
@@ -64,12 +65,13 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
     },
     open(link: ClientLink, _req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const { app, identity } = state as Admitted;
-      const format = url.searchParams.get('format');
-      const envelope = format === 'envelope';
+      // The app's format, unless the client asks for another one.
+      const asked = url.searchParams.get('format');
+      const format = NATIVE_FORMATS.find((f) => f === asked) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');
       const session = new NativeSession(options.nextSocketId(), app, link, options.hub, identity, {
-        envelope,
-        acks: envelope || ack === '1' || ack === 'true',
+        format,
+        acks: format !== 'raw' || ack === '1' || ack === 'true',
       });
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored

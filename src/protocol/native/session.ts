@@ -10,7 +10,7 @@ import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import type { NativeIdentity } from './auth.js';
-import { decodeNative, encodeNativeAck, encodeNativeError, nativeEnvelopeWire, nativeRawWire } from './codec.js';
+import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
 
 /** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
 export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
@@ -23,8 +23,8 @@ export const NativeClose: Record<CloseReason, { code: number; reason: string }> 
 };
 
 export interface NativeSessionOptions {
-  readonly envelope: boolean;
-  /** Acknowledge subscribe/unsubscribe (always on with envelopes; raw clients opt in with ?ack=1). */
+  readonly format: NativeFormat;
+  /** Acknowledge subscribe/unsubscribe (always on with envelopes and cadsock; raw clients opt in with ?ack=1). */
   readonly acks: boolean;
 }
 
@@ -56,7 +56,7 @@ export class NativeSession implements Connection, LinkHandler {
     private readonly identity: NativeIdentity,
     private readonly options: NativeSessionOptions,
   ) {
-    this.wire = options.envelope ? nativeEnvelopeWire : nativeRawWire;
+    this.wire = NATIVE_WIRES[options.format];
     this.messages = new TokenBucket(app.clientMessagesPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
@@ -148,7 +148,7 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   private error(code: string, message: string, channel?: string): void {
-    this.link.sendText(encodeNativeError(code, message, channel));
+    this.link.sendText(encodeNativeError(code, message, channel, this.options.format));
   }
 
   private subscribe(channel: unknown, password: string | undefined): void {

@@ -42,6 +42,18 @@ export function isValidChannelName(name: unknown, maxLength: number): name is st
   return NAME_PATTERN.test(name);
 }
 
+/** Control characters (NUL included, which separates keys in the hub's state). */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Native clients name channels as the systems they come from do: any text (`chat:42`,
+ * `orders/7`, `salle-été`) but control characters, within the length limit. Names starting with
+ * `#` are the server's own. Pusher clients cannot subscribe to names outside Pusher's set.
+ */
+export function isValidNativeChannelName(name: unknown, maxLength: number): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= maxLength && !name.startsWith('#') && !CONTROL_CHARACTER.test(name);
+}
+
 export function serverToUserChannel(userId: string): string {
   return SERVER_TO_USER + userId;
 }

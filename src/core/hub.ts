@@ -631,7 +631,7 @@ export class Hub implements BusSink {
     const keep = new Set(snapshot.map(deltaKey));
     for (const [appId, s] of this.apps) {
       for (const [channel] of [...s.subscriptions.entriesOf(node)]) {
-        if (keep.has(`s|${appId}|${channel}`)) continue;
+        if (keep.has(stateKey('s', appId, channel))) continue;
         this.applyRemote(node, [{ kind: 'subscriptions', appId, channel, count: 0 }], false);
         if (reportLeaves && s.subscriptions.total(channel) === 0 && !channelKind(channel).serverToUser) {
           this.onEvent(appId, { name: 'channel_vacated', channel });
@@ -639,14 +639,14 @@ export class Hub implements BusSink {
       }
       for (const [key] of [...s.presence.entriesOf(node)]) {
         const [channel, userId] = splitPresenceKey(key);
-        if (keep.has(`p|${appId}|${channel}|${userId}`)) continue;
+        if (keep.has(stateKey('p', appId, channel, userId))) continue;
         this.setPresence(s, appId, node, channel, userId, 0, undefined, undefined);
         if (reportLeaves && !s.members.get(channel)?.has(userId)) this.onEvent(appId, { name: 'member_removed', channel, userId });
       }
       for (const [userId] of [...s.online.entriesOf(node)]) {
-        if (!keep.has(`u|${appId}|${userId}`)) this.setOnline(s, appId, node, userId, 0);
+        if (!keep.has(stateKey('u', appId, userId))) this.setOnline(s, appId, node, userId, 0);
       }
-      if (!keep.has(`c|${appId}`)) s.connectionTally.set(node, '', 0);
+      if (!keep.has(stateKey('c', appId))) s.connectionTally.set(node, '', 0);
     }
   }
 
@@ -674,18 +674,27 @@ export class Hub implements BusSink {
 
 type ConnectionSummaryList = import('./bus.js').ConnectionSummary[];
 
+/**
+ * Identifies a piece of shared state, for matching a snapshot against what is held. NUL-joined:
+ * native channel names and user ids may hold any printable character, but no channel name holds
+ * NUL, so the parts cannot run into each other.
+ */
+function stateKey(...parts: string[]): string {
+  return parts.join('\u0000');
+}
+
 function deltaKey(d: StateDelta): string {
   switch (d.kind) {
     case 'subscriptions':
-      return `s|${d.appId}|${d.channel}`;
+      return stateKey('s', d.appId, d.channel);
     case 'presence':
-      return `p|${d.appId}|${d.channel}|${d.userId}`;
+      return stateKey('p', d.appId, d.channel, d.userId);
     case 'user':
-      return `u|${d.appId}|${d.userId}`;
+      return stateKey('u', d.appId, d.userId);
     case 'connections':
-      return `c|${d.appId}`;
+      return stateKey('c', d.appId);
     case 'cache':
-      return `k|${d.appId}|${d.message.channel}`;
+      return stateKey('k', d.appId, d.message.channel);
   }
 }
 

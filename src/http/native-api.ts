@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Logger } from '../log.js';
 import type { App } from '../core/app.js';
-import { isReservedEventName, isValidChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
+import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
@@ -161,7 +161,7 @@ function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
   if (channels.length === 0 || channels[0] === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel or channels is required');
   if (channels.length > app.maxEventChannels) throw new ApiError(400, 'TOO_MANY_CHANNELS', `at most ${app.maxEventChannels} channels`);
   for (const c of channels) {
-    if (!isValidChannelName(c, app.maxChannelNameLength) || c.startsWith('#')) throw new ApiError(400, 'INVALID_CHANNEL', `invalid channel name: ${describeValue(c)}`);
+    if (!isValidNativeChannelName(c, app.maxChannelNameLength)) throw new ApiError(400, 'INVALID_CHANNEL', `invalid channel name: ${describeValue(c)}`);
   }
   const data = p.raw('data') ?? p.raw('message');
   if (data === undefined) throw new ApiError(400, 'MISSING_MESSAGE', 'data (or message) is required');

@@ -467,7 +467,7 @@ describe('hostile input', () => {
       assert.equal(server.hub.channels(APP.id).size, channelsBefore, 'no channel was created');
 
       const n = await nativeSocket();
-      for (const channel of ['has space', '#server-to-user-1', 'a'.repeat(201), 7]) {
+      for (const channel of ['line\nbreak', '#server-to-user-1', 'a'.repeat(201), 7, '']) {
         const error = await nativeError(n, { action: 'subscribe', channel });
         assert.equal(error.code, 'INVALID_CHANNEL', JSON.stringify(channel));
       }

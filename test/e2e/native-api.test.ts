@@ -170,7 +170,7 @@ describe('native HTTP API', () => {
       await subscribeNative(c, 'strict');
       const cases: Array<[Parameters<typeof api>[3], number, string]> = [
         [{ json: { data: 'x' } }, 400, 'MISSING_CHANNEL'],
-        [{ json: { channel: 'bad name', data: 'x' } }, 400, 'INVALID_CHANNEL'],
+        [{ json: { channel: 'bad\u0000name', data: 'x' } }, 400, 'INVALID_CHANNEL'],
         [{ json: { channel: '#server-to-user-x', data: 'x' } }, 400, 'INVALID_CHANNEL'],
         [{ json: { channels: ['a', 'b', 'c', 'd'], data: 'x' } }, 400, 'TOO_MANY_CHANNELS'],
         [{ json: { channel: 'strict' } }, 400, 'MISSING_MESSAGE'],

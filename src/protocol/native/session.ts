@@ -1,5 +1,5 @@
 import type { App } from '../../core/app.js';
-import { channelKind, isReservedEventName, isValidChannelName } from '../../core/channels.js';
+import { channelKind, isReservedEventName, isValidNativeChannelName } from '../../core/channels.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
@@ -152,8 +152,8 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   private subscribe(channel: unknown, password: string | undefined): void {
-    if (!isValidChannelName(channel, this.app.maxChannelNameLength) || channel.startsWith('#')) {
-      return this.error('INVALID_CHANNEL', `A channel name is 1-${this.app.maxChannelNameLength} characters of A-Z a-z 0-9 _ - = @ , . ;`);
+    if (!isValidNativeChannelName(channel, this.app.maxChannelNameLength)) {
+      return this.error('INVALID_CHANNEL', `A channel name is 1-${this.app.maxChannelNameLength} characters, no control characters, not starting with #`);
     }
     // hasOwn: a channel named like an Object.prototype key ("constructor") must not look protected.
     const required = Object.hasOwn(this.app.channelPasswords, channel) ? this.app.channelPasswords[channel] : undefined;

@@ -9,7 +9,7 @@ import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { NATIVE_FORMATS } from './codec.js';
-import { NativeSession } from './session.js';
+import { NativeSession, channelPasswordGiven } from './session.js';
 
 export interface NativeRouteOptions {
   readonly hub: Hub;
@@ -44,6 +44,11 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       // pages may use them (as cadsock and gorilla/websocket refuse by default).
       if (app.authWebhookUrl && app.allowedOrigins.length === 0 && isCrossSite(req)) {
         return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin is another site: list it in allowedOrigins to let its pages connect with their cookies');
+      }
+      // A room named in the URL with the wrong password is refused before the upgrade, as plumego does.
+      const room = url.searchParams.get('channel') ?? url.searchParams.get('room');
+      if (room !== null && !channelPasswordGiven(app, room, url.searchParams.get('room_password') ?? undefined)) {
+        return refuse(403, 'WRONG_PASSWORD', 'This channel needs its password');
       }
       const overCapacity = (): Admission | undefined => {
         if (options.maxConnections === 0 || options.hub.size < options.maxConnections) return undefined;

@@ -28,6 +28,13 @@ export interface NativeSessionOptions {
   readonly acks: boolean;
 }
 
+/** Whether `password` opens `channel`: channels without a password in `channelPasswords` need none. */
+export function channelPasswordGiven(app: App, channel: string, password: string | undefined): boolean {
+  // hasOwn: a channel named like an Object.prototype key ("constructor") must not look protected.
+  const required = Object.hasOwn(app.channelPasswords, channel) ? app.channelPasswords[channel] : undefined;
+  return required === undefined || (password !== undefined && safeEqual(password, required));
+}
+
 /** True when `name` is on the list, exactly or by a `prefix*` pattern. */
 export function channelAllowed(list: readonly string[] | undefined, name: string): boolean {
   if (!list) return false;
@@ -155,11 +162,7 @@ export class NativeSession implements Connection, LinkHandler {
     if (!isValidNativeChannelName(channel, this.app.maxChannelNameLength)) {
       return this.error('INVALID_CHANNEL', `A channel name is 1-${this.app.maxChannelNameLength} characters, no control characters, not starting with #`);
     }
-    // hasOwn: a channel named like an Object.prototype key ("constructor") must not look protected.
-    const required = Object.hasOwn(this.app.channelPasswords, channel) ? this.app.channelPasswords[channel] : undefined;
-    if (required !== undefined && (password === undefined || !safeEqual(password, required))) {
-      return this.error('WRONG_PASSWORD', 'This channel needs its password', channel);
-    }
+    if (!channelPasswordGiven(this.app, channel, password)) return this.error('WRONG_PASSWORD', 'This channel needs its password', channel);
     const kind = channelKind(channel);
     if (kind.isPrivate && (!this.user || !channelAllowed(this.identity.channels, channel))) {
       return this.error('FORBIDDEN_CHANNEL', 'Private and presence channels need a connection allowed to join them', channel);

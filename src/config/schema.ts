@@ -85,6 +85,8 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Told to Pusher clients in connection_established; the server pings after this much silence. */
     activityTimeoutSeconds: positiveInt.default(120),
+    /** Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s). */
+    nativePingIntervalSeconds: positiveInt.default(30),
     /** How long a pinged connection has to answer before it is closed with 4201. */
     pongTimeoutSeconds: positiveInt.default(30),
     /** Largest WebSocket message a client may send. */

@@ -14,6 +14,11 @@ export interface QueuePolicy {
 export interface ClientLink {
   /** Replaces the default queue bounds once the front-end knows the client's app. */
   setQueuePolicy(policy: QueuePolicy): void;
+  /**
+   * Pings the client after this much silence rather than after the transport's activity timeout:
+   * for clients that send nothing on their own, whose connections a proxy would otherwise cut.
+   */
+  setPingAfter(ms: number): void;
   /** Writes a complete, pre-built frame. False when it was refused (link closed or queue full). */
   write(frame: Buffer): boolean;
   sendText(text: string): boolean;

@@ -11,6 +11,8 @@ export interface WsTransportOptions {
   /** Until the front-end sets the app's own. */
   defaultQueuePolicy: QueuePolicy;
   activityTimeoutMs: number;
+  /** The shortest silence a front-end will ask for with setPingAfter, so the sweep runs often enough. */
+  shortestPingAfterMs: number;
   pongTimeoutMs: number;
   /** 0 = no limit. */
   maxConnectionsPerIp: number;
@@ -72,6 +74,8 @@ export class WsLink implements ClientLink, Flushable {
   private waitTimer: NodeJS.Timeout | undefined;
   lastActivityAt = Date.now();
   pingSentAt = 0;
+  /** Silence after which this client is pinged; undefined: the transport's activity timeout. */
+  pingAfterMs: number | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -81,6 +85,10 @@ export class WsLink implements ClientLink, Flushable {
 
   setQueuePolicy(policy: QueuePolicy): void {
     this.policy = policy;
+  }
+
+  setPingAfter(ms: number): void {
+    this.pingAfterMs = ms;
   }
 
   get isOpen(): boolean {
@@ -245,7 +253,8 @@ export class WsTransport {
   }
 
   start(): void {
-    const every = Math.min(Math.max(Math.min(this.options.activityTimeoutMs, this.options.pongTimeoutMs) / 4, 250), 5_000);
+    const { activityTimeoutMs, shortestPingAfterMs, pongTimeoutMs } = this.options;
+    const every = Math.min(Math.max(Math.min(activityTimeoutMs, shortestPingAfterMs, pongTimeoutMs) / 4, 250), 5_000);
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), every);
     this.sweepTimer.unref();
   }
@@ -395,7 +404,7 @@ export class WsTransport {
     const { activityTimeoutMs, pongTimeoutMs } = this.options;
     for (const link of this.links) {
       if (link.pingSentAt === 0) {
-        if (now - link.lastActivityAt >= activityTimeoutMs) {
+        if (now - link.lastActivityAt >= (link.pingAfterMs ?? activityTimeoutMs)) {
           link.ping(now);
           link.handler.onIdle();
         }

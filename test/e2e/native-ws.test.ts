@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import type { Switchboard } from '../../src/index.js';
 import { api, closeAll, connectNative, makeJwt, nowSeconds, refusal, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -396,5 +398,29 @@ describe('native WebSocket protocol', () => {
       });
       await second.sync();
     });
+  });
+});
+
+describe('native keep-alive', () => {
+  let server: Switchboard;
+  before(async () => {
+    // Pusher clients are told 60 s and ping on their own; native clients never do.
+    server = await startServer({ activityTimeoutSeconds: 60, nativePingIntervalSeconds: 1 });
+  });
+  after(() => server.close());
+
+  it('pings a silent native client after nativePingIntervalSeconds, and a Pusher client only after the activity timeout', { timeout: 10_000 }, async (t) => {
+    const native = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+    const pusher = new WebSocket(`ws://127.0.0.1:${server.port}/app/${APP.key}?protocol=7`);
+    t.after(() => [native, pusher].forEach((ws) => ws.terminate()));
+    let pusherPings = 0;
+    pusher.on('ping', () => (pusherPings += 1));
+    await Promise.all([once(native, 'open'), once(pusher, 'open')]);
+    const openedAt = Date.now();
+    await once(native, 'ping');
+    const after = Date.now() - openedAt;
+    assert.ok(after >= 900 && after < 2500, `native ping ${after} ms after opening`);
+    await once(native, 'ping'); // and again once the pong is a second old
+    assert.equal(pusherPings, 0);
   });
 });

@@ -29,6 +29,7 @@ function transportOptions(overrides: Partial<WsTransportOptions>): WsTransportOp
     defaultQueuePolicy: { maxBytes: 1 << 20, maxMessages: 1000, onFull: 'close', waitMs: 1000 },
     clientAddress: (req) => req.socket.remoteAddress ?? '',
     activityTimeoutMs: 60_000,
+    shortestPingAfterMs: 60_000,
     pongTimeoutMs: 30_000,
     maxConnectionsPerIp: 0,
     connectionAttemptsPerIpPerSecond: 0,

@@ -19,6 +19,8 @@ export interface NativeRouteOptions {
   readonly defaultApp: App;
   readonly nextSocketId: () => string;
   readonly maxConnections: number;
+  /** Native clients do not ping on their own: the server pings them after this much silence. */
+  readonly pingAfterMs: number;
 }
 
 interface Admitted {
@@ -74,6 +76,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const asked = url.searchParams.get('format');
       const format = NATIVE_FORMATS.find((f) => f === asked) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');
+      link.setPingAfter(options.pingAfterMs);
       const session = new NativeSession(options.nextSocketId(), app, link, options.hub, identity, {
         format,
         acks: format !== 'raw' || ack === '1' || ack === 'true',

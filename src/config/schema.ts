@@ -11,9 +11,20 @@ const nonNegativeInt = z.number().int().nonnegative();
 
 const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
 
+/**
+ * An http(s) URL the server calls. fetch() refuses URLs holding a user or password, so such a
+ * URL would fail every call (and show its password in every failure): credentials go in headers.
+ */
+const outboundUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => {
+    const parsed = new URL(url);
+    return parsed.username === '' && parsed.password === '';
+  }, 'must not hold a user or password (send credentials in headers)');
+
 export const webhookSchema = z
   .object({
-    url: z.url({ protocol: /^https?$/ }),
+    url: outboundUrl,
     /** Which events go to this URL; all of them when omitted. */
     events: z.array(z.enum(webhookEvents)).min(1).optional(),
     /** Only events of channels whose name starts with this. */
@@ -65,7 +76,7 @@ export const appSchema = z
     clientPublish: z.boolean().default(false),
     /** What native clients receive unless they ask with ?format=: raw payloads, envelopes, or cadsock's messages. */
     nativeFormat: z.enum(['raw', 'envelope', 'cadsock']).default('raw'),
-    authWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    authWebhookUrl: outboundUrl.optional(),
     authWebhookTimeoutMs: positiveInt.default(5_000),
     jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     claimTtlSeconds: positiveInt.default(60),

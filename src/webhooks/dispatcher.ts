@@ -76,6 +76,8 @@ class TargetQueue {
   private readonly wakers = new Set<() => void>();
   /** Aborted when the shutdown's deadline has passed: no request may outlive the server. */
   private readonly stopper = new AbortController();
+  /** The target without its query string, which may carry a token. */
+  private readonly loggedUrl: string;
 
   constructor(
     private readonly app: App,
@@ -84,6 +86,8 @@ class TargetQueue {
     private readonly counters: Counters,
     private readonly log: Logger,
   ) {
+    const url = new URL(target.url);
+    this.loggedUrl = url.origin + url.pathname;
     this.lanes = Array.from({ length: target.batch ? 1 : UNBATCHED_LANES }, () => ({ queued: [], sending: undefined }));
   }
 
@@ -176,9 +180,9 @@ class TargetQueue {
           this.counters.increment(this.app.id, CounterName.WebhooksSent);
           return;
         }
-        this.log.warn({ app: this.app.id, url: this.target.url, status: response.status }, 'webhook refused');
+        this.log.warn({ app: this.app.id, url: this.loggedUrl, status: response.status }, 'webhook refused');
       } catch (err) {
-        this.log.warn({ app: this.app.id, url: this.target.url, err: (err as Error).message }, 'webhook failed');
+        this.log.warn({ app: this.app.id, url: this.loggedUrl, err: (err as Error).message }, 'webhook failed');
       }
       this.counters.increment(this.app.id, CounterName.WebhookFailures);
       if (Date.now() + wait > giveUpAt || this.closed || this.stopper.signal.aborted) {

@@ -165,6 +165,15 @@ describe('loadConfig', () => {
       assertProblems(problemsOf({ argv: ['--config', file], env: {} }), [/^apps\.0.*colour/]);
     });
 
+    it('refuses webhook and auth webhook URLs holding a user or password, without echoing the password', () => {
+      const file = configFile({
+        apps: [{ id: 'a', key: 'k', secret: 's', authWebhookUrl: 'https://u:auth-pass@backend.example/auth', webhooks: [{ url: 'https://u:hook-pass@backend.example/hook' }] }],
+      });
+      const problems = problemsOf({ argv: ['--config', file], env: {} });
+      assertProblems(problems, [/^apps\.0\.authWebhookUrl: must not hold a user or password/, /^apps\.0\.webhooks\.0\.url: must not hold a user or password/]);
+      assert.ok(!problems.join('\n').includes('pass@'), 'a password was echoed');
+    });
+
     it('refuses a trusted proxy that is not an address or range', () => {
       assertProblems(problemsOf({ argv: [], env: { SWITCHBOARD_TRUSTED_PROXIES: '10.0.0.0/8,proxy.internal' } }), [/^trustedProxies\.1: must be an IP address or CIDR range/]);
     });

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 /** How far past shutdownTimeoutMs the process may run before it is ended regardless. */
 const SHUTDOWN_OVERRUN_MS = 3_000;
@@ -18,6 +22,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  const unknown = unknownEnvNames(process.env);
+  if (unknown.length > 0) log.warn({ variables: unknown }, 'these SWITCHBOARD_ variables set nothing: mistyped?');
+  const defaultSecret = appsWithDefaultSecret(config);
+  if (defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
+    log.warn({ apps: defaultSecret }, 'apps signing with the default secret "app-secret" on a public interface: anyone can publish to them; set SWITCHBOARD_APP_SECRET');
+  }
   const server = await createServer(config, { log });
   const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
   log.info(`Switchboard listening on ${config.host}:${server.port} (WebSocket + HTTP), serving apps: ${apps}`);

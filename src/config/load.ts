@@ -105,28 +105,54 @@ export function validateConfig(input: ConfigInput | Record<string, unknown>, ear
   return deepFreeze(result.data);
 }
 
+/** SWITCHBOARD_APP_<suffix> → the default app's setting. */
+const APP_ENV_FIELDS: Readonly<Record<string, string>> = {
+  ID: 'id',
+  KEY: 'key',
+  SECRET: 'secret',
+  CLIENT_MESSAGES: 'enableClientMessages',
+  SUBSCRIPTION_COUNT: 'enableSubscriptionCount',
+  MAX_CONNECTIONS: 'maxConnections',
+  API_TOKEN: 'apiToken',
+  JWT_SECRET: 'jwtSecret',
+  AUTH_WEBHOOK_URL: 'authWebhookUrl',
+  ALLOW_ANONYMOUS: 'allowAnonymous',
+  CLIENT_PUBLISH: 'clientPublish',
+  NATIVE_FORMAT: 'nativeFormat',
+  ALLOWED_ORIGINS: 'allowedOrigins',
+};
+
+/** SWITCHBOARD_* names that are not server settings: the example scripts read them on the client side. */
+const CLIENT_ENV_NAMES = ['SWITCHBOARD_URL', 'SWITCHBOARD_API_TOKEN'];
+
+/**
+ * SWITCHBOARD_* variables that set nothing, most likely mistyped (SWITCHBOARD_METRIC_PORT):
+ * not refused, since a shared environment may hold others of ours, but worth a warning.
+ */
+export function unknownEnvNames(env: Env): string[] {
+  const known = new Set([
+    ...scalarKeys.map(envName),
+    `${ENV_PREFIX}CONFIG`,
+    ...Object.keys(APP_ENV_FIELDS).map((suffix) => `${ENV_PREFIX}APP_${suffix}`),
+    ...CLIENT_ENV_NAMES,
+  ]);
+  return Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !known.has(name))
+    .sort();
+}
+
+/** Apps still signing with the secret every copy of Switchboard starts with. */
+export function appsWithDefaultSecret(config: Config): string[] {
+  return config.apps.filter((app) => app.secret === DEFAULT_APP.secret).map((app) => app.id);
+}
+
 /**
  * SWITCHBOARD_APP_* describe the default app. They override the file's app with the same id
  * (or its first app when no id is given), or add the app when the file has none.
  */
 function mergeEnvApp(fileApps: unknown, env: Env): unknown {
   const fromEnv: Record<string, unknown> = {};
-  const fields: Record<string, string> = {
-    ID: 'id',
-    KEY: 'key',
-    SECRET: 'secret',
-    CLIENT_MESSAGES: 'enableClientMessages',
-    SUBSCRIPTION_COUNT: 'enableSubscriptionCount',
-    MAX_CONNECTIONS: 'maxConnections',
-    API_TOKEN: 'apiToken',
-    JWT_SECRET: 'jwtSecret',
-    AUTH_WEBHOOK_URL: 'authWebhookUrl',
-    ALLOW_ANONYMOUS: 'allowAnonymous',
-    CLIENT_PUBLISH: 'clientPublish',
-    NATIVE_FORMAT: 'nativeFormat',
-    ALLOWED_ORIGINS: 'allowedOrigins',
-  };
-  for (const [suffix, field] of Object.entries(fields)) {
+  for (const [suffix, field] of Object.entries(APP_ENV_FIELDS)) {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
     if (raw === undefined) continue;
     if (field === 'allowedOrigins') fromEnv[field] = splitList(raw);

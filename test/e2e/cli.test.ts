@@ -128,6 +128,20 @@ describe('switchboard CLI', () => {
     assert.equal((await r.exit).code, 0);
   });
 
+  it('warns about SWITCHBOARD_ variables that set nothing and about the default secret on a public interface', async (t) => {
+    const r = run(t, [], { PORT: '0', HOST: '0.0.0.0', SWITCHBOARD_METRIC_PORT: '9601' });
+    await banner(r);
+    const warnings = r
+      .stdout()
+      .split('\n')
+      .filter((text) => text.trim())
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .filter((line) => line.level === 40);
+    assert.deepEqual(warnings.map((w) => w.variables ?? w.apps), [['SWITCHBOARD_METRIC_PORT'], ['app-id']]);
+    r.child.kill('SIGTERM');
+    await r.exit;
+  });
+
   it('exits at once with code 1 on a second SIGTERM while the drain waits for a client', async (t) => {
     const r = run(t, [], { PORT: '0', HOST: '127.0.0.1', SWITCHBOARD_SHUTDOWN_TIMEOUT_MS: '20000' });
     const { port } = await banner(r);

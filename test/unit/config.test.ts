@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, loadConfig, type LoadOptions } from '../../src/config/load.js';
+import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames, type LoadOptions } from '../../src/config/load.js';
 
 let dir: string;
 let fileCount = 0;
@@ -152,6 +152,18 @@ describe('loadConfig', () => {
 
     it('kebab-case flags map to camelCase settings', () => {
       assert.equal(loadConfig({ argv: ['--max-request-body-bytes', '2048'], env: {} }).maxRequestBodyBytes, 2048);
+    });
+  });
+
+  describe('warnings', () => {
+    it('names the SWITCHBOARD_ variables that set nothing, not the settings nor the example scripts\' client variables', () => {
+      const env = { SWITCHBOARD_METRIC_PORT: '9601', SWITCHBOARD_METRICS_PORT: '9601', SWITCHBOARD_APP_SECRET: 'x', SWITCHBOARD_APP_MAX_PRESENCE: '5', SWITCHBOARD_URL: 'http://h', SWITCHBOARD_CONFIG: 'f', PATH: '/bin' };
+      assert.deepEqual(unknownEnvNames(env), ['SWITCHBOARD_APP_MAX_PRESENCE', 'SWITCHBOARD_METRIC_PORT']);
+    });
+
+    it('names the apps that still sign with the default secret', () => {
+      assert.deepEqual(appsWithDefaultSecret(loadConfig({ argv: [], env: { SWITCHBOARD_APP_ID: 'prod', SWITCHBOARD_APP_KEY: 'prod-key' } })), ['prod']);
+      assert.deepEqual(appsWithDefaultSecret(loadConfig({ argv: [], env: { SWITCHBOARD_APP_SECRET: 'a-real-secret' } })), []);
     });
   });
 

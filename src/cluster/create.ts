@@ -12,6 +12,13 @@ import { RedisClaimStore } from './redis-claims.js';
 import { RedisRateLimiter } from './redis-rate-limit.js';
 import { RedisClusterTransport, RedisTransport } from './redis.js';
 
+/**
+ * How long a claim or rate-limit command may wait for Redis. A Redis that is connected but not
+ * answering (stopped, swapping) would otherwise hold every /claim, ?claim= upgrade and rate-limited
+ * request for as long as it lasts; past this they fail (500) and the caller can retry.
+ */
+const STORE_COMMAND_TIMEOUT_MS = 2_000;
+
 export interface ClusterParts {
   readonly bus: MessageBus;
   /** Claims must be single-use cluster-wide, so they live in the engine's own store. */
@@ -34,7 +41,7 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
     case 'local':
       return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter() };
     case 'redis': {
-      const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+      const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
       return {
         bus: new ClusterBus(new RedisTransport(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
@@ -47,7 +54,7 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
         const [host, port] = hostPort.split(':') as [string, string];
         return { host, port: Number(port) };
       });
-      const store = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+      const store = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS } });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis cluster store error'));
       return {
         bus: new ClusterBus(new RedisClusterTransport(nodes, prefix, clusterLog), busOptions, clusterLog),

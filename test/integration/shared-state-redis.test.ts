@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createServer, type Switchboard } from '../../src/index.js';
-import { eventually, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
+import { REDIS_SERVER, eventually, freePort, redisAnswers, redisBinariesMissing, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/clients.js';
 import { channelAuth } from '../helpers/raw-pusher.js';
 
@@ -75,5 +76,32 @@ describe('state shared through Redis', { skip: missing }, () => {
     assert.ok(Date.now() - leftAt < 5_000, 'well before nodeTimeoutMs (60 s)');
     watcher.close();
     if (leaver.ws.readyState === WebSocket.OPEN) leaver.close();
+  });
+});
+
+describe('claims on a Redis that stops answering', { skip: redisBinariesMissing() ?? false }, () => {
+  it('answers POST /claim with 500 INTERNAL_ERROR within a bound instead of waiting for Redis', { timeout: 20_000 }, async (t) => {
+    const port = await freePort();
+    const redis = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    t.after(() => {
+      redis.kill('SIGCONT');
+      redis.kill('SIGKILL');
+    });
+    await eventually(() => redisAnswers(port), 'the throwaway redis-server to answer');
+    const server = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', adapter: 'redis', redisUrl: `redis://127.0.0.1:${port}`, apps: [{ ...APP, apiRequestsPerSecond: 0 }] });
+    t.after(async () => {
+      redis.kill('SIGCONT');
+      await server.close();
+    });
+    const claim = (): Promise<Response> => fetch(`${server.url}/claim?user=42`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal((await claim()).status, 200);
+
+    redis.kill('SIGSTOP'); // connected, but every command waits for an answer
+    const started = Date.now();
+    const res = await claim();
+    const took = Date.now() - started;
+    assert.equal(res.status, 500);
+    assert.equal(((await res.json()) as { errorCode: string }).errorCode, 'INTERNAL_ERROR');
+    assert.ok(took < 4_000, `answered after ${took} ms`);
   });
 });

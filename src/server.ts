@@ -169,16 +169,37 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
-      http.off('error', reject);
-      resolve();
+  // A listener that cannot bind (a port in use) must not leave the other one, or this node's
+  // place in the cluster, behind: the caller may retry in the same process.
+  const abandon = async (err: unknown, what: string): Promise<never> => {
+    transport.close();
+    http.close();
+    http.closeAllConnections();
+    await webhooks.close(0);
+    await hub.close();
+    await claims.close();
+    await rateLimiter.close();
+    throw new Error(`cannot listen for ${what}: ${(err as Error).message}`, { cause: err });
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
+        http.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await abandon(err, `clients on ${config.host}:${config.port}`);
+  }
   transport.start();
   const port = (http.address() as AddressInfo).port;
-  const metrics = config.metricsPort > 0 ? await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort) : undefined;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  try {
+    if (config.metricsPort > 0) metrics = await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort);
+  } catch (err) {
+    await abandon(err, `metrics on ${config.metricsHost || config.host}:${config.metricsPort}`);
+  }
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let closing: Promise<void> | undefined;

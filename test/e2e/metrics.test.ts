@@ -84,3 +84,16 @@ describe('Prometheus metrics', () => {
     await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`));
   });
 });
+
+describe('a metrics port that is taken', () => {
+  it('makes createServer fail naming the metrics listener, and leaves the main port free for a retry', async (t) => {
+    const blocker = await startServer();
+    t.after(() => blocker.close());
+    const port = await freePort();
+    await assert.rejects(startServer({ port, metricsPort: blocker.port }), /cannot listen for metrics on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    const retry = await startServer({ port, metricsPort: 0 });
+    t.after(() => retry.close());
+    assert.equal(retry.port, port);
+    assert.equal((await fetch(`${retry.url}/up`)).status, 200);
+  });
+});

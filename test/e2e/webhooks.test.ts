@@ -510,66 +510,43 @@ describe('webhooks: failures, drops and shutdown', () => {
     assert.deepEqual(hooks.delivered(), [{ name: 'channel_occupied', channel: 'after-drop' }]);
   });
 
-  it('keeps at most webhookMaxQueue events waiting behind a stuck batching target, dropping the oldest', async (t) => {
-    const hooks = await startReceiver({ hold: true });
-    const server = await startServer({
-      webhookBatchMs: 10,
-      webhookMaxQueue: 3,
-      shutdownSpreadMs: 0,
-      apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, events: ['client_event'], batch: true }] }],
+  // Event 0 in flight and unanswered, 1-5 queued behind it with room for 3: 1 and 2 are dropped.
+  // A batching target then gets 3-5 in one request; one without batching, one request each.
+  for (const { batch, requests } of [
+    { batch: true, requests: [['{"n":0}'], ['{"n":3}', '{"n":4}', '{"n":5}']] },
+    { batch: false, requests: [['{"n":0}'], ['{"n":3}'], ['{"n":4}'], ['{"n":5}']] },
+  ]) {
+    it(`keeps at most webhookMaxQueue events waiting behind a stuck target (batch: ${batch}), dropping the oldest`, async (t) => {
+      const hooks = await startReceiver({ hold: true });
+      const server = await startServer({
+        webhookBatchMs: 10,
+        webhookMaxQueue: 3,
+        shutdownSpreadMs: 0,
+        apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, events: ['client_event'], batch }] }],
+      });
+      const raw = await rawClient(server);
+      t.after(async () => {
+        raw.close();
+        await server.close();
+        await hooks.close();
+      });
+      await subscribeSigned(raw, 'private-queue');
+      const send = (n: number): void => raw.send({ event: 'client-n', channel: 'private-queue', data: { n } });
+      send(0);
+      await hooks.waitForRequests(1); // in flight, unanswered: the channel's events wait behind it
+      for (let n = 1; n <= 5; n++) send(n);
+      const dropped = await countersWhen(server, (x) => x.webhook_events_dropped >= 2);
+      assert.equal(dropped.webhook_events_dropped, 2);
+      hooks.release();
+      await hooks.waitForRequests(requests.length);
+      assert.deepEqual(
+        hooks.requests.map((r) => r.body?.events.map((e) => e.data)),
+        requests,
+      );
+      const c = await countersWhen(server, (x) => x.webhooks_sent === requests.length);
+      assert.equal(c.webhook_events_dropped, 2);
     });
-    const raw = await rawClient(server);
-    t.after(async () => {
-      raw.close();
-      await server.close();
-      await hooks.close();
-    });
-    await subscribeSigned(raw, 'private-queue');
-    const send = (n: number): void => raw.send({ event: 'client-n', channel: 'private-queue', data: { n } });
-    send(0);
-    await hooks.waitForRequests(1); // in flight, unanswered
-    for (let n = 1; n <= 5; n++) send(n);
-    const dropped = await countersWhen(server, (x) => x.webhook_events_dropped >= 2);
-    assert.equal(dropped.webhook_events_dropped, 2);
-    hooks.release();
-    await hooks.waitForRequests(2);
-    assert.deepEqual(
-      hooks.requests.map((r) => r.body?.events.map((e) => e.data)),
-      [['{"n":0}'], ['{"n":3}', '{"n":4}', '{"n":5}']],
-    );
-    const c = await countersWhen(server, (x) => x.webhooks_sent === 2);
-    assert.equal(c.webhook_events_dropped, 2);
-  });
-
-  it('keeps at most webhookMaxQueue events waiting behind a stuck target without batching, dropping the oldest', async (t) => {
-    const hooks = await startReceiver({ hold: true });
-    const server = await startServer({
-      webhookMaxQueue: 3,
-      shutdownSpreadMs: 0,
-      apps: [{ ...APP, enableClientMessages: true, webhooks: [{ url: hooks.url, events: ['client_event'] }] }],
-    });
-    const raw = await rawClient(server);
-    t.after(async () => {
-      raw.close();
-      await server.close();
-      await hooks.close();
-    });
-    await subscribeSigned(raw, 'private-queue');
-    const send = (n: number): void => raw.send({ event: 'client-n', channel: 'private-queue', data: { n } });
-    send(0);
-    await hooks.waitForRequests(1); // in flight, unanswered: the channel's lane waits behind it
-    for (let n = 1; n <= 5; n++) send(n);
-    const dropped = await countersWhen(server, (x) => x.webhook_events_dropped >= 2);
-    assert.equal(dropped.webhook_events_dropped, 2);
-    hooks.release();
-    await hooks.waitForRequests(4);
-    assert.deepEqual(
-      hooks.requests.map((r) => r.body?.events.map((e) => e.data)),
-      [['{"n":0}'], ['{"n":3}'], ['{"n":4}'], ['{"n":5}']],
-    );
-    const c = await countersWhen(server, (x) => x.webhooks_sent === 4);
-    assert.equal(c.webhook_events_dropped, 2);
-  });
+  }
 
   it('delivers the events raised just before server.close() before close resolves', async (t) => {
     const hooks = await startReceiver();

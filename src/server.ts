@@ -169,6 +169,12 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
   });
 
+  /** Leaves the cluster (the others drop this node's share at once) and the engine's stores. */
+  const leaveCluster = async (): Promise<void> => {
+    await hub.close();
+    await claims.close();
+    await rateLimiter.close();
+  };
   // A listener that cannot bind (a port in use) must not leave the other one, or this node's
   // place in the cluster, behind: the caller may retry in the same process.
   const abandon = async (err: unknown, what: string): Promise<never> => {
@@ -176,9 +182,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     http.close();
     http.closeAllConnections();
     await webhooks.close(0);
-    await hub.close();
-    await claims.close();
-    await rateLimiter.close();
+    await leaveCluster();
     throw new Error(`cannot listen for ${what}: ${(err as Error).message}`, { cause: err });
   };
   try {
@@ -221,11 +225,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     if (metrics) await new Promise<void>((resolve) => metrics.server.close(() => resolve()).closeAllConnections());
     // Leaving the cluster waits on the engine's answers: an engine that stopped answering must
     // not hold the shutdown past its deadline (plus a moment to say goodbye when it is spent).
-    const leaving = (async () => {
-      await hub.close(); // leaves the cluster: the others drop this node's share at once
-      await claims.close();
-      await rateLimiter.close();
-    })();
+    const leaving = leaveCluster();
     if (await settlesWithin(leaving, Math.max(0, deadline - Date.now()) + CLUSTER_GOODBYE_MS)) await leaving; // its error, if any
     else log.warn({ afterMs: config.shutdownTimeoutMs + CLUSTER_GOODBYE_MS }, 'the cluster engine did not answer in time: stopped without a clean leave');
   };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Switchboard } from '../../src/index.js';
@@ -123,6 +124,18 @@ describe('a cadsock client and backend against Switchboard', () => {
     await cadsockBroadcast(server, 'bare', '"just this"', CADSOCK_TOKEN);
     await client.text('"just this"');
     assert.deepEqual(received(client), ['just this']);
+  });
+
+  it("keeps the app's format for a ?format= it does not know (a prototype key included)", async () => {
+    for (const format of ['nonsense', '__proto__']) {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?format=${format}`, { headers: { Cookie: 'AUTH_TOKEN=valid-token-of-user-123' } });
+      const client = new NativeClient(ws);
+      clients.push(client);
+      await once(ws, 'open');
+      client.send({ action: 'subscribe', channel: `fmt-${format}` });
+      await client.sync();
+      assert.deepEqual(received(client), [{ type: 'subscribed', channel: `fmt-${format}` }], format);
+    }
   });
 
   it('refuses the upgrade when the auth endpoint refuses the cookie', async () => {

@@ -10,8 +10,6 @@ import { frameBinary, frameText } from '../../transport/frame.js';
  */
 export type NativeFormat = App['nativeFormat'];
 
-export const NATIVE_FORMATS: readonly NativeFormat[] = ['raw', 'envelope', 'cadsock'];
-
 export interface NativeClientMessage {
   readonly action: string;
   readonly channel: unknown;
@@ -103,3 +101,8 @@ function isJsonText(text: string): boolean {
 }
 
 export const NATIVE_WIRES: Readonly<Record<NativeFormat, WireEncoder>> = { raw: nativeRawWire, envelope: nativeEnvelopeWire, cadsock: nativeCadsockWire };
+
+/** The format a client named with ?format=, when it is one of ours. */
+export function nativeFormatNamed(name: string | null): NativeFormat | undefined {
+  return name !== null && Object.hasOwn(NATIVE_WIRES, name) ? (name as NativeFormat) : undefined;
+}

@@ -8,7 +8,7 @@ import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
-import { NATIVE_FORMATS } from './codec.js';
+import { nativeFormatNamed } from './codec.js';
 import { NativeSession, channelPasswordGiven } from './session.js';
 
 export interface NativeRouteOptions {
@@ -73,8 +73,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
     open(link: ClientLink, _req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const { app, identity } = state as Admitted;
       // The app's format, unless the client asks for another one.
-      const asked = url.searchParams.get('format');
-      const format = NATIVE_FORMATS.find((f) => f === asked) ?? app.nativeFormat;
+      const format = nativeFormatNamed(url.searchParams.get('format')) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');
       link.setPingAfter(options.pingAfterMs);
       const session = new NativeSession(options.nextSocketId(), app, link, options.hub, identity, {

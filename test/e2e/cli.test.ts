@@ -73,6 +73,8 @@ describe('switchboard CLI', () => {
     assert.equal(host, '127.0.0.1');
     assert.ok(port > 0 && port < 65536, `bound port ${port}`);
     assert.equal(line.level, 30);
+    // Loopback only, so the default secret is no warning; nothing else is either.
+    assert.ok(!r.stdout().includes('"level":40'), r.stdout());
     assert.equal(line.service, 'switchboard');
     assert.match(line.msg as string, /app-id \(key app-key\)/);
 

@@ -85,7 +85,13 @@ describe('Prometheus metrics', () => {
   });
 });
 
-describe('a metrics port that is taken', () => {
+describe('a port that is taken', () => {
+  it('makes createServer fail naming the client listener', async (t) => {
+    const blocker = await startServer();
+    t.after(() => blocker.close());
+    await assert.rejects(startServer({ port: blocker.port }), /cannot listen for clients on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  });
+
   it('makes createServer fail naming the metrics listener, and leaves the main port free for a retry', async (t) => {
     const blocker = await startServer();
     t.after(() => blocker.close());

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import { Counters } from '../../src/core/counters.js';
-import { createLogger } from '../../src/log.js';
+import { pino } from 'pino';
+import { createLogger, type Logger } from '../../src/log.js';
 import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 
 /** A webhook target on loopback that hands every request to `handle`. */
@@ -17,12 +18,24 @@ async function target(t: TestContext, handle: (req: IncomingMessage, res: Server
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 }
 
-function dispatcherFor(url: string, counters: Counters, timeoutMs: number): WebhookDispatcher {
+function dispatcherFor(url: string, counters: Counters, timeoutMs: number, log: Logger = createLogger('silent')): WebhookDispatcher {
   const app = validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url }] }] }).apps[0]!;
-  return new WebhookDispatcher([app], { batchMs: 5, leaveDelayMs: 0, timeoutMs, retryForMs: 0, maxQueue: 100 }, counters, createLogger('silent'), () => true);
+  return new WebhookDispatcher([app], { batchMs: 5, leaveDelayMs: 0, timeoutMs, retryForMs: 0, maxQueue: 100 }, counters, log, () => true);
 }
 
 describe('WebhookDispatcher: targets that misbehave', () => {
+  it('logs a refused target without its query string, which may carry a token', async (t) => {
+    const url = await target(t, (_req, res) => res.writeHead(500).end());
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const dispatcher = dispatcherFor(`${url}?token=HOOK-SECRET`, new Counters(), 1000, log);
+    dispatcher.handle('a', { name: 'channel_occupied', channel: 'room' });
+    await dispatcher.close(1000);
+    const refused = lines.map((l) => JSON.parse(l) as { msg: string; url: string }).find((l) => l.msg === 'webhook refused');
+    assert.equal(refused?.url, url);
+    assert.ok(!lines.join('').includes('HOOK-SECRET'));
+  });
+
   it('aborts a request still unanswered when close() reaches its deadline, and counts its events dropped', async (t) => {
     let received!: () => void;
     const arrived = new Promise<void>((resolve) => (received = resolve));

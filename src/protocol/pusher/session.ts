@@ -258,8 +258,8 @@ export class PusherSession implements Connection, LinkHandler {
     }
     // Announce success before the watchlist events that signIn() triggers.
     this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
-    // That frame (or the watchlist error) may not have fitted the send queue and closed the connection.
-    if (this.closed) return;
+    // That frame (or the watchlist error) may not have fitted the send queue and closed the
+    // connection: the hub then turns the sign-in away, as it does for any connection it no longer holds.
     this.ctx.hub.signIn(this, { id, info: parsed?.user_info, watchlist });
   }
 

@@ -17,10 +17,13 @@ import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
 import { WsTransport, refuseUpgrade } from './transport/ws-server.js';
+import { createWebhookQueue } from './webhooks/create-queue.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
 const CLIENT_ERROR_LINGER_MS = 1_000;
+/** Most events in one request of a batching target on a durable queue. */
+const WEBHOOK_MAX_BATCH = 100;
 /** Time to leave the cluster cleanly even when the drain used all of shutdownTimeoutMs. */
 const CLUSTER_GOODBYE_MS = 1_000;
 
@@ -74,6 +77,8 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const config = validateConfig(input);
   const log = options.log ?? createLogger(config.logLevel);
   const apps = new StaticAppRegistry(config.apps);
+  // Before the cluster: a queue that cannot connect then leaves no engine connections behind.
+  const webhookQueue = await createWebhookQueue(config);
   const { bus, claims, rateLimiter } = await createCluster(config, log);
   const counters = new Counters();
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
@@ -90,6 +95,17 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     // Called later, when a held-back leave is due; the hub exists by then.
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
+    webhookQueue && {
+      queue: webhookQueue,
+      options: {
+        batchMs: config.webhookBatchMs,
+        timeoutMs: config.webhookTimeoutMs,
+        retryForMs: config.webhookRetryForMs,
+        pollMs: config.webhookQueuePollMs,
+        leaseMs: config.webhookQueueLeaseMs,
+        maxBatch: WEBHOOK_MAX_BATCH,
+      },
+    },
   );
   const hub: Hub = new Hub(bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
   await hub.start();
@@ -156,6 +172,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       isServing: () => serving,
       servesApi: config.role !== 'websocket',
       clientAddress,
+      webhooks,
     }),
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
@@ -171,6 +188,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
 
   /** Leaves the cluster (the others drop this node's share at once) and the engine's stores. */
   const leaveCluster = async (): Promise<void> => {
+    await webhookQueue?.close();
     await hub.close();
     await claims.close();
     await rateLimiter.close();

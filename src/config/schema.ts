@@ -145,8 +145,23 @@ export const configSchema = z
     webhookTimeoutMs: positiveInt.default(5_000),
     /** A target that keeps failing is retried with backoff for this long, then its events are dropped. */
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000),
-    /** Events waiting per target; beyond it the oldest are dropped (and counted). */
+    /** Events waiting per target (webhookQueue memory); beyond it the oldest are dropped (and counted). */
     webhookMaxQueue: positiveInt.default(10_000),
+    /**
+     * Where webhook events wait: in this node's memory (lost if it dies), or in Redis (redisUrl;
+     * Redis Cluster with the redis-cluster adapter) or NATS JetStream (natsUrl), where any node
+     * delivers them and they outlive the node that raised them.
+     */
+    webhookQueue: z.enum(['memory', 'redis', 'nats']).default('memory'),
+    /** Durable queue bound per app, in events and in bytes; at the bound new events are refused (and counted). */
+    webhookQueueMaxEntries: positiveInt.default(100_000),
+    webhookQueueMaxBytes: positiveInt.default(64 * 1024 * 1024),
+    /** A node that took events and went silent this long (died, froze) leaves them to another node. */
+    webhookQueueLeaseMs: positiveInt.default(30_000),
+    /** How often each lane asks the shared queue for events raised on other nodes (pushes on this node are sent at once). */
+    webhookQueuePollMs: positiveInt.default(1_000),
+    /** Dead letters (events given up after the last retry) kept per app with a durable queue; beyond it the oldest go. */
+    webhookDeadLetterMax: positiveInt.default(1_000),
     /** On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm. */
     shutdownSpreadMs: nonNegativeInt.default(2_000),
     /** Bound on a graceful shutdown. */

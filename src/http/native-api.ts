@@ -8,6 +8,7 @@ import type { ConnectionTarget, Hub } from '../core/hub.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
+import { listDeadLetters, replayDeadLetters, type DeadLetterAccess } from './dead-letters.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
@@ -20,6 +21,7 @@ export interface NativeApiContext extends ApiRateContext {
   readonly claims: ClaimStore;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
+  readonly webhooks: DeadLetterAccess;
 }
 
 /** A refusal in dSock's shape: `{"success":false,"error":...,"errorCode":...}`. */
@@ -33,7 +35,7 @@ class ApiError extends HttpError {
   }
 }
 
-const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
+const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -150,10 +152,16 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
       return info(app, p, ctx);
     case 'GET /stats':
       return stats(ctx.hub, app) as Record<string, unknown>;
+    case 'GET /webhooks/dead-letters':
+      return listDeadLetters(app, p.string('limit'), ctx.webhooks, refuse);
+    case 'POST /webhooks/dead-letters/replay':
+      return replayDeadLetters(app, p.raw('ids'), ctx.webhooks, refuse);
     default:
       return claim(app, p, ctx);
   }
 }
+
+const refuse = (status: number, errorCode: string, message: string): Error => new ApiError(status, errorCode, message);
 
 function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
   const list = p.raw('channels');

@@ -2,6 +2,7 @@
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
+import { runWebhooksCommand } from './webhooks.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -11,6 +12,10 @@ function isLoopbackHost(host: string): boolean {
 const SHUTDOWN_OVERRUN_MS = 3_000;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'webhooks') {
+    process.exitCode = await runWebhooksCommand(process.argv.slice(3), process.env, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return;
+  }
   let config;
   try {
     config = loadConfig({ argv: process.argv.slice(2), env: process.env });

@@ -334,13 +334,17 @@ function spawnLogged(file: string, args: readonly string[], log: string[]): Chil
   return child;
 }
 
-/** A standalone redis-server on a free port, without persistence. */
-export async function startRedisServer(): Promise<ThrowawayServer> {
+/**
+ * A standalone redis-server on a free port, without persistence; `persistent`: with an
+ * append-only file synced on every write, so what it holds survives a SIGKILL and restart.
+ */
+export async function startRedisServer({ persistent = false } = {}): Promise<ThrowawayServer> {
   const port = await freePort();
   const log: string[] = [];
   let child: ChildProcess | undefined;
+  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', makeTmpDir('redis-aof')] : ['--appendonly', 'no'];
   const start = async (): Promise<void> => {
-    child = spawnLogged(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], log);
+    child = spawnLogged(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no'], log);
     await eventually(() => redisAnswers(port), `redis-server on ${port}\n${log.join('')}`, 5000);
   };
   await start();

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { EngineStartError } from '../cluster/health.js';
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
@@ -66,6 +67,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // An engine that does not answer at start is an operator's problem to fix, like a bad config: no stack.
+  if (err instanceof EngineStartError) {
+    process.stderr.write(`switchboard: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`switchboard: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -138,6 +138,10 @@ export const configSchema = z
     /** A node silent this long is dead: its connections and presence members are removed. */
     nodeTimeoutMs: positiveInt.default(10_000),
     clusterRequestTimeoutMs: positiveInt.default(2_000),
+    /** A node whose own heartbeats stop coming back through the engine for this long counts the engine as down (connected but not answering). */
+    engineTimeoutMs: positiveInt.default(5_000),
+    /** Connecting to the cluster engine (and the webhook queue) at start-up gives up after this long: the CLI exits 2. */
+    startTimeoutMs: positiveInt.default(10_000),
     /** Webhook events are batched for this long into one POST per target. */
     webhookBatchMs: nonNegativeInt.default(100),
     /** channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s). */
@@ -198,6 +202,10 @@ export const configSchema = z
       }
       if (typeof nodeTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && nodeTimeoutMs <= heartbeatIntervalMs) {
         ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
+      }
+      const { engineTimeoutMs } = config as Partial<typeof config>;
+      if (typeof engineTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && engineTimeoutMs <= heartbeatIntervalMs) {
+        ctx.addIssue({ code: 'custom', path: ['engineTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
       }
     },
     { when: () => true },

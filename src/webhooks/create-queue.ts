@@ -1,4 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
+import { EngineStartError } from '../cluster/health.js';
 import type { Config } from '../config/schema.js';
 import { NatsWebhookQueue } from './queue-nats.js';
 import { RedisWebhookQueue } from './queue-redis.js';
@@ -18,6 +19,14 @@ export function queueLimits(config: Config): QueueLimits {
 
 /** The shared webhook queue `config.webhookQueue` names, connected; undefined for `memory`. */
 export async function createWebhookQueue(config: Config): Promise<WebhookQueue | undefined> {
+  try {
+    return await connectQueue(config);
+  } catch (err) {
+    throw new EngineStartError(`the webhook queue (${config.webhookQueue}) is not reachable: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function connectQueue(config: Config): Promise<WebhookQueue | undefined> {
   const limits = queueLimits(config);
   switch (config.webhookQueue) {
     case 'memory':
@@ -38,7 +47,7 @@ export async function createWebhookQueue(config: Config): Promise<WebhookQueue |
           : new Redis(config.redisUrl, options);
       client.on('error', () => undefined); // each failed command reports itself; the client reconnects
       try {
-        await withDeadline(client.connect(), COMMAND_TIMEOUT_MS * 5, 'the Redis of webhookQueue');
+        await withDeadline(client.connect(), config.startTimeoutMs, `Redis did not answer within ${config.startTimeoutMs} ms (startTimeoutMs)`);
       } catch (err) {
         client.disconnect();
         throw err;
@@ -46,14 +55,14 @@ export async function createWebhookQueue(config: Config): Promise<WebhookQueue |
       return new RedisWebhookQueue(client, `${config.clusterPrefix}:`, limits);
     }
     case 'nats':
-      return NatsWebhookQueue.open(config.natsUrl, config.clusterPrefix, limits, COMMAND_TIMEOUT_MS * 5);
+      return NatsWebhookQueue.open(config.natsUrl, config.clusterPrefix, limits, config.startTimeoutMs);
   }
 }
 
-async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)))]);
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
   } finally {
     clearTimeout(timer);
   }

@@ -321,6 +321,10 @@ export interface ThrowawayServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and waits until it answers. */
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a frozen engine). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 function spawnLogged(file: string, args: readonly string[], log: string[]): ChildProcess {
@@ -355,6 +359,8 @@ export async function startRedisServer({ persistent = false } = {}): Promise<Thr
       if (child) await stopProcess(child, 'SIGKILL');
     },
     start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
   };
 }
 
@@ -376,6 +382,8 @@ export async function startNatsServer(): Promise<ThrowawayServer> {
       if (child) await stopProcess(child, 'SIGKILL');
     },
     start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
   };
 }
 

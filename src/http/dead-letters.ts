@@ -4,6 +4,8 @@ import type { DeadLetter } from '../webhooks/queue.js';
 /** What the API needs of the webhook dispatcher. */
 export interface DeadLetterAccess {
   readonly keepsDeadLetters: boolean;
+  /** Whether the shared webhook queue is reachable; undefined without one. */
+  readonly queueHealthy: boolean | undefined;
   deadLetters(appId: string, limit: number): Promise<DeadLetter[]>;
   replay(appId: string, ids: readonly string[] | undefined): Promise<number>;
 }

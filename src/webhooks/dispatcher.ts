@@ -206,6 +206,10 @@ export class WebhookDispatcher {
     return this.durable !== undefined;
   }
 
+  get queueHealthy(): boolean | undefined {
+    return this.durable?.isHealthy;
+  }
+
   /** The app's dead letters, oldest first. */
   deadLetters(appId: string, limit: number): Promise<DeadLetter[]> {
     return this.durable ? this.durable.deadLetters(appId, limit) : Promise.resolve([]);

@@ -20,6 +20,7 @@ interface MemoryApp {
  */
 export class MemoryWebhookQueue implements WebhookQueue {
   readonly name = 'memory';
+  readonly isHealthy = true;
   private readonly apps = new Map<string, MemoryApp>();
 
   constructor(private readonly limits: QueueLimits) {}

@@ -22,6 +22,7 @@ export class NatsWebhookQueue implements WebhookQueue {
   readonly name = 'nats';
   private readonly streams = new Map<string, Promise<void>>();
   private readonly consumers = new Map<string, Promise<Consumer>>();
+  private up = true;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -29,7 +30,18 @@ export class NatsWebhookQueue implements WebhookQueue {
     private readonly jsm: JetStreamManager,
     private readonly prefix: string,
     private readonly limits: QueueLimits,
-  ) {}
+  ) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.up = false;
+        else if (s.type === 'reconnect') this.up = true;
+      }
+    })().catch(() => (this.up = false));
+  }
+
+  get isHealthy(): boolean {
+    return this.up && !this.nc.isClosed();
+  }
 
   static async open(servers: string[], prefix: string, limits: QueueLimits, timeoutMs: number): Promise<NatsWebhookQueue> {
     const nc = await connect({ servers, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: timeoutMs, name: 'switchboard-webhooks' });

@@ -100,6 +100,10 @@ export class RedisWebhookQueue implements WebhookQueue {
     return { list, lease: `${list}:lease`, size: `${app}:size`, dead: `${app}:dead` };
   }
 
+  get isHealthy(): boolean {
+    return this.client.status === 'ready';
+  }
+
   async push(ref: LaneRef, entry: QueueEntry): Promise<PushResult> {
     const k = this.keys(ref);
     const ok = await this.client.eval(PUSH, 2, k.list, k.size, encodeEntry(entry), this.limits.maxEntries, this.limits.maxBytes);

@@ -63,6 +63,8 @@ export interface QueueLimits {
 
 export interface WebhookQueue {
   readonly name: string;
+  /** Connected to its engine (pushes made now are stored); /ready tells it. */
+  readonly isHealthy: boolean;
   /** Appends to a lane; 'full' when the app's bound (entries or bytes) would be passed: nothing is stored then. */
   push(ref: LaneRef, entry: QueueEntry): Promise<PushResult>;
   /**

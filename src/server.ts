@@ -103,6 +103,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     [
       pusherRoute({
         hub,
+        counters,
         log,
         appByKey: (key) => apps.byKey(key),
         nextSocketId,
@@ -111,6 +112,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       }),
       nativeRoute({
         hub,
+        counters,
         claims,
         appByKey: (key) => apps.byKey(key),
         defaultApp,
@@ -132,7 +134,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       // Refused before the app is known: counted under "".
       onError: (err) => log.error({ err }, 'a message handler failed; connection closed with 1011'),
       onRefused: (reason) =>
-        hub.counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
+        counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
     },
   );
   const http: Server = createHttpServer(
@@ -145,7 +147,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     },
     createHttpHandler({
       rateLimiter,
-      counters: hub.counters,
+      counters,
       apiRequestsPerIpPerSecond: config.apiRequestsPerIpPerSecond,
       hub,
       apps,
@@ -200,7 +202,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const port = (http.address() as AddressInfo).port;
   let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
-    if (config.metricsPort > 0) metrics = await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort);
+    if (config.metricsPort > 0) metrics = await startMetricsServer(createMetricsRegistry(hub, counters, apps), config.metricsHost || config.host, config.metricsPort);
   } catch (err) {
     await abandon(err, `metrics on ${config.metricsHost || config.host}:${config.metricsPort}`);
   }

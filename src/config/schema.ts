@@ -126,7 +126,7 @@ export const configSchema = z
     maxConnections: nonNegativeInt.default(0),
     /** What this node serves: WebSockets and the HTTP API, or one of them (dSock's worker/API split). */
     role: z.enum(['all', 'websocket', 'api']).default('all'),
-    /** The scaling engine; `local` is a single node. */
+    /** The cluster engine (in code: `ClusterEngine`, picked in cluster/create.ts; the key keeps its user-facing name); `local` is a single node. */
     adapter: z.enum(['local', 'redis', 'redis-cluster', 'nats']).default('local'),
     redisUrl: z.string().min(1).default('redis://127.0.0.1:6379'),
     /** `host:port` seed nodes of a Redis Cluster. */

@@ -4,7 +4,7 @@ import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '..
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
 import { CounterName, type Counters } from '../../core/counters.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
+import { TokenBucket } from '../../core/token-bucket.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';

@@ -3,7 +3,7 @@ import { channelKind, isValidChannelName } from '../../core/channels.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
+import { TokenBucket } from '../../core/token-bucket.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';

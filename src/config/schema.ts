@@ -101,63 +101,38 @@ export const configSchema = z
   .object({
     host: z.string().min(1).default('0.0.0.0').describe('Interface the client and API listener binds (also read from HOST).'),
     port: z.number().int().min(0).max(65535).default(6001).describe('Port of the client and API listener; 0 picks a free one (also read from PORT).'),
-    metricsPort: z.number().int().min(0).max(65535).default(0)
-      .describe('Prometheus metrics (GET /metrics) on their own listener; 0 = off.'),
-    metricsHost: z.string().default('')
-      .describe('Interface of the metrics listener; empty = the same as `host`.'),
+    metricsPort: z.number().int().min(0).max(65535).default(0).describe('Prometheus metrics (GET /metrics) on their own listener; 0 = off.'),
+    metricsHost: z.string().default('').describe('Interface of the metrics listener; empty = the same as `host`.'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written (JSON lines on stdout).'),
-    activityTimeoutSeconds: positiveInt.default(120)
-      .describe('Told to Pusher clients in connection_established; the server pings after this much silence.'),
-    nativePingIntervalSeconds: positiveInt.default(30)
-      .describe('Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s).'),
-    pongTimeoutSeconds: positiveInt.default(30)
-      .describe('How long a pinged connection has to answer before it is closed with 4201.'),
-    maxMessageBytes: positiveInt.default(64 * 1024)
-      .describe('Largest WebSocket message a client may send.'),
-    maxConnectionsPerIp: nonNegativeInt.default(0)
-      .describe('Connections from one IP address on this node; 0 = no limit.'),
-    connectionAttemptsPerIpPerSecond: nonNegativeInt.default(0)
-      .describe('WebSocket connection attempts per IP per second (shared over the cluster on Redis); 0 = no limit.'),
-    apiRequestsPerIpPerSecond: nonNegativeInt.default(0)
-      .describe('HTTP API requests per IP per second; 0 = no limit.'),
-    trustedProxies: z.array(z.string().refine(isAddressOrRange, 'must be an IP address or CIDR range')).default([])
-      .describe('Load balancers / reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; per-IP limits then count the client\'s address instead of the proxy\'s.'),
-    handshakeTimeoutMs: positiveInt.default(10_000)
-      .describe('A client must finish its HTTP request (or WebSocket upgrade) headers within this time.'),
-    listenBacklog: positiveInt.default(4096)
-      .describe('Connections the kernel may hold waiting for accept() (capped by net.core.somaxconn). Node\'s default, 511, drops SYNs in a reconnect storm: those clients retry after 1 s.'),
-    maxRequestBodyBytes: positiveInt.default(1024 * 1024)
-      .describe('Largest HTTP API request body.'),
-    maxConnections: nonNegativeInt.default(0)
-      .describe('Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off.'),
-    role: z.enum(['all', 'websocket', 'api']).default('all')
-      .describe('What this node serves: WebSockets and the HTTP API, or one of them (dSock\'s worker/API split).'),
+    activityTimeoutSeconds: positiveInt.default(120).describe('Told to Pusher clients in connection_established; the server pings after this much silence.'),
+    nativePingIntervalSeconds: positiveInt.default(30).describe('Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s).'),
+    pongTimeoutSeconds: positiveInt.default(30).describe('How long a pinged connection has to answer before it is closed with 4201.'),
+    maxMessageBytes: positiveInt.default(64 * 1024).describe('Largest WebSocket message a client may send.'),
+    maxConnectionsPerIp: nonNegativeInt.default(0).describe('Connections from one IP address on this node; 0 = no limit.'),
+    connectionAttemptsPerIpPerSecond: nonNegativeInt.default(0).describe('WebSocket connection attempts per IP per second (shared over the cluster on Redis); 0 = no limit.'),
+    apiRequestsPerIpPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per IP per second; 0 = no limit.'),
+    trustedProxies: z.array(z.string().refine(isAddressOrRange, 'must be an IP address or CIDR range')).default([]).describe('Load balancers / reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; per-IP limits then count the client\'s address instead of the proxy\'s.'),
+    handshakeTimeoutMs: positiveInt.default(10_000).describe('A client must finish its HTTP request (or WebSocket upgrade) headers within this time.'),
+    listenBacklog: positiveInt.default(4096).describe('Connections the kernel may hold waiting for accept() (capped by net.core.somaxconn). Node\'s default, 511, drops SYNs in a reconnect storm: those clients retry after 1 s.'),
+    maxRequestBodyBytes: positiveInt.default(1024 * 1024).describe('Largest HTTP API request body.'),
+    maxConnections: nonNegativeInt.default(0).describe('Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off.'),
+    role: z.enum(['all', 'websocket', 'api']).default('all').describe('What this node serves: WebSockets and the HTTP API, or one of them (dSock\'s worker/API split).'),
     // The key keeps its user-facing name; in code the engines are `ClusterEngine`s, picked in cluster/create.ts.
-    adapter: z.enum(['local', 'redis', 'redis-cluster', 'nats']).default('local')
-      .describe('The cluster engine: `local` (one node), `redis`, `redis-cluster` or `nats`.'),
+    adapter: z.enum(['local', 'redis', 'redis-cluster', 'nats']).default('local').describe('The cluster engine: `local` (one node), `redis`, `redis-cluster` or `nats`.'),
     redisUrl: z.string().min(1).default('redis://127.0.0.1:6379').describe('Redis for the redis engine.'),
-    redisClusterNodes: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).default([])
-      .describe('`host:port` seed nodes of a Redis Cluster.'),
+    redisClusterNodes: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).default([]).describe('`host:port` seed nodes of a Redis Cluster.'),
     natsUrl: z.array(z.string().min(1)).default(['nats://127.0.0.1:4222']).describe('NATS servers for the nats engine.'),
-    clusterPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('switchboard')
-      .describe('Prefix of every key, channel and subject the cluster uses, so deployments can share an engine.'),
+    clusterPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('switchboard').describe('Prefix of every key, channel and subject the cluster uses, so deployments can share an engine.'),
     heartbeatIntervalMs: positiveInt.default(2_000).describe('How often a node tells the cluster it is alive.'),
-    nodeTimeoutMs: positiveInt.default(10_000)
-      .describe('A node silent this long is dead: its connections and presence members are removed.'),
+    nodeTimeoutMs: positiveInt.default(10_000).describe('A node silent this long is dead: its connections and presence members are removed.'),
     clusterRequestTimeoutMs: positiveInt.default(2_000).describe('How long a cluster-wide command (terminate, /info, /disconnect) waits for the other nodes.'),
-    webhookBatchMs: nonNegativeInt.default(100)
-      .describe('Webhook events are batched for this long into one POST per target.'),
-    webhookLeaveDelayMs: nonNegativeInt.default(3_000)
-      .describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),
+    webhookBatchMs: nonNegativeInt.default(100).describe('Webhook events are batched for this long into one POST per target.'),
+    webhookLeaveDelayMs: nonNegativeInt.default(3_000).describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),
     webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
-    webhookRetryForMs: nonNegativeInt.default(5 * 60_000)
-      .describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
-    webhookMaxQueue: positiveInt.default(10_000)
-      .describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
-    shutdownSpreadMs: nonNegativeInt.default(2_000)
-      .describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
-    shutdownTimeoutMs: nonNegativeInt.default(10_000)
-      .describe('Bound on a graceful shutdown.'),
+    webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
+    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
+    shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
+    shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
     apps: z.array(appSchema).default([]),
   })
   .strict()

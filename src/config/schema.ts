@@ -37,16 +37,13 @@ export const webhookSchema = z
 
 export const appSchema = z
   .object({
-    id: z.string().min(1, 'is required'),
-    key: z.string().min(1, 'is required'),
-    secret: z.string().min(1, 'is required'),
+    id: z.string().min(1, 'is required').describe('The app id of the HTTP API paths and webhooks.'),
+    key: z.string().min(1, 'is required').describe('The public key clients connect with (`/app/{key}`).'),
+    secret: z.string().min(1, 'is required').describe('Signs API requests, private and presence subscriptions, and webhooks.'),
     enabled: z.boolean().default(true),
-    /** Pusher `client-*` events on private and presence channels. */
-    enableClientMessages: z.boolean().default(false),
-    /** `pusher_internal:subscription_count` to subscribers of non-presence channels. */
-    enableSubscriptionCount: z.boolean().default(false),
-    /** 0 = unlimited. Counted over the whole app. */
-    maxConnections: nonNegativeInt.default(0),
+    enableClientMessages: z.boolean().default(false).describe('Pusher `client-*` events on private and presence channels.'),
+    enableSubscriptionCount: z.boolean().default(false).describe('`pusher_internal:subscription_count` to subscribers of non-presence channels.'),
+    maxConnections: nonNegativeInt.default(0).describe('0 = unlimited. Counted over the whole app.'),
     maxPresenceMembers: positiveInt.default(100),
     maxPresenceUserInfoBytes: positiveInt.default(1024),
     maxUserIdLength: positiveInt.default(128),
@@ -57,42 +54,26 @@ export const appSchema = z
     maxBatchSize: positiveInt.default(10),
     maxWatchlistSize: positiveInt.default(100),
     clientEventsPerSecond: positiveInt.default(10),
-    /** Native protocol: actions a connection may send per second (bursts up to the same number). */
-    clientMessagesPerSecond: positiveInt.default(50),
-    /** Subscribers of one channel on this node (plumego's per-room limit); 0 = no limit. */
-    maxChannelSubscribers: nonNegativeInt.default(0),
+    clientMessagesPerSecond: positiveInt.default(50).describe('Native protocol: actions a connection may send per second (bursts up to the same number).'),
+    maxChannelSubscribers: nonNegativeInt.default(0).describe('Subscribers of one channel on this node (plumego\'s per-room limit); 0 = no limit.'),
     maxChannelsPerConnection: positiveInt.default(100),
-    /** A connection's send queue: bytes not yet taken by the kernel, and frames waiting. */
-    maxQueueBytes: positiveInt.default(1024 * 1024),
+    maxQueueBytes: positiveInt.default(1024 * 1024).describe('A connection\'s send queue: bytes not yet taken by the kernel, and frames waiting.'),
     maxQueueMessages: positiveInt.default(1000),
-    /** What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close. */
-    slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close'),
+    slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close').describe('What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close.'),
     slowConsumerWaitMs: positiveInt.default(5_000),
-    /** HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit. */
-    apiRequestsPerSecond: nonNegativeInt.default(0),
-    /** Close connections that have not subscribed to anything after this long; 0 = never. */
-    idleTimeoutSeconds: nonNegativeInt.default(0),
-    /** Seconds a cache channel keeps its last event. */
-    cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60),
-    /** Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all. */
-    allowedOrigins: z.array(z.string().min(1)).default([]),
-    /** Bearer token of the native HTTP API for this app; unset means Pusher signatures only. */
-    apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
-    /** Native protocol connections with no credentials (public channels only). */
-    allowAnonymous: z.boolean().default(true),
-    /** Native clients may publish to channels they are subscribed to. */
-    clientPublish: z.boolean().default(false),
-    /** What native clients receive unless they ask with ?format=: raw payloads, envelopes, or cadsock's messages. */
-    nativeFormat: z.enum(['raw', 'envelope', 'cadsock']).default('raw'),
-    /** cadsock-style auth webhook, called before the upgrade with the client's cookies. */
-    authWebhookUrl: outboundUrl.optional(),
+    apiRequestsPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit.'),
+    idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
+    cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
+    allowedOrigins: z.array(z.string().min(1)).default([]).describe('Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all.'),
+    apiToken: z.string().min(16, 'must be at least 16 characters').optional().describe('Bearer token of the native HTTP API for this app; unset means Pusher signatures only.'),
+    allowAnonymous: z.boolean().default(true).describe('Native protocol connections with no credentials (public channels only).'),
+    clientPublish: z.boolean().default(false).describe('Native clients may publish to channels they are subscribed to.'),
+    nativeFormat: z.enum(['raw', 'envelope', 'cadsock']).default('raw').describe('What native clients receive unless they ask with ?format=: raw payloads, envelopes, or cadsock\'s messages.'),
+    authWebhookUrl: outboundUrl.optional().describe('cadsock-style auth webhook, called before the upgrade with the client\'s cookies.'),
     authWebhookTimeoutMs: positiveInt.default(5_000),
-    /** HS256 secret for native connection JWTs. */
-    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-    /** Lifetime of a single-use claim when its creator gives none. */
-    claimTtlSeconds: positiveInt.default(60),
-    /** Channels that need a password to subscribe (plumego's rooms), name → password. */
-    channelPasswords: z.record(z.string(), z.string().min(1)).default({}),
+    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional().describe('HS256 secret for native connection JWTs.'),
+    claimTtlSeconds: positiveInt.default(60).describe('Lifetime of a single-use claim when its creator gives none.'),
+    channelPasswords: z.record(z.string(), z.string().min(1)).default({}).describe('Channels that need a password to subscribe (plumego\'s rooms), name → password.'),
     webhooks: z.array(webhookSchema).default([]),
   })
   .strict();

@@ -12,9 +12,9 @@ describe('the settings list (config/settings.ts)', () => {
   it('names every env variable and flag that the loader reads, and only those', () => {
     const env = Object.fromEntries(settings.flatMap((s) => s.env.filter((n) => n.startsWith('SWITCHBOARD_')).map((n) => [n, 'x'])));
     assert.deepEqual(unknownEnvNames(env), []);
+    for (const s of settings) assert.notEqual(s.description, '', `${s.key} has a .describe() text`);
     for (const s of settings.filter((x) => x.scope === 'server')) {
       assert.ok(s.flag?.startsWith('--'), s.key);
-      assert.notEqual(s.description, '', `${s.key} has a .describe() text`);
       const raw = SAMPLES[s.key] ?? (s.isList ? '127.0.0.1' : typeof s.default === 'number' ? '4242' : typeof s.default === 'boolean' ? 'true' : s.key === 'clusterPrefix' ? 'pfx' : 'host.example');
       if (s.key === 'redisClusterNodes') continue; // host:port values, checked with the engine
       const byEnv = loadConfig({ env: { [s.env[0] as string]: raw } }) as unknown as Record<string, unknown>;

@@ -5,7 +5,7 @@ import type { StateDelta } from '../core/state-delta.js';
 import type { Logger } from '../log.js';
 import { decodeWire, encodeWire, ownMessagePrefix, type Envelope, type WireMessage } from './messages.js';
 import { EngineProbe, EngineStartError } from './health.js';
-import type { ClusterTransport } from './transport.js';
+import type { ClusterEngine } from './engine.js';
 
 export interface ClusterBusOptions {
   /** How often a node says it is alive. */
@@ -60,7 +60,7 @@ export class ClusterBus implements MessageBus {
   private readonly behind = new Set<string>();
 
   constructor(
-    private readonly transport: ClusterTransport,
+    private readonly engine: ClusterEngine,
     private readonly options: ClusterBusOptions,
     private readonly log: Logger,
   ) {}
@@ -77,14 +77,14 @@ export class ClusterBus implements MessageBus {
   async start(sink: BusSink): Promise<void> {
     this.sink = sink;
     const topics = [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
-    const starting = this.transport.start(topics, {
+    const starting = this.engine.start(topics, {
       message: (_topic, bytes) => this.receive(bytes),
       status: (up) => this.onStatus(up),
     });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new EngineStartError(`the cluster engine (${this.transport.name}) did not answer within ${this.options.startTimeoutMs} ms (startTimeoutMs)`)),
+        () => reject(new EngineStartError(`the cluster engine (${this.engine.name}) did not answer within ${this.options.startTimeoutMs} ms (startTimeoutMs)`)),
         this.options.startTimeoutMs,
       );
     });
@@ -93,7 +93,7 @@ export class ClusterBus implements MessageBus {
     } catch (err) {
       starting.catch(() => undefined);
       // Connections half made must not keep the process alive; closing waits on nothing that may hang.
-      this.transport.close().catch(() => undefined);
+      this.engine.close().catch(() => undefined);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -103,7 +103,7 @@ export class ClusterBus implements MessageBus {
     this.send({ t: 'hello' });
     this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
-    this.log.info({ engine: this.transport.name, node: this.nodeId }, 'joined the cluster');
+    this.log.info({ engine: this.engine.name, node: this.nodeId }, 'joined the cluster');
   }
 
   async close(): Promise<void> {
@@ -115,7 +115,7 @@ export class ClusterBus implements MessageBus {
       request.resolve(request.results);
     }
     this.requests.clear();
-    await this.transport.close();
+    await this.engine.close();
     this.sink = undefined;
   }
 
@@ -123,7 +123,7 @@ export class ClusterBus implements MessageBus {
     this.sink?.deliver(appId, message);
     // An engine that does not answer gets nothing to hold: as during an outage, local delivery only.
     if (this.probe?.frozen) return;
-    this.transport.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
+    this.engine.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
   }
 
   /** Changes are coalesced per event-loop turn: the latest value per key goes out, once. */
@@ -160,7 +160,7 @@ export class ClusterBus implements MessageBus {
   private send(message: WireMessage): void {
     if (this.probe?.frozen && message.t !== 'hb') return; // only the heartbeat probes a frozen engine
     this.seq += 1;
-    this.transport.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
+    this.engine.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
   }
 
   private flush(): void {
@@ -175,7 +175,7 @@ export class ClusterBus implements MessageBus {
     if (!this.healthy) return; // while the engine is away, silence from others proves nothing
     const probe = this.probe as EngineProbe;
     if (probe.check(Date.now())) {
-      this.log.error({ engine: this.transport.name, afterMs: this.options.engineTimeoutMs }, 'the cluster engine stopped answering; serving local clients only');
+      this.log.error({ engine: this.engine.name, afterMs: this.options.engineTimeoutMs }, 'the cluster engine stopped answering; serving local clients only');
     }
     this.send({ t: 'hb' }); // one per tick, also while frozen: its echo tells when the engine is back
     if (probe.frozen) return;
@@ -202,11 +202,11 @@ export class ClusterBus implements MessageBus {
     if (up === this.healthy) return;
     this.healthy = up;
     if (!up) {
-      this.log.error({ engine: this.transport.name }, 'lost the cluster engine; serving local clients only');
+      this.log.error({ engine: this.engine.name }, 'lost the cluster engine; serving local clients only');
       return;
     }
     this.probe?.reset(Date.now());
-    this.log.info({ engine: this.transport.name }, 'cluster engine is back; re-announcing this node');
+    this.log.info({ engine: this.engine.name }, 'cluster engine is back; re-announcing this node');
     this.rejoin();
   }
 
@@ -227,7 +227,7 @@ export class ClusterBus implements MessageBus {
     // The engine echoes this node's own messages back: recognise them by their opening bytes, unparsed.
     if (bytes.length > this.ownPrefix.length && bytes.subarray(0, this.ownPrefix.length).equals(this.ownPrefix)) {
       if (this.probe?.echoed(Date.now()) && this.healthy) {
-        this.log.info({ engine: this.transport.name }, 'the cluster engine answers again; re-announcing this node');
+        this.log.info({ engine: this.engine.name }, 'the cluster engine answers again; re-announcing this node');
         this.rejoin();
       }
       return;

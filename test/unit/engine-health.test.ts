@@ -2,19 +2,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ClusterBus } from '../../src/cluster/bus.js';
 import { EngineStartError } from '../../src/cluster/health.js';
-import type { ClusterTransport, TransportHandlers } from '../../src/cluster/transport.js';
+import type { ClusterEngine, EngineHandlers } from '../../src/cluster/engine.js';
 import type { BusSink, CommandResult } from '../../src/core/bus.js';
 import { createLogger } from '../../src/log.js';
 
 /** An engine that stays connected; `frozen`, it takes messages and answers nothing (a SIGSTOPped server). */
-class FreezableEngine implements ClusterTransport {
+class FreezableEngine implements ClusterEngine {
   readonly name = 'freezable';
   frozen = false;
   /** Messages handed to the engine while frozen. */
   heldWhileFrozen = 0;
-  private handlers: TransportHandlers | undefined;
+  private handlers: EngineHandlers | undefined;
 
-  start(_topics: readonly string[], handlers: TransportHandlers): Promise<void> {
+  start(_topics: readonly string[], handlers: EngineHandlers): Promise<void> {
     this.handlers = handlers;
     return Promise.resolve();
   }
@@ -75,7 +75,7 @@ describe('engine health: a connected engine that stops answering', () => {
   });
 
   it('gives up connecting at start after startTimeoutMs with an EngineStartError', async () => {
-    const silent: ClusterTransport = { name: 'silent', start: () => new Promise<void>(() => undefined), publish: () => undefined, close: () => Promise.resolve() };
+    const silent: ClusterEngine = { name: 'silent', start: () => new Promise<void>(() => undefined), publish: () => undefined, close: () => Promise.resolve() };
     const bus = new ClusterBus(silent, { heartbeatIntervalMs: 20, nodeTimeoutMs: 5000, requestTimeoutMs: 500, dataTopics: 2, engineTimeoutMs: 150, startTimeoutMs: 200 }, createLogger('silent'));
     const started = Date.now();
     await assert.rejects(bus.start(sink), (err: unknown) => err instanceof EngineStartError && /did not answer within 200 ms/.test(err.message));

@@ -86,6 +86,11 @@ describe('webhook dead letters (webhookQueue: redis)', { skip: await sharedRedis
     raw.close();
   });
 
+  it('tells on /ready that the durable queue is connected', async () => {
+    const reply = await send(server, 'GET', '/ready');
+    assert.deepEqual(reply.json, { ready: true, serving: true, cluster: true, webhookQueue: true });
+  });
+
   it('refuses a CLI call without --url or a token as a usage error (exit 2)', async () => {
     const result = await cli('list');
     assert.equal(result.code, 2);

@@ -67,6 +67,12 @@ export const appSchema = z
     slowConsumerWaitMs: positiveInt.default(5_000),
     /** HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit. */
     apiRequestsPerSecond: nonNegativeInt.default(0),
+    /**
+     * Pusher user sign-in: `allowed`, `required` within signInTimeoutMs of connecting (soketi's
+     * enableUserAuthentication; else close 4009), or `disabled` (pusher:signin refused with 4300).
+     */
+    signIn: z.enum(['allowed', 'required', 'disabled']).default('allowed'),
+    signInTimeoutMs: positiveInt.default(30_000),
     /** Close connections that have not subscribed to anything after this long; 0 = never. */
     idleTimeoutSeconds: nonNegativeInt.default(0),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60),

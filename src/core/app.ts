@@ -33,6 +33,9 @@ export interface App {
   readonly slowConsumerWaitMs: number;
   /** Cluster-wide; 0 = no limit. */
   readonly apiRequestsPerSecond: number;
+  /** Pusher `pusher:signin`: allowed, required within `signInTimeoutMs` of connecting, or refused. */
+  readonly signIn: 'allowed' | 'required' | 'disabled';
+  readonly signInTimeoutMs: number;
   /** 0 = never. */
   readonly idleTimeoutSeconds: number;
   /** Seconds a cache channel keeps its last event. */

@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName } from '../../core/counters.js';
-import { queuePolicyFor, watchIdle } from '../session-limits.js';
+import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
 import { PusherCode, closeCodeFor } from './close-codes.js';
 import {
@@ -42,6 +42,7 @@ export class PusherSession implements Connection, LinkHandler {
   private closed = false;
   private hasSubscribed = false;
   private readonly idleTimer: NodeJS.Timeout | undefined;
+  private readonly signInTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
@@ -54,6 +55,9 @@ export class PusherSession implements Connection, LinkHandler {
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
       ctx.hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
+    });
+    this.signInTimer = watchSignIn(app, () => {
+      this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
     });
   }
 
@@ -132,6 +136,7 @@ export class PusherSession implements Connection, LinkHandler {
 
   onClose(): void {
     clearTimeout(this.idleTimer);
+    clearTimeout(this.signInTimer);
     this.closed = true;
     this.ctx.hub.removeConnection(this);
   }
@@ -224,6 +229,7 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   private signIn(frame: ClientFrame): void {
+    if (this.app.signIn === 'disabled') return this.error(PusherCode.InvalidMessage, 'User sign-in is not enabled for this app');
     const data = asObject(frame.data);
     const userData = data?.user_data;
     if (typeof userData !== 'string' || !this.validSignature(data?.auth, `${this.id}::user::${userData}`)) {
@@ -256,6 +262,7 @@ export class PusherSession implements Connection, LinkHandler {
         this.error(PusherCode.WatchlistLimit, `Watchlist limited to its first ${this.app.maxWatchlistSize} user ids`);
       }
     }
+    clearTimeout(this.signInTimer);
     // Announce success before the watchlist events that signIn() triggers.
     this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
     // That frame (or the watchlist error) may not have fitted the send queue and closed the

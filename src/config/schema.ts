@@ -29,6 +29,8 @@ export const webhookSchema = z
     events: z.array(z.enum(webhookEvents)).min(1).optional(),
     /** Only events of channels whose name starts with this. */
     channelPrefix: z.string().optional(),
+    /** Only events of channels whose name ends with this (with channelPrefix: both must match). */
+    channelSuffix: z.string().optional(),
     headers: z.record(z.string(), z.string()).default({}),
     /** Events of up to webhookBatchMs in one request (Pusher's opt-in "batch webhooks"); one per request otherwise. */
     batch: z.boolean().default(false),
@@ -37,7 +39,8 @@ export const webhookSchema = z
 
 export const appSchema = z
   .object({
-    id: z.string().min(1, 'is required'),
+    // soketi's and Sockudo's example files give numeric ids: taken as their decimal string.
+    id: z.union([z.string().min(1, 'is required'), z.number().int().nonnegative().transform(String)]),
     key: z.string().min(1, 'is required'),
     secret: z.string().min(1, 'is required'),
     enabled: z.boolean().default(true),

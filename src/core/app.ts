@@ -67,6 +67,7 @@ export interface WebhookTarget {
   /** Event names to send; all when undefined. */
   readonly events?: readonly string[] | undefined;
   readonly channelPrefix?: string | undefined;
+  readonly channelSuffix?: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
   /** Gather events for webhookBatchMs into one request, rather than one event per request. */
   readonly batch: boolean;

@@ -4,7 +4,8 @@ import type { Logger } from '../log.js';
 import type { App } from '../core/app.js';
 import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
-import type { ConnectionTarget, Hub } from '../core/hub.js';
+import type { ConnectionTarget } from '../core/bus.js';
+import type { HubActions, HubReadView } from '../core/hub-view.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
@@ -15,7 +16,8 @@ import { HttpError, readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
   readonly log: Logger;
-  readonly hub: Hub;
+  /** The hub as the API sees it: reads of channels and users, publishing, cluster commands. */
+  readonly hub: HubReadView & HubActions;
   readonly apps: AppRegistry;
   readonly claims: ClaimStore;
   readonly maxRequestBodyBytes: number;
@@ -149,13 +151,13 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /info':
       return info(app, p, ctx);
     case 'GET /stats':
-      return stats(ctx.hub, app) as Record<string, unknown>;
+      return stats(ctx, app) as Record<string, unknown>;
     default:
       return claim(app, p, ctx);
   }
 }
 
-function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
+function broadcast(app: App, p: Params, hub: HubReadView & HubActions): Record<string, unknown> {
   const list = p.raw('channels');
   const channels: unknown[] = list !== undefined ? (Array.isArray(list) ? list : [list]) : [p.raw('channel')];
   if (channels.length === 0 || channels[0] === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel or channels is required');
@@ -203,7 +205,7 @@ function eventName(app: App, p: Params): string {
   return event;
 }
 
-function send(app: App, p: Params, body: Buffer, hub: Hub): Record<string, unknown> {
+function send(app: App, p: Params, body: Buffer, hub: HubReadView & HubActions): Record<string, unknown> {
   const to = target(p);
   const type = p.string('type');
   if (type !== 'text' && type !== 'binary') throw new ApiError(400, 'INVALID_MESSAGE_TYPE', 'type must be text or binary');

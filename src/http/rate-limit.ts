@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { CounterName, type Counters } from '../core/counters.js';
-import type { RateLimiter } from '../core/rate-limit.js';
+import type { RateLimiter } from '../core/window-rate-limiter.js';
 import { HttpError } from './respond.js';
 
 export interface ApiRateContext {

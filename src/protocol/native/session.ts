@@ -3,8 +3,8 @@ import { channelKind, isReservedEventName, isValidNativeChannelName } from '../.
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
-import { CounterName } from '../../core/counters.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
+import { CounterName, type Counters } from '../../core/counters.js';
+import { TokenBucket } from '../../core/token-bucket.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
@@ -60,6 +60,7 @@ export class NativeSession implements Connection, LinkHandler {
     readonly app: App,
     private readonly link: ClientLink,
     private readonly hub: Hub,
+    private readonly counters: Counters,
     private readonly identity: NativeIdentity,
     private readonly options: NativeSessionOptions,
   ) {
@@ -67,7 +68,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.messages = new TokenBucket(app.clientMessagesPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
     });
   }
@@ -103,7 +104,7 @@ export class NativeSession implements Connection, LinkHandler {
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     if (!this.messages.take()) {
-      this.hub.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
+      this.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error('RATE_LIMITED', `More than ${this.app.clientMessagesPerSecond} messages per second; this one was dropped`);
     }
     if (isBinary) return this.error('INVALID_MESSAGE', 'Send actions as JSON text frames');
@@ -140,12 +141,12 @@ export class NativeSession implements Connection, LinkHandler {
 
   onOverflow(): void {
     if (this.closed) return; // one close, counted once
-    this.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
+    this.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
   onDropped(): void {
-    this.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+    this.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
   onClose(): void {

@@ -3,11 +3,11 @@ import { channelKind, isValidChannelName } from '../../core/channels.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
+import { TokenBucket } from '../../core/token-bucket.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/link.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';
-import { CounterName } from '../../core/counters.js';
+import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
 import { PusherCode, closeCodeFor } from './close-codes.js';
@@ -26,6 +26,8 @@ import {
 
 export interface SessionContext {
   readonly hub: Hub;
+  /** Refusals and losses per app. */
+  readonly counters: Counters;
   readonly log: Logger;
 }
 
@@ -53,7 +55,7 @@ export class PusherSession implements Connection, LinkHandler {
     this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      ctx.hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
     });
     this.signInTimer = watchSignIn(app, () => {
@@ -126,12 +128,12 @@ export class PusherSession implements Connection, LinkHandler {
   onOverflow(): void {
     // closeWith() writes a pusher:error first, which can overflow again: count the close once.
     if (this.closed) return;
-    this.ctx.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
+    this.ctx.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
   onDropped(): void {
-    this.ctx.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+    this.ctx.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
   onClose(): void {

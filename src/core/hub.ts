@@ -1,5 +1,5 @@
 import type { App } from './app.js';
-import type { BusSink, ClusterCommand, CommandResult, ConnectionTarget, MessageBus } from './bus.js';
+import type { BusSink, ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget, MessageBus } from './bus.js';
 import { channelKind, directTarget, type ChannelKind } from './channels.js';
 import type { Connection, SignedInUser, SocketId } from './connection.js';
 import { Counters } from './counters.js';
@@ -347,7 +347,7 @@ export class Hub implements BusSink {
     }
     if (after > 0) {
       let members = s.members.get(channel);
-      if (!members) s.members.set(channel, (members = new Map()));
+      if (!members) s.members.set(channel, (members = new Map<string, unknown>()));
       members.set(userId, info);
     }
     if (before === 0 && after > 0) {
@@ -672,7 +672,7 @@ export class Hub implements BusSink {
   }
 }
 
-type ConnectionSummaryList = import('./bus.js').ConnectionSummary[];
+type ConnectionSummaryList = ConnectionSummary[];
 
 /**
  * Identifies a piece of shared state, for matching a snapshot against what is held. NUL-joined:

@@ -37,7 +37,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
   }
   const up = /^\/up\/([^/]+)$/.exec(path);
   if (up) {
-    const app = ctx.apps.byId(decodeSegment(up[1] as string));
+    const app = ctx.apps.byId(decodeSegment(up[1]));
     if (!app) throw new HttpError(404, 'Unknown app id');
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }

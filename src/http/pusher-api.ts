@@ -30,7 +30,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   if (!match) return false;
   const ipLimit = enforceIpRate(ctx, req);
   if (ipLimit) await ipLimit;
-  const app = ctx.apps.byId(decodeSegment(match[1] as string));
+  const app = ctx.apps.byId(decodeSegment(match[1]));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
@@ -42,7 +42,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
     sendJson(res, 200, stats(ctx.hub, app));
     return true;
   }
-  const result = route(ctx.hub, app, method, match[2] as string, url, body);
+  const result = route(ctx.hub, app, method, match[2], url, body);
   sendJson(res, 200, result instanceof Promise ? await result : result);
   return true;
 }
@@ -54,12 +54,12 @@ function route(hub: Hub, app: App, method: string, rest: string, url: RequestTar
   if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
   const channelMatch = /^\/channels\/([^/]+)(\/users)?$/.exec(rest);
   if (method === 'GET' && channelMatch) {
-    const channel = decodeSegment(channelMatch[1] as string);
+    const channel = decodeSegment(channelMatch[1]);
     if (!isValidChannelName(channel, app.maxChannelNameLength)) throw new HttpError(400, 'Invalid channel name');
     return channelMatch[2] ? presenceUsers(hub, app, channel) : channelInfo(hub, app, channel, url.searchParams);
   }
   const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
-  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1] as string)).then(() => ({}));
+  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1])).then(() => ({}));
   throw new HttpError(404, `No route for ${method} /apps/${app.id}${rest}`);
 }
 

@@ -39,7 +39,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0]) : Buffer.concat(chunks)));
     // A client that goes away mid-body: an answer nobody reads, not a server error to log.
     req.on('error', () => reject(new HttpError(400, 'The request body did not arrive whole')));
   });

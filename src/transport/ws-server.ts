@@ -175,7 +175,7 @@ export class WsLink implements ClientLink, Flushable {
     this.queued = [];
     this.queuedBytes = 0;
     // Copying a turn's small frames into one buffer costs less than a write request per frame.
-    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : joinFrames(frames, bytes));
+    this.socket.write(frames.length === 1 ? frames[0] : joinFrames(frames, bytes));
     this.socketBacklog = this.socket.writableLength;
   }
 

@@ -16,7 +16,7 @@ const BODY_MD5 = 'ec365a775a4cd0599faeb73354201b6f';
 const SIGNATURE = 'da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c';
 const EXPECTED_STRING = `POST\n${PATH}\nauth_key=${KEY}&auth_timestamp=${TIMESTAMP}&auth_version=1.0&body_md5=${BODY_MD5}`;
 
-const app: App = validateConfig({ apps: [{ id: '3', key: KEY, secret: SECRET }] }).apps[0] as App;
+const app: App = validateConfig({ apps: [{ id: '3', key: KEY, secret: SECRET }] }).apps[0];
 
 function exampleQuery(signature = SIGNATURE): URLSearchParams {
   // Deliberately out of order: the signer must sort.

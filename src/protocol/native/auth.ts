@@ -156,7 +156,7 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
   let size = 0;
   try {
     // Leaving the loop early cancels the rest of the body.
-    for await (const chunk of response.body) {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
       size += chunk.byteLength;
       if (size > limit) return undefined;
       chunks.push(chunk);
@@ -168,7 +168,7 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
 }
 
 function stringList(value: unknown): string[] | undefined {
-  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value) : undefined;
 }
 
 /** An Origin header must be one of the app's allowed origins; no header (not a browser) passes. */

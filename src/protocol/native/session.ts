@@ -214,12 +214,12 @@ export class NativeSession implements Connection, LinkHandler {
     this.hub.publish(this.app, {
       kind: 'event',
       channel,
-      event: (event as string | undefined) ?? 'message',
+      event: (event) ?? 'message',
       data: text,
       dataIsJson: typeof data !== 'string',
       fromClient: true,
       exceptSocketId: this.id,
     });
-    this.hub.report(this.app.id, { name: 'client_event', channel, event: (event as string | undefined) ?? 'message', data: text, socketId: this.id, userId: this.user?.id });
+    this.hub.report(this.app.id, { name: 'client_event', channel, event: (event) ?? 'message', data: text, socketId: this.id, userId: this.user?.id });
   }
 }

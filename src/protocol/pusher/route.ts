@@ -56,7 +56,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
         if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
         if (Number(protocol) < MIN_PROTOCOL) return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 20)}`);
       }
-      const app = options.appByKey(decodeOrKeep(match[1] as string));
+      const app = options.appByKey(decodeOrKeep(match[1]));
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
 

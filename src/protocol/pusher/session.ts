@@ -159,7 +159,7 @@ export class PusherSession implements Connection, LinkHandler {
     } else if (kind.isPrivate) {
       const channelData = kind.isPresence ? data?.channel_data : undefined;
       if (kind.isPresence && typeof channelData !== 'string') return refuse('AuthError', 'Presence channels need channel_data', 401);
-      const toSign = channelData === undefined ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
+      const toSign = typeof channelData !== 'string' ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
       if (!this.validSignature(data?.auth, toSign)) return refuse('AuthError', 'Invalid signature', 401);
     }
 

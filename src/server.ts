@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
-import { WsTransport, refuseUpgrade } from './transport/ws-server.js';
+import { WsTransport, refuseUpgrade } from './transport/ws/server.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */

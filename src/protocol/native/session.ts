@@ -5,7 +5,7 @@ import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
 import { CounterName } from '../../core/counters.js';
 import { TokenBucket } from '../../core/rate-limiter.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';

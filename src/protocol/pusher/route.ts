@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import { decodeOrKeep } from '../../util/decode.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
-import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
+import type { Admission, UpgradeRoute } from '../../transport/seam.js';
 import { isOriginAllowed } from '../native/auth.js';
 import { CounterName } from '../../core/counters.js';
 import type { RequestTarget } from '../../util/request-target.js';

@@ -5,7 +5,7 @@ import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/rate-limiter.js';
 import type { Logger } from '../../log.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';

@@ -4,7 +4,8 @@ import { RequestTarget } from '../util/request-target.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
-import { HttpError, decodeSegment, sendJson } from './respond.js';
+import { HttpError, errorReply, pusherErrorBody } from './errors.js';
+import { decodeSegment, sendJson } from './respond.js';
 
 export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
   readonly log: Logger;
@@ -20,7 +21,8 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
     // Draining: this connection is about to be cut, so the client must not reuse it.
     if (!ctx.isServing()) res.shouldKeepAlive = false;
     handle(req, res, ctx).catch((err: unknown) => {
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
+      const reply = errorReply(err);
+      if (reply) return sendJson(res, reply.status, pusherErrorBody(reply), reply.headers);
       ctx.log.error({ err, url: req.url?.split('?')[0] }, 'HTTP handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
       else res.destroy();

@@ -9,7 +9,8 @@ import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
+import { HttpError } from './errors.js';
+import { decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
   readonly hub: Hub;

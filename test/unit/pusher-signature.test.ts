@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import type { App } from '../../src/core/app.js';
 import { SIGNATURE_WINDOW_SECONDS, stringToSign, verifyPusherSignature } from '../../src/http/pusher-signature.js';
-import { HttpError } from '../../src/http/respond.js';
+import { HttpError } from '../../src/http/errors.js';
 import { hmacSha256Hex } from '../../src/util/hmac.js';
 
 // Pusher's published worked example (https://pusher.com/docs/channels/library_auth_reference/rest-api/#worked-authentication-example).

@@ -3,6 +3,7 @@ import { errors as joseErrors, jwtVerify } from 'jose';
 import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
 import { jsonText } from '../../util/json.js';
+import type { NativeRefusalCode } from './codes.js';
 import type { RequestTarget } from '../../util/request-target.js';
 
 /** Who a native connection is, as its credentials say. */
@@ -14,7 +15,7 @@ export interface NativeIdentity {
 
 export type NativeAuthResult =
   | { ok: true; identity: NativeIdentity }
-  | { ok: false; status: RefusalStatus; errorCode: string; error: string };
+  | { ok: false; status: RefusalStatus; errorCode: NativeRefusalCode; error: string };
 
 /**
  * 401/403: these credentials are refused. 502/503: the auth webhook is failing, so the client
@@ -28,7 +29,7 @@ const IAT_LIFETIME_SECONDS = 60;
 /** An auth webhook's answer is an identity: a few hundred bytes, never megabytes. */
 const MAX_WEBHOOK_ANSWER_BYTES = 64 * 1024;
 
-const fail = (status: RefusalStatus, errorCode: string, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
+const fail = (status: RefusalStatus, errorCode: NativeRefusalCode, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
 
 /**
  * Authenticates a native connection before the upgrade. Credentials are tried in a fixed

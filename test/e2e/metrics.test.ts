@@ -75,10 +75,10 @@ describe('Prometheus metrics', () => {
     const { memory } = JSON.parse(text) as { memory: Record<string, number> };
     assert.deepEqual(Object.keys(memory).sort(), ['free', 'percent', 'total', 'used']);
     // used sums the resident set and more: at least the resident set of a running Node process.
-    assert.ok(memory.used! > 10 * 1024 * 1024, `used ${memory.used}`);
-    assert.ok(memory.total! > 0);
-    assert.equal(memory.free, memory.total! - memory.used!);
-    assert.ok(Math.abs(memory.percent! - (memory.used! / memory.total!) * 100) < 1e-9);
+    assert.ok(memory.used > 10 * 1024 * 1024, `used ${memory.used}`);
+    assert.ok(memory.total > 0);
+    assert.equal(memory.free, memory.total - memory.used);
+    assert.ok(Math.abs(memory.percent - (memory.used / memory.total) * 100) < 1e-9);
   });
 
   it('answers 404 elsewhere on the metrics port', async () => {

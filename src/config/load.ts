@@ -139,7 +139,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
 function parseFlags(argv: readonly string[], problems: string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     const m = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
     if (!m) {
       problems.push(`${arg}: unexpected argument`);
@@ -147,7 +147,7 @@ function parseFlags(argv: readonly string[], problems: string[]): Map<string, st
     }
     const value = m[2] ?? argv[++i];
     if (value === undefined) problems.push(`--${m[1]}: needs a value`);
-    else flags.set(m[1] as string, value);
+    else flags.set(m[1], value);
   }
   return flags;
 }

@@ -13,7 +13,8 @@ import { listDeadLetters, replayDeadLetters, type DeadLetterAccess } from './dea
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import { HttpError, readBody, sendJson } from './respond.js';
+import { ApiError, INTERNAL_ERROR_MESSAGE, errorReply, nativeErrorBody } from './errors.js';
+import { readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
   readonly log: Logger;
@@ -24,17 +25,6 @@ export interface NativeApiContext extends ApiRateContext {
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
   readonly webhooks: DeadLetterAccess;
-}
-
-/** A refusal in dSock's shape: `{"success":false,"error":...,"errorCode":...}`. */
-class ApiError extends HttpError {
-  constructor(
-    status: number,
-    readonly errorCode: string,
-    message: string,
-  ) {
-    super(status, message);
-  }
 }
 
 const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
@@ -58,15 +48,12 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     const result = await dispatch(route, app, params, body, ctx);
     sendJson(res, 200, { success: true, ...result });
   } catch (err) {
-    if (err instanceof ApiError) sendJson(res, err.status, { success: false, error: err.message, errorCode: err.errorCode });
-    else if (err instanceof HttpError) {
-      const errorCode = err.status === 413 ? 'BODY_TOO_LARGE' : err.status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
-      sendJson(res, err.status, { success: false, error: err.message, errorCode }, err.headers);
-    }
+    const reply = errorReply(err);
+    if (reply) sendJson(res, reply.status, nativeErrorBody(reply), reply.headers);
     else {
       // A store that is down (Redis, JetStream) ends here: answer in this API's shape, log the cause.
       ctx.log.error({ err, route }, 'native API call failed');
-      sendJson(res, 500, { success: false, error: 'Internal error; see the server log', errorCode: 'INTERNAL_ERROR' });
+      sendJson(res, 500, nativeErrorBody({ status: 500, message: INTERNAL_ERROR_MESSAGE, errorCode: 'INTERNAL_ERROR', headers: {} }));
     }
   }
   return true;
@@ -155,15 +142,13 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /stats':
       return stats(ctx, app) as Record<string, unknown>;
     case 'GET /webhooks/dead-letters':
-      return listDeadLetters(app, p.string('limit'), ctx.webhooks, refuse);
+      return listDeadLetters(app, p.string('limit'), ctx.webhooks);
     case 'POST /webhooks/dead-letters/replay':
-      return replayDeadLetters(app, p.raw('ids'), ctx.webhooks, refuse);
+      return replayDeadLetters(app, p.raw('ids'), ctx.webhooks);
     default:
       return claim(app, p, ctx);
   }
 }
-
-const refuse = (status: number, errorCode: string, message: string): Error => new ApiError(status, errorCode, message);
 
 function broadcast(app: App, p: Params, hub: HubReadView & HubActions): Record<string, unknown> {
   const list = p.raw('channels');

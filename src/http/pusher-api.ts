@@ -9,7 +9,8 @@ import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
+import { HttpError } from './errors.js';
+import { decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
   /** The hub as the API sees it: reads of channels and users, publishing, cluster commands. */
@@ -31,7 +32,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   if (!match) return false;
   const ipLimit = enforceIpRate(ctx, req);
   if (ipLimit) await ipLimit;
-  const app = ctx.apps.byId(decodeSegment(match[1] as string));
+  const app = ctx.apps.byId(decodeSegment(match[1]));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
@@ -43,7 +44,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
     sendJson(res, 200, stats(ctx, app));
     return true;
   }
-  const result = route(ctx.hub, app, method, match[2] as string, url, body);
+  const result = route(ctx.hub, app, method, match[2], url, body);
   sendJson(res, 200, result instanceof Promise ? await result : result);
   return true;
 }
@@ -55,12 +56,12 @@ function route(hub: HubReadView & HubActions, app: App, method: string, rest: st
   if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
   const channelMatch = /^\/channels\/([^/]+)(\/users)?$/.exec(rest);
   if (method === 'GET' && channelMatch) {
-    const channel = decodeSegment(channelMatch[1] as string);
+    const channel = decodeSegment(channelMatch[1]);
     if (!isValidChannelName(channel, app.maxChannelNameLength)) throw new HttpError(400, 'Invalid channel name');
     return channelMatch[2] ? presenceUsers(hub, app, channel) : channelInfo(hub, app, channel, url.searchParams);
   }
   const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
-  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1] as string)).then(() => ({}));
+  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1])).then(() => ({}));
   throw new HttpError(404, `No route for ${method} /apps/${app.id}${rest}`);
 }
 

@@ -1,5 +1,5 @@
 import type { App } from '../core/app.js';
-import type { QueuePolicy } from '../transport/link.js';
+import type { QueuePolicy } from '../transport/seam.js';
 
 const policies = new WeakMap<App, QueuePolicy>();
 
@@ -22,6 +22,17 @@ export function watchIdle(app: App, hasSubscribed: () => boolean, close: () => v
   const timer = setTimeout(() => {
     if (!hasSubscribed()) close();
   }, app.idleTimeoutSeconds * 1000);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * Closes a Pusher connection that has not signed in within the app's sign-in timeout, for apps
+ * that require sign-in (soketi's forced user authentication). Cleared by the session on sign-in.
+ */
+export function watchSignIn(app: App, close: () => void): NodeJS.Timeout | undefined {
+  if (app.signIn !== 'required') return undefined;
+  const timer = setTimeout(close, app.signInTimeoutMs);
   timer.unref();
   return timer;
 }

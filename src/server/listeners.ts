@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { nativeRoute } from '../protocol/native/route.js';
 import { pusherRoute } from '../protocol/pusher/route.js';
 import { queuePolicyFor } from '../protocol/session-limits.js';
-import { WsTransport, refuseUpgrade } from '../transport/ws-server.js';
+import { WsTransport, refuseUpgrade } from '../transport/ws/server.js';
 import { ClientAddressResolver } from '../util/client-address.js';
 import type { HubParts } from './build-hub.js';
 

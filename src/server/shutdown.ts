@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
-import type { WsTransport } from '../transport/ws-server.js';
+import type { WsTransport } from '../transport/ws/server.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
 /** Time to leave the cluster cleanly even when the drain used all of shutdownTimeoutMs. */

@@ -90,7 +90,7 @@ class TargetQueue implements Target {
   add(event: WireEvent): void {
     if (this.size >= this.options.maxQueue) this.dropOldest();
     const lane = this.lanes.length === 1 ? this.lanes[0] : this.lanes[laneOf(event.channel ?? '', this.lanes.length)];
-    (lane as Lane).queued.push({ id: randomUUID(), event, at: Date.now() });
+    lane.queued.push({ id: randomUUID(), event, at: Date.now() });
     this.size += 1;
     if (!this.timer) {
       // Batches gather for batchMs; single events go on the next turn, after the hub's own work.
@@ -101,7 +101,7 @@ class TargetQueue implements Target {
 
   /** Full: the oldest event of the longest lane goes (the one most behind). */
   private dropOldest(): void {
-    let longest = this.lanes[0] as Lane;
+    let longest = this.lanes[0];
     for (const lane of this.lanes) if (lane.queued.length > longest.queued.length) longest = lane;
     longest.queued.shift();
     this.size -= 1;

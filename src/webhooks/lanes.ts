@@ -19,8 +19,9 @@ export function laneOf(channel: string, lanes: number): number {
   return (h >>> 0) % lanes;
 }
 
-/** Whether a target wants an event (its `events` list and `channelPrefix`). */
+/** Whether a target wants an event (its `events` list, `channelPrefix` and `channelSuffix`). */
 export function targetAccepts(target: WebhookTarget, event: HubEvent): boolean {
   if (target.events && !target.events.includes(event.name)) return false;
-  return target.channelPrefix === undefined || event.channel.startsWith(target.channelPrefix);
+  const { channelPrefix, channelSuffix } = target;
+  return (channelPrefix === undefined || event.channel.startsWith(channelPrefix)) && (channelSuffix === undefined || event.channel.endsWith(channelSuffix));
 }

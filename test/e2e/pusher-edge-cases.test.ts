@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
-import { RawClient, serverSdk } from '../helpers/clients.js';
+import { type RawClient, serverSdk } from '../helpers/clients.js';
 import { api } from '../helpers/native.js';
 import { channelAuth, decoded, flush, rawClient, subscribeRaw, subscribeSigned } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -41,6 +41,16 @@ describe('Pusher protocol edge cases', () => {
     const asString = JSON.stringify({ user_id: '1234567890123456789' });
     const ok = await subscribeSigned(await client(), channel, asString);
     assert.deepEqual((decoded(ok) as { presence: { ids: string[] } }).presence.ids, ['1234567890123456789']);
+  });
+
+  it('accepts a numeric presence user_id and lists and announces it as a string', async () => {
+    const channel = 'presence-numeric-ids';
+    const first = await client();
+    await subscribeSigned(first, channel, '{"user_id":"a"}');
+    const ok = await subscribeSigned(await client(), channel, '{"user_id":42}');
+    assert.deepEqual((decoded(ok) as { presence: { ids: string[] } }).presence.ids.sort(), ['42', 'a']);
+    const added = await first.event('pusher_internal:member_added', channel);
+    assert.deepEqual(decoded(added), { user_id: '42', user_info: null });
   });
 
   it('delivers an event once to a channel named twice in one trigger', async () => {
@@ -83,7 +93,7 @@ describe('Pusher protocol edge cases', () => {
 
   it('reports a user named twice in a watchlist once, and counts it once', async () => {
     const c = await client();
-    await rawSignedIn(c, serverSdk(server), { id: 'watcher', watchlist: ['nobody', 'nobody', 'someone'] } as never);
+    await rawSignedIn(c, serverSdk(server), { id: 'watcher', watchlist: ['nobody', 'nobody', 'someone'] });
     const watch = await c.next((m) => m.event === 'pusher_internal:watchlist_events');
     assert.deepEqual(decoded(watch), { events: [{ name: 'offline', user_ids: ['nobody', 'someone'] }] });
   });

@@ -56,7 +56,7 @@ class Sink implements BusSink {
   deliver(): void {}
   applyRemote(node: string, deltas: readonly StateDelta[], replace: boolean): void {
     let share = this.shares.get(node);
-    if (!share || replace) this.shares.set(node, (share = new Map()));
+    if (!share || replace) this.shares.set(node, (share = new Map<string, StateDelta>()));
     for (const d of deltas) if (d.kind === 'connections') share.set(d.appId, d);
   }
   dropNode(node: string, _reportLeaves: boolean): void {

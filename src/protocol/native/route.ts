@@ -4,9 +4,10 @@ import type { ClaimStore } from '../../core/claims.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
 import { decodeOrKeep } from '../../util/decode.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
-import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
+import type { Admission, UpgradeRoute } from '../../transport/seam.js';
 import type { RequestTarget } from '../../util/request-target.js';
+import { NativeClose, type NativeRefusalCode } from './codes.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { nativeFormatNamed } from './codec.js';
 import { NativeSession, channelPasswordGiven } from './session.js';
@@ -32,7 +33,7 @@ interface Admitted {
 
 const PATH = /^\/(?:ws|connect)(?:\/([^/]+))?\/?$/;
 
-const refuse = (status: number, errorCode: string, error: string): Admission => ({ ok: false, status, body: { success: false, error, errorCode } });
+const refuse = (status: number, errorCode: NativeRefusalCode, error: string): Admission => ({ ok: false, status, body: { success: false, error, errorCode } });
 
 /** `/ws`, `/ws/{appKey}` and dSock's `/connect`: the native front-end's entry. */
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
@@ -85,7 +86,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored
         options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
-        link.close(4004, 'Application is over its connection quota');
+        link.close(NativeClose.over_quota.code, NativeClose.over_quota.reason);
         return session;
       }
       try {

@@ -1,4 +1,5 @@
 import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
 import { ClientAddressResolver } from './util/client-address.js';
@@ -17,6 +18,9 @@ import { nativeRoute } from './protocol/native/route.js';
 import { pusherRoute } from './protocol/pusher/route.js';
 import { queuePolicyFor } from './protocol/session-limits.js';
 import { WsTransport, refuseUpgrade } from './transport/ws-server.js';
+import { startHttpsRedirect } from './transport/https-redirect.js';
+import { CertificateReloader } from './transport/tls.js';
+import { CorsPolicy } from './http/cors.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
@@ -58,6 +62,13 @@ export interface Switchboard {
   readonly url: string;
   /** The port of the Prometheus listener (GET /metrics), when metricsPort is set. */
   readonly metricsPort: number | undefined;
+  /** The port of the plain-HTTP listener that redirects to HTTPS, when tlsRedirectPort is set. */
+  readonly redirectPort: number | undefined;
+  /**
+   * Reads the TLS files again (the CLI does this on SIGHUP); open connections keep their
+   * certificate. False when TLS is off, the files are unchanged, or they cannot be used (logged).
+   */
+  reloadTls(): boolean;
   /** Publishes to a channel from inside the process (no HTTP round trip). */
   broadcast(channel: string, data: string, options?: PublishOptions): void;
   /** Sends to every connection of a user (native and signed-in Pusher ones); a Buffer goes as a binary frame. */
@@ -73,6 +84,10 @@ export interface Switchboard {
 export async function createServer(input: ConfigInput | Config = {}, options: ServerOptions = {}): Promise<Switchboard> {
   const config = validateConfig(input);
   const log = options.log ?? createLogger(config.logLevel);
+  // Before anything connects to the cluster: a missing or unusable key is a start-up error.
+  const tls = config.tlsCert
+    ? new CertificateReloader({ cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa, passphrase: config.tlsPassphrase }, log.child({ component: 'tls' }))
+    : undefined;
   const apps = new StaticAppRegistry(config.apps);
   const { bus, claims, rateLimiter } = await createCluster(config, log);
   const counters = new Counters();
@@ -135,15 +150,15 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
         hub.counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
     },
   );
-  const http: Server = createHttpServer(
-    {
-      // Slowloris: a client must finish its headers (an upgrade included) in time.
-      headersTimeout: config.handshakeTimeoutMs,
-      requestTimeout: config.handshakeTimeoutMs * 3,
-      connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
-      keepAliveTimeout: 65_000,
-    },
-    createHttpHandler({
+  const httpOptions = {
+    // Slowloris: a client must finish its headers (an upgrade included) in time.
+    headersTimeout: config.handshakeTimeoutMs,
+    requestTimeout: config.handshakeTimeoutMs * 3,
+    connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
+    keepAliveTimeout: 65_000,
+  };
+  const cors = new CorsPolicy(config.corsOrigins, config.apps);
+  const handler = createHttpHandler({
       rateLimiter,
       counters: hub.counters,
       apiRequestsPerIpPerSecond: config.apiRequestsPerIpPerSecond,
@@ -156,8 +171,10 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       isServing: () => serving,
       servesApi: config.role !== 'websocket',
       clientAddress,
-    }),
-  );
+      ...(cors.enabled ? { cors } : {}),
+    });
+  // With TLS, the same port serves https:// and wss:// (the upgrade arrives on the TLS socket).
+  const http: Server = tls ? tls.serve(createHttpsServer({ ...httpOptions, ...tls.options() }, handler)) : createHttpServer(httpOptions, handler);
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
   else http.on('upgrade', (_req, socket) => refuseUpgrade(socket, 404, { error: 'This node serves the HTTP API only' }));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -179,12 +196,17 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   // place in the cluster, behind: the caller may retry in the same process.
   const abandon = async (err: unknown, what: string): Promise<never> => {
     transport.close();
+    tls?.close();
+    redirect?.server.close();
+    metrics?.server.close();
     http.close();
     http.closeAllConnections();
     await webhooks.close(0);
     await leaveCluster();
     throw new Error(`cannot listen for ${what}: ${(err as Error).message}`, { cause: err });
   };
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  let redirect: Awaited<ReturnType<typeof startHttpsRedirect>> | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
@@ -198,12 +220,19 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   }
   transport.start();
   const port = (http.address() as AddressInfo).port;
-  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
-    if (config.metricsPort > 0) metrics = await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort);
+    if (config.metricsPort > 0) {
+      metrics = await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort, config.metricsTls ? tls : undefined);
+    }
   } catch (err) {
     await abandon(err, `metrics on ${config.metricsHost || config.host}:${config.metricsPort}`);
   }
+  try {
+    if (config.tlsRedirectPort > 0) redirect = await startHttpsRedirect(config.host, config.tlsRedirectPort, port);
+  } catch (err) {
+    await abandon(err, `the HTTPS redirect on ${config.host}:${config.tlsRedirectPort}`);
+  }
+  if (config.tlsWatch) tls?.watch();
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let closing: Promise<void> | undefined;
@@ -223,6 +252,8 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     });
     await webhooks.close(Math.max(0, deadline - Date.now()));
     if (metrics) await new Promise<void>((resolve) => metrics.server.close(() => resolve()).closeAllConnections());
+    if (redirect) await new Promise<void>((resolve) => redirect.server.close(() => resolve()).closeAllConnections());
+    tls?.close();
     // Leaving the cluster waits on the engine's answers: an engine that stopped answering must
     // not hold the shutdown past its deadline (plus a moment to say goodbye when it is spent).
     const leaving = leaveCluster();
@@ -240,7 +271,9 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     hub,
     port,
     metricsPort: metrics?.port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    redirectPort: redirect?.port,
+    reloadTls: () => tls?.reload('asked') ?? false,
+    url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     broadcast(channel, data, publish = {}) {
       hub.publish(appFor(publish.appId), { kind: 'event', channel, event: publish.event ?? 'message', data });
     },

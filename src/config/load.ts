@@ -120,7 +120,11 @@ const APP_ENV_FIELDS: Readonly<Record<string, string>> = {
   CLIENT_PUBLISH: 'clientPublish',
   NATIVE_FORMAT: 'nativeFormat',
   ALLOWED_ORIGINS: 'allowedOrigins',
+  CORS_ORIGINS: 'corsOrigins',
 };
+
+/** App fields that are lists: comma- or space-separated in the environment. */
+const APP_LIST_FIELDS = new Set(['allowedOrigins', 'corsOrigins']);
 
 /** SWITCHBOARD_* names that are not server settings: the example scripts read them on the client side. */
 const CLIENT_ENV_NAMES = ['SWITCHBOARD_URL', 'SWITCHBOARD_API_TOKEN'];
@@ -155,7 +159,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
   for (const [suffix, field] of Object.entries(APP_ENV_FIELDS)) {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
     if (raw === undefined) continue;
-    if (field === 'allowedOrigins') fromEnv[field] = splitList(raw);
+    if (APP_LIST_FIELDS.has(field)) fromEnv[field] = splitList(raw);
     else fromEnv[field] = STRING_FIELDS.has(field) ? raw : coerce(raw);
   }
   if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isAddressOrRange } from '../util/client-address.js';
+import { isOriginPattern } from '../util/origin-pattern.js';
 
 /**
  * The one place where settings and their defaults live. Keys are camelCase; each top-level
@@ -8,6 +9,11 @@ import { isAddressOrRange } from '../util/client-address.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+
+/** Browser origins allowed to call the HTTP APIs (CORS): `*`, `https://app.example.com`, `https://*.example.com`, `*.example.com`. */
+const corsOrigins = z
+  .array(z.string().refine(isOriginPattern, 'must be *, an origin (https://app.example.com[:port]) or a sub-domain pattern (https://*.example.com)'))
+  .default([]);
 
 const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
 
@@ -71,6 +77,8 @@ export const appSchema = z
     idleTimeoutSeconds: nonNegativeInt.default(0),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60),
     allowedOrigins: z.array(z.string().min(1)).default([]),
+    /** Added to the server's corsOrigins for this app's HTTP API calls. */
+    corsOrigins,
     apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
     allowAnonymous: z.boolean().default(true),
     clientPublish: z.boolean().default(false),
@@ -93,6 +101,21 @@ export const configSchema = z
     metricsPort: z.number().int().min(0).max(65535).default(0),
     /** Interface of the metrics listener; empty = the same as `host`. */
     metricsHost: z.string().default(''),
+    /** PEM certificate (a full chain file is fine) and key: with both, `port` serves https:// and wss:// only. */
+    tlsCert: z.string().default(''),
+    tlsKey: z.string().default(''),
+    /** PEM intermediate certificates sent after tlsCert, when that file holds the certificate alone. */
+    tlsCa: z.string().default(''),
+    /** Of an encrypted tlsKey. */
+    tlsPassphrase: z.string().default(''),
+    /** Reload the certificate when its files change (SIGHUP reloads it regardless). */
+    tlsWatch: z.boolean().default(true),
+    /** A plain-HTTP listener on this port that redirects (308) to https:// on `port`; 0 = off. */
+    tlsRedirectPort: z.number().int().min(0).max(65535).default(0),
+    /** Serve metricsPort over TLS too, with the same certificate. */
+    metricsTls: z.boolean().default(false),
+    /** Browser origins allowed to call the HTTP APIs of every app (CORS); empty here and in every app = CORS off. */
+    corsOrigins,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Told to Pusher clients in connection_established; the server pings after this much silence. */
     activityTimeoutSeconds: positiveInt.default(120),
@@ -178,6 +201,7 @@ export const configSchema = z
     (config, ctx) => {
       // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
       const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      tlsProblems(config as Partial<typeof config>).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }
@@ -187,6 +211,20 @@ export const configSchema = z
     },
     { when: () => true },
   );
+
+/** TLS settings that make no sense on their own. */
+function tlsProblems(config: Partial<Record<string, unknown>>): [string, string][] {
+  const problems: [string, string][] = [];
+  const on = Boolean(config.tlsCert) && Boolean(config.tlsKey);
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push([config.tlsCert ? 'tlsKey' : 'tlsCert', 'tlsCert and tlsKey go together']);
+  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls']) {
+    if (config[key] && !on) problems.push([key, 'needs tlsCert and tlsKey']);
+  }
+  if (typeof config.tlsRedirectPort === 'number' && config.tlsRedirectPort !== 0 && config.tlsRedirectPort === config.port) {
+    problems.push(['tlsRedirectPort', 'must differ from port']);
+  }
+  return problems;
+}
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

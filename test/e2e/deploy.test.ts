@@ -175,7 +175,7 @@ describe('deployment files', () => {
     assert.equal(await healthcheck(), 1, 'the HEALTHCHECK fails once the server is gone');
   });
 
-  it('the compose file runs two nodes on Redis behind HAProxy, which checks /ready and reaches the nodes on their port', async () => {
+  it('the compose file runs two nodes on Redis behind HAProxy, which checks /up and reaches the nodes on their port', async () => {
     const compose = parse(readFileSync(join(DEPLOY, 'compose.yaml'), 'utf8'), { merge: true }) as {
       services: Record<string, { environment?: Record<string, string>; ports?: string[]; volumes?: string[]; stop_grace_period?: string; networks?: Record<string, { ipv4_address?: string }>; build?: unknown }>;
     };
@@ -207,7 +207,7 @@ describe('deployment files', () => {
     assert.deepEqual(servers.map(([host]) => host).sort(), [...configs.keys()].sort());
     for (const [host, port] of servers) assert.equal(port, configs.get(host)?.port, `HAProxy reaches ${host} on its port`);
     const check = /^\s*option httpchk GET (\S+)/m.exec(haproxy)?.[1];
-    assert.equal(check, '/ready');
+    assert.equal(check, '/up', 'the health check that turns 503 while a node drains (not on every node when Redis is away)');
     assert.equal(await statusOf(configs.get('switchboard-1') as Config, check), 200);
   });
 

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,6 +224,17 @@ describe('TLS reload and refusals', () => {
     bad.stderr?.setEncoding('utf8').on('data', (d: string) => (badErr += d));
     assert.equal(((await once(bad, 'exit')) as [number])[0], 2);
     assert.match(badErr, /cannot be used/);
+  });
+
+  it('cuts a connection that does not finish its TLS handshake within handshakeTimeoutMs', async (t) => {
+    const server = await startServer({ tlsCert: first.certFile, tlsKey: first.keyFile, handshakeTimeoutMs: 300 });
+    t.after(() => server.close());
+    const silent = netConnect(server.port, '127.0.0.1');
+    t.after(() => silent.destroy());
+    await once(silent, 'connect');
+    const started = Date.now();
+    await once(silent, 'close');
+    assert.ok(Date.now() - started < 3_000, `closed after ${Date.now() - started} ms`);
   });
 
   it('redirects plain HTTP to https:// with 308, keeping the path and query', async (t) => {

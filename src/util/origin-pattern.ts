@@ -34,8 +34,8 @@ function withoutDefaultPort(scheme: string | undefined, port: string | undefined
 function parseOrigin(header: string): Origin | undefined {
   const m = ORIGIN.exec(header.toLowerCase());
   if (!m) return undefined;
-  const scheme = m[1] as string;
-  return { scheme, host: m[2] as string, port: withoutDefaultPort(scheme, m[3]) ?? '' };
+  const scheme = m[1];
+  return { scheme, host: m[2], port: withoutDefaultPort(scheme, m[3]) ?? '' };
 }
 
 function parseRule(pattern: string): Rule | undefined {
@@ -44,7 +44,7 @@ function parseRule(pattern: string): Rule | undefined {
   const scheme = m[1];
   const port = withoutDefaultPort(scheme, m[4]);
   // With a scheme, no port means its default one, as in an Origin header.
-  return { scheme, host: m[3] as string, subdomains: m[2] !== undefined, port: scheme !== undefined && port === undefined ? '' : port };
+  return { scheme, host: m[3], subdomains: m[2] !== undefined, port: scheme !== undefined && port === undefined ? '' : port };
 }
 
 /** For the config schema: whether `pattern` is one of the forms above. */

@@ -60,7 +60,7 @@ function parseDockerfile(text: string): Stage[] {
 function execForm(args: string): string[] {
   const parsed = JSON.parse(args) as unknown;
   assert.ok(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string'), `exec form expected: ${args}`);
-  return parsed as string[];
+  return parsed;
 }
 
 /** What the last stage leaves for `docker run`: folder, working directory, environment, and its metadata. */
@@ -86,16 +86,16 @@ async function replay(stages: Stage[], into: string, dockerignore: string[]): Pr
         workdir = posix.resolve(workdir, args);
         mkdirSync(join(stageRoot, workdir), { recursive: true });
       } else if (op === 'ENV') {
-        for (const m of args.matchAll(/(\w+)=(\S+)/g)) env[m[1] as string] = m[2] as string;
+        for (const m of args.matchAll(/(\w+)=(\S+)/g)) env[m[1]] = m[2];
       } else if (op === 'COPY') {
         const words = args.split(/\s+/);
         const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
         const [dest, ...sources] = words.filter((w) => !w.startsWith('--')).reverse();
-        const target = posix.resolve(workdir, dest as string);
+        const target = posix.resolve(workdir, dest);
         for (const source of sources.reverse()) {
           if (from === undefined) assert.ok(!dockerignore.includes(source.replace(/\/$/, '')), `COPY ${source} is excluded by .dockerignore`);
           const origin = from === undefined ? join(ROOT, source) : join(into, from, posix.resolve('/', source));
-          const intoFolder = (dest as string).endsWith('/') || dest === '.' || sources.length > 1;
+          const intoFolder = (dest).endsWith('/') || dest === '.' || sources.length > 1;
           const to = join(stageRoot, intoFolder && !statSync(origin).isDirectory() ? posix.join(target, basename(source)) : target);
           cpSync(origin, to, { recursive: true });
         }
@@ -151,7 +151,7 @@ describe('deployment files', () => {
 
     const health = /^(?:--\S+\s+)*CMD\s+(\[.*\])$/.exec(image.meta.get('HEALTHCHECK') ?? '');
     assert.ok(health, `HEALTHCHECK with an exec-form CMD: ${image.meta.get('HEALTHCHECK')}`);
-    const probe = execForm(health[1] as string);
+    const probe = execForm(health[1]);
     assert.equal(probe[0], 'node');
 
     // `docker run -e SWITCHBOARD_PORT=…`: a free loopback port instead of EXPOSE's, since other tests share the machine.
@@ -197,13 +197,13 @@ describe('deployment files', () => {
     const lbAddress = lb.networks?.default?.ipv4_address;
     for (const [name, config] of configs) assert.ok(config.trustedProxies.includes(lbAddress as string), `${name} trusts the load balancer's X-Forwarded-For`);
     const mount = lb.volumes?.find((v) => v.includes('haproxy.cfg'));
-    assert.ok(mount && existsSync(join(DEPLOY, mount.split(':')[0] as string)), 'the HAProxy config it mounts is in the repository');
+    assert.ok(mount && existsSync(join(DEPLOY, mount.split(':')[0])), 'the HAProxy config it mounts is in the repository');
     const published = Number(lb.ports?.[0]?.split(':').at(-1));
 
     const haproxy = readFileSync(join(DEPLOY, 'haproxy.cfg'), 'utf8');
     assert.equal(Number(/^\s*bind\s+:(\d+)/m.exec(haproxy)?.[1]), published, 'HAProxy listens on the published port');
     assert.match(haproxy, /^\s*timeout tunnel\s+\S+/m, 'upgraded WebSockets get a tunnel timeout of their own');
-    const servers = [...haproxy.matchAll(/^\s*server\s+\S+\s+([\w-]+):(\d+)/gm)].map((m) => [m[1] as string, Number(m[2])] as const);
+    const servers = [...haproxy.matchAll(/^\s*server\s+\S+\s+([\w-]+):(\d+)/gm)].map((m) => [m[1], Number(m[2])] as const);
     assert.deepEqual(servers.map(([host]) => host).sort(), [...configs.keys()].sort());
     for (const [host, port] of servers) assert.equal(port, configs.get(host)?.port, `HAProxy reaches ${host} on its port`);
     const check = /^\s*option httpchk GET (\S+)/m.exec(haproxy)?.[1];

@@ -40,7 +40,7 @@ describe('CORS origins', () => {
     assert.deepEqual(config.apps[0]?.corsOrigins, ['*.c.example.com']);
     const problems = problemsOf({ SWITCHBOARD_CORS_ORIGINS: 'https://a.example.com/path' });
     assert.equal(problems.length, 1);
-    assert.match(problems[0] as string, /^corsOrigins\.0: must be \*, an origin/);
+    assert.match(problems[0], /^corsOrigins\.0: must be \*, an origin/);
   });
 
   it('accept *, origins and sub-domain patterns only', () => {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { processUsage } from './usage.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Traffic } from '../core/app-state.js';
@@ -88,13 +89,18 @@ function totalsCounter(registry: Registry, name: string, help: string, read: () 
 }
 
 /**
- * GET /metrics on its own listener, apart from the public port, as Prometheus scrapes it
- * unauthenticated; over TLS when `tls` is given (a scraper outside the host's network).
+ * GET /metrics (and soketi's GET /usage) on its own listener, apart from the public port, as
+ * Prometheus scrapes it unauthenticated; over TLS when `tls` is given (a scraper outside the host's network).
  */
 export async function startMetricsServer(registry: Registry, host: string, port: number, tls?: CertificateReloader): Promise<{ server: Server; port: number }> {
   const answer = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics\n');
+    const path = req.url?.split('?')[0];
+    if (req.method === 'GET' && path === '/usage') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(processUsage()));
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics or GET /usage\n');
       return;
     }
     registry.metrics().then(

@@ -4,6 +4,7 @@ import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from 
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
 import { runWebhooksCommand } from './webhooks.js';
+import { TlsLoadError } from '../transport/tls.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -34,9 +35,18 @@ async function main(): Promise<void> {
   if (defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
     log.warn({ apps: defaultSecret }, 'apps signing with the default secret "app-secret" on a public interface: anyone can publish to them; set SWITCHBOARD_APP_SECRET');
   }
-  const server = await createServer(config, { log });
+  const server = await createServer(config, { log }).catch((err: unknown) => {
+    // A certificate or key that cannot be read or used is a configuration problem, like a bad setting.
+    if (!(err instanceof TlsLoadError)) throw err;
+    process.stderr.write(`switchboard: ${err.message}\n`);
+    process.exit(2);
+  });
   const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
-  log.info(`Switchboard listening on ${config.host}:${server.port} (WebSocket + HTTP), serving apps: ${apps}`);
+  const over = config.tlsCert ? 'WebSocket + HTTP over TLS' : 'WebSocket + HTTP';
+  log.info(`Switchboard listening on ${config.host}:${server.port} (${over}), serving apps: ${apps}`);
+  if (server.redirectPort !== undefined) log.info(`Plain HTTP on ${config.host}:${server.redirectPort} redirects to HTTPS`);
+  // certbot's and cert-manager's renewals: `kill -HUP` (or a file change) brings the new certificate in.
+  if (config.tlsCert) process.on('SIGHUP', () => server.reloadTls());
   if (server.metricsPort !== undefined) log.info(`Prometheus metrics on ${config.metricsHost || config.host}:${server.metricsPort}/metrics`);
 
   let stopping = false;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isAddressOrRange } from '../util/client-address.js';
+import { isOriginPattern } from '../util/origin-pattern.js';
 
 /**
  * The one place where settings and their defaults live. Keys are camelCase; each top-level
@@ -8,6 +9,11 @@ import { isAddressOrRange } from '../util/client-address.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+
+/** Browser origins allowed to call the HTTP APIs (CORS): `*`, `https://app.example.com`, `https://*.example.com`, `*.example.com`. */
+const corsOrigins = z
+  .array(z.string().refine(isOriginPattern, 'must be *, an origin (https://app.example.com[:port]) or a sub-domain pattern (https://*.example.com)'))
+  .default([]);
 
 const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
 
@@ -75,6 +81,7 @@ export const appSchema = z
     idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
     allowedOrigins: z.array(z.string().min(1)).default([]).describe('Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all.'),
+    corsOrigins: corsOrigins.describe("Browser origins allowed to call this app's HTTP API, added to the server's corsOrigins."),
     apiToken: z.string().min(16, 'must be at least 16 characters').optional().describe('Bearer token of the native HTTP API for this app; unset means Pusher signatures only.'),
     allowAnonymous: z.boolean().default(true).describe('Native protocol connections with no credentials (public channels only).'),
     clientPublish: z.boolean().default(false).describe('Native clients may publish to channels they are subscribed to.'),
@@ -94,6 +101,14 @@ export const configSchema = z
     port: z.number().int().min(0).max(65535).default(6001).describe('Port of the client and API listener; 0 picks a free one (also read from PORT).'),
     metricsPort: z.number().int().min(0).max(65535).default(0).describe('Prometheus metrics (GET /metrics) on their own listener; 0 = off.'),
     metricsHost: z.string().default('').describe('Interface of the metrics listener; empty = the same as `host`.'),
+    metricsTls: z.boolean().default(false).describe('Serve the metrics listener over TLS too, with the server\'s certificate (needs tlsCert).'),
+    tlsCert: z.string().default('').describe('PEM certificate (or full chain) file; with tlsKey, `port` serves https:// and wss:// only.'),
+    tlsKey: z.string().default('').describe('PEM private key file of tlsCert.'),
+    tlsCa: z.string().default('').describe('PEM intermediate certificates sent after tlsCert, when that file holds the certificate alone.'),
+    tlsPassphrase: z.string().default('').describe('Passphrase of an encrypted tlsKey.'),
+    tlsWatch: z.boolean().default(true).describe('Reload the certificate when its files change (SIGHUP reloads it regardless).'),
+    tlsRedirectPort: z.number().int().min(0).max(65535).default(0).describe('A plain-HTTP listener on this port that redirects (308) to https://; 0 = off.'),
+    corsOrigins: corsOrigins.describe('Browser origins allowed to call the HTTP APIs of every app (CORS); none here or in an app = CORS off.'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written (JSON lines on stdout).'),
     activityTimeoutSeconds: positiveInt.default(120).describe('Told to Pusher clients in connection_established; the server pings after this much silence.'),
     nativePingIntervalSeconds: positiveInt.default(30).describe('Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s).'),
@@ -164,6 +179,7 @@ export const configSchema = z
     (config, ctx) => {
       // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
       const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      tlsProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }
@@ -177,6 +193,20 @@ export const configSchema = z
     },
     { when: () => true },
   );
+
+/** TLS settings that make no sense on their own. */
+function tlsProblems(config: Partial<Record<string, unknown>>): [string, string][] {
+  const problems: [string, string][] = [];
+  const on = Boolean(config.tlsCert) && Boolean(config.tlsKey);
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push([config.tlsCert ? 'tlsKey' : 'tlsCert', 'tlsCert and tlsKey go together']);
+  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls']) {
+    if (config[key] && !on) problems.push([key, 'needs tlsCert and tlsKey']);
+  }
+  if (typeof config.tlsRedirectPort === 'number' && config.tlsRedirectPort !== 0 && config.tlsRedirectPort === config.port) {
+    problems.push(['tlsRedirectPort', 'must differ from port']);
+  }
+  return problems;
+}
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

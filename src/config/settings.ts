@@ -40,6 +40,7 @@ export const APP_ENV_FIELDS: Readonly<Record<string, string>> = {
   CLIENT_PUBLISH: 'clientPublish',
   NATIVE_FORMAT: 'nativeFormat',
   ALLOWED_ORIGINS: 'allowedOrigins',
+  CORS_ORIGINS: 'corsOrigins',
 };
 
 /** Env names read besides SWITCHBOARD_<KEY>, as platforms set them. */

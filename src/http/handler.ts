@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import type { CorsPolicy } from './cors.js';
 import { RequestTarget } from '../util/request-target.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
@@ -13,6 +14,8 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
   readonly isServing: () => boolean;
   /** A websocket-only node answers health checks but not the APIs. */
   readonly servesApi: boolean;
+  /** Set when browser origins may call the APIs. */
+  readonly cors?: CorsPolicy;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
@@ -20,6 +23,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
   return (req, res) => {
     // Draining: this connection is about to be cut, so the client must not reuse it.
     if (!ctx.isServing()) res.shouldKeepAlive = false;
+    if (ctx.cors?.handle(req, res, (req.url ?? '/').split('?')[0])) return;
     handle(req, res, ctx).catch((err: unknown) => {
       const reply = errorReply(err);
       if (reply) return sendJson(res, reply.status, pusherErrorBody(reply), reply.headers);

@@ -2,10 +2,13 @@ import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, t
 import type { AddressInfo } from 'node:net';
 import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
 import { ClientAddressResolver } from './util/client-address.js';
-import { StaticAppRegistry } from './apps/registry.js';
+import { createAppStore } from './apps/create.js';
+import { AppManager } from './apps/manage.js';
+import { StaticAppRegistry, type AppRegistry } from './apps/registry.js';
+import { AppResolver } from './apps/resolver.js';
 import { createCluster } from './cluster/create.js';
 import { validateConfig } from './config/load.js';
-import type { Config, ConfigInput } from './config/schema.js';
+import { appSchema, type Config, type ConfigInput } from './config/schema.js';
 import type { App } from './core/app.js';
 import { serverToUserChannel, socketChannel } from './core/channels.js';
 import { CounterName, Counters } from './core/counters.js';
@@ -58,6 +61,8 @@ export interface Switchboard {
   readonly url: string;
   /** The port of the Prometheus listener (GET /metrics), when metricsPort is set. */
   readonly metricsPort: number | undefined;
+  /** Where apps are looked up (and cached, for a database store). */
+  readonly apps: AppRegistry;
   /** Publishes to a channel from inside the process (no HTTP round trip). */
   broadcast(channel: string, data: string, options?: PublishOptions): void;
   /** Sends to every connection of a user (native and signed-in Pusher ones); a Buffer goes as a binary frame. */
@@ -73,11 +78,24 @@ export interface Switchboard {
 export async function createServer(input: ConfigInput | Config = {}, options: ServerOptions = {}): Promise<Switchboard> {
   const config = validateConfig(input);
   const log = options.log ?? createLogger(config.logLevel);
-  const apps = new StaticAppRegistry(config.apps);
-  const { bus, claims, rateLimiter } = await createCluster(config, log);
+  const store = await createAppStore(config, log);
+  // The config store keeps its fixed, indexed registry; a database is asked through a cache.
+  const resolver =
+    config.appStore === 'config'
+      ? undefined
+      : new AppResolver(store, { ttlMs: config.appCacheTtlMs, negativeCacheSize: config.appNegativeCacheSize }, log.child({ component: 'apps' }));
+  const apps: AppRegistry = resolver ?? new StaticAppRegistry(config.apps);
+  let cluster: Awaited<ReturnType<typeof createCluster>>;
+  try {
+    cluster = await createCluster(config, log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const { bus, claims, rateLimiter } = cluster;
   const counters = new Counters();
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
-    config.apps,
+    (id) => apps.cachedById(id),
     {
       batchMs: config.webhookBatchMs,
       leaveDelayMs: config.webhookLeaveDelayMs,
@@ -91,10 +109,18 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
   );
-  const hub: Hub = new Hub(bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
+  const hub: Hub = new Hub(bus, (id) => apps.cachedById(id), Date.now, webhooks.handle, counters, (appId) => {
+    resolver?.invalidate(appId).catch((err: unknown) => log.error({ err, app: appId }, 'could not re-read a changed app'));
+  });
+  resolver?.start({
+    onChange: (app) => hub.updateApp(app, app.id),
+    onRemoved: (id) => hub.updateApp(undefined, id),
+    inUse: (id) => !hub.connections(id).next().done,
+  });
   await hub.start();
   const nextSocketId = socketIdFactory();
-  const defaultApp = config.apps[0] as App;
+  // With a database store there is no "first app": /ws must name its key.
+  const defaultApp = config.appStore === 'config' ? config.apps[0] : undefined;
 
   let serving = true;
   const clientAddresses = new ClientAddressResolver(config.trustedProxies);
@@ -121,7 +147,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     ],
     {
       maxMessageBytes: config.maxMessageBytes,
-      defaultQueuePolicy: queuePolicyFor(defaultApp),
+      defaultQueuePolicy: queuePolicyFor(defaultApp ?? appSchema.parse({ id: '-', key: '-', secret: '-' })),
       activityTimeoutMs: config.activityTimeoutSeconds * 1000,
       shortestPingAfterMs: config.nativePingIntervalSeconds * 1000,
       pongTimeoutMs: config.pongTimeoutSeconds * 1000,
@@ -156,6 +182,13 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       isServing: () => serving,
       servesApi: config.role !== 'websocket',
       clientAddress,
+      adminToken: config.adminToken || undefined,
+      appManager: new AppManager(store),
+      // This node has re-read the app when the admin API answers; the others re-read it on the news.
+      announceAppChanged: async (appId) => {
+        await resolver?.invalidate(appId);
+        await hub.announceAppChanged(appId);
+      },
     }),
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
@@ -171,9 +204,11 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
 
   /** Leaves the cluster (the others drop this node's share at once) and the engine's stores. */
   const leaveCluster = async (): Promise<void> => {
+    resolver?.stop();
     await hub.close();
     await claims.close();
     await rateLimiter.close();
+    await store.close();
   };
   // A listener that cannot bind (a port in use) must not leave the other one, or this node's
   // place in the cluster, behind: the caller may retry in the same process.
@@ -230,9 +265,10 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     else log.warn({ afterMs: config.shutdownTimeoutMs + CLUSTER_GOODBYE_MS }, 'the cluster engine did not answer in time: stopped without a clean leave');
   };
 
+  // Synchronous, as embedders call it: with a database store, apps with connections here are cached.
   const appFor = (appId: string | undefined): App => {
-    const app = appId === undefined ? defaultApp : apps.byId(appId);
-    if (!app) throw new Error(`unknown app id: ${appId}`);
+    const app = appId === undefined ? defaultApp : apps.cachedById(appId);
+    if (!app) throw new Error(appId === undefined ? 'name an appId: a database app store has no default app' : `unknown app id (or not cached on this node): ${appId}`);
     return app;
   };
   return {
@@ -240,6 +276,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     hub,
     port,
     metricsPort: metrics?.port,
+    apps,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     broadcast(channel, data, publish = {}) {
       hub.publish(appFor(publish.appId), { kind: 'event', channel, event: publish.event ?? 'message', data });

@@ -151,6 +151,26 @@ export const configSchema = z
     shutdownSpreadMs: nonNegativeInt.default(2_000),
     /** Bound on a graceful shutdown. */
     shutdownTimeoutMs: nonNegativeInt.default(10_000),
+    /** Where apps live: the config file (fixed at start), or a database read while the server runs. */
+    appStore: z.enum(['config', 'postgres', 'mysql', 'dynamodb']).default('config'),
+    /** `postgres://user:pass@host:5432/db` or `mysql://user:pass@host:3306/db` for those stores. */
+    appStoreUrl: z.string().default(''),
+    /** The table (or DynamoDB table) of apps: soketi's is `apps`, Sockudo's `applications`. */
+    appStoreTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and - only, starting with a letter or _').default('apps'),
+    /** DynamoDB: the AWS region (empty: AWS_REGION) and an endpoint for DynamoDB Local or dynalite (empty: AWS). */
+    appStoreRegion: z.string().default(''),
+    appStoreEndpoint: z.string().default(''),
+    /** A query slower than this fails: a slow database counts as down. */
+    appStoreTimeoutMs: positiveInt.default(2_000),
+    /** How long a looked-up app is used before it is read again; apps in use are re-read at this interval. */
+    appCacheTtlMs: positiveInt.default(5_000),
+    /** Unknown keys and ids remembered (for appCacheTtlMs), so a storm of bad keys does not reach the database. */
+    appNegativeCacheSize: positiveInt.default(10_000),
+    /** Bearer token of the admin API (/admin/apps); empty turns the admin API off. */
+    adminToken: z
+      .string()
+      .refine((token) => token === '' || token.length >= 16, 'must be at least 16 characters')
+      .default(''),
     apps: z.array(appSchema).default([]),
   })
   .strict()
@@ -177,7 +197,10 @@ export const configSchema = z
   .superRefine(
     (config, ctx) => {
       // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
-      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs, appStore, appStoreUrl } = config as Partial<typeof config>;
+      if ((appStore === 'postgres' || appStore === 'mysql') && !appStoreUrl) {
+        ctx.addIssue({ code: 'custom', path: ['appStoreUrl'], message: `the ${appStore} app store needs a URL (${appStore}://user:password@host/database)` });
+      }
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }

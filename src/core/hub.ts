@@ -117,6 +117,8 @@ export class Hub implements BusSink {
     private readonly onEvent: HubEventListener = () => undefined,
     /** Refusals and losses per app, for the stats endpoint. */
     readonly counters: Counters = new Counters(),
+    /** Another node (or this one) changed an app: re-read it. */
+    private readonly onAppChanged: (appId: string) => void = () => undefined,
   ) {
     this.self = bus.nodeId;
   }
@@ -512,6 +514,23 @@ export class Hub implements BusSink {
     return this.runEverywhere({ kind: 'terminate', appId, target });
   }
 
+  /** Tells every node (this one too) that an app changed, and waits for their answers. */
+  async announceAppChanged(appId: string): Promise<void> {
+    await this.bus.request({ kind: 'app-changed', appId });
+  }
+
+  /**
+   * An app's settings changed while it has connections here: they use the new ones from now
+   * on (a rotated secret signs their next subscription); a disabled (or deleted) app's close.
+   */
+  updateApp(app: App | undefined, appId: string): void {
+    const conns = [...(this.apps.get(appId)?.connections.values() ?? [])];
+    for (const conn of conns) {
+      if (app?.enabled) conn.app = app;
+      else conn.close('app_disabled');
+    }
+  }
+
   private async runEverywhere(command: ClusterCommand): Promise<number> {
     const results = await this.bus.request(command);
     return results.reduce((sum, r) => sum + (r.closed ?? 0), 0);
@@ -524,6 +543,10 @@ export class Hub implements BusSink {
   }
 
   execute(command: ClusterCommand): CommandResult {
+    if (command.kind === 'app-changed') {
+      this.onAppChanged(command.appId);
+      return {};
+    }
     const conns = this.findConnections(command.appId, command.target);
     if (command.kind === 'terminate') {
       for (const conn of conns) conn.close('terminated');

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { RequestTarget } from '../util/request-target.js';
+import { handleAdminApi, type AdminApiContext } from './admin-api.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
 
-export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
+export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext, AdminApiContext {
   readonly log: Logger;
   /** False while draining: /up answers 503 so load balancers move traffic away. */
   readonly isServing: () => boolean;
@@ -37,16 +38,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
   }
   const up = /^\/up\/([^/]+)$/.exec(path);
   if (up) {
-    const app = ctx.apps.byId(decodeSegment(up[1] as string));
+    const app = await ctx.apps.byId(decodeSegment(up[1] as string));
     if (!app) throw new HttpError(404, 'Unknown app id');
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }
   if (path === '/ready') {
-    // Ready = serving and connected to the cluster engine; a degraded node still serves its own clients.
-    const ready = ctx.isServing() && ctx.hub.isHealthy;
-    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
+    // Ready = serving, connected to the cluster engine and to the app store; a degraded node still serves its own clients.
+    const ready = ctx.isServing() && ctx.hub.isHealthy && ctx.apps.isAvailable;
+    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy, appStore: ctx.apps.isAvailable });
   }
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
+  if (await handleAdminApi(req, res, url, ctx)) return;
   if (await handlePusherApi(req, res, url, ctx)) return;
   if (await handleNativeApi(req, res, url, ctx)) return;
   throw new HttpError(404, 'Not found');

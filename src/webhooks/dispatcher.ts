@@ -224,24 +224,29 @@ function leaveKey(appId: string, event: JoinOrLeave): string {
  * join within a moment, and then neither is reported.
  */
 export class WebhookDispatcher {
-  private readonly queues = new Map<string, TargetQueue[]>();
+  /** Each app's queues, made on its first event, with the app they were made for. */
+  private readonly queues = new Map<string, { app: App; queues: TargetQueue[] }>();
   private readonly heldLeaves = new Map<string, { appId: string; event: LeaveEvent; timer: NodeJS.Timeout }>();
+  private readonly appById: (id: string) => App | undefined;
 
   constructor(
-    apps: readonly App[],
+    /** The apps, or how to find one (apps in a database change while the server runs). */
+    apps: readonly App[] | ((id: string) => App | undefined),
     private readonly options: WebhookOptions,
-    counters: Counters,
-    log: Logger,
+    private readonly counters: Counters,
+    private readonly log: Logger,
     private readonly stillLeft: StillLeft = () => true,
   ) {
-    for (const app of apps) {
-      if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, log)));
+    if (typeof apps === 'function') this.appById = apps;
+    else {
+      const byId = new Map(apps.map((app) => [app.id, app]));
+      this.appById = (id) => byId.get(id);
     }
   }
 
-  /** The hub's event listener: a map miss for apps without webhooks. */
+  /** The hub's event listener: nothing to do for apps without webhooks. */
   readonly handle = (appId: string, event: HubEvent): void => {
-    if (!this.queues.has(appId)) return;
+    if (!this.appById(appId)?.webhooks.length) return;
     if (this.options.leaveDelayMs > 0) {
       if (event.name === 'channel_vacated' || event.name === 'member_removed') return this.holdLeave(appId, event);
       if (event.name === 'channel_occupied' || event.name === 'member_added') {
@@ -258,9 +263,31 @@ export class WebhookDispatcher {
     this.route(appId, event);
   };
 
+  /** The app's queues, made anew when the app changed (targets, or the secret that signs them). */
+  private queuesOf(appId: string): readonly TargetQueue[] {
+    const app = this.appById(appId);
+    const entry = this.queues.get(appId);
+    if (entry && entry.app === app) return entry.queues;
+    if (entry) {
+      // What the old queues hold still goes out, signed as it was when it was queued.
+      for (const queue of entry.queues) {
+        queue.close();
+        queue.flush().then(
+          () => queue.stop(),
+          (err: unknown) => this.log.error({ err }, 'webhook flush failed'),
+        );
+      }
+      this.queues.delete(appId);
+    }
+    if (!app || app.webhooks.length === 0) return [];
+    const queues = app.webhooks.map((target) => new TargetQueue(app, target, this.options, this.counters, this.log));
+    this.queues.set(appId, { app, queues });
+    return queues;
+  }
+
   private route(appId: string, event: HubEvent): void {
     let wire: WireEvent | undefined;
-    for (const queue of this.queues.get(appId) ?? []) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
+    for (const queue of this.queuesOf(appId)) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
   }
 
   private holdLeave(appId: string, event: LeaveEvent): void {
@@ -282,7 +309,7 @@ export class WebhookDispatcher {
   /** Sends held leaves and what is queued, one attempt per batch, within `deadlineMs`. */
   async close(deadlineMs: number): Promise<void> {
     for (const key of [...this.heldLeaves.keys()]) this.releaseLeave(key);
-    const all = [...this.queues.values()].flat();
+    const all = [...this.queues.values()].flatMap((entry) => entry.queues);
     for (const queue of all) queue.close();
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => (deadline = setTimeout(resolve, deadlineMs)))]);

@@ -20,6 +20,7 @@ export const NativeClose: Record<CloseReason, { code: number; reason: string }> 
   pong_timeout: { code: 4201, reason: 'Pong not received' },
   over_quota: { code: 4004, reason: 'Application is over its connection quota' },
   idle: { code: 4202, reason: 'Closed after inactivity: no subscription' },
+  app_disabled: { code: 4003, reason: 'Application is disabled' },
 };
 
 export interface NativeSessionOptions {
@@ -57,7 +58,7 @@ export class NativeSession implements Connection, LinkHandler {
 
   constructor(
     readonly id: string,
-    readonly app: App,
+    public app: App,
     private readonly link: ClientLink,
     private readonly hub: Hub,
     private readonly identity: NativeIdentity,

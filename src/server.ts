@@ -268,7 +268,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   // Synchronous, as embedders call it: with a database store, apps with connections here are cached.
   const appFor = (appId: string | undefined): App => {
     const app = appId === undefined ? defaultApp : apps.cachedById(appId);
-    if (!app) throw new Error(appId === undefined ? 'name an appId: a database app store has no default app' : `unknown app id (or not cached on this node): ${appId}`);
+    if (!app) throw new Error(appId === undefined ? 'name an appId: a database app store has no default app' : `unknown app id: ${appId}${resolver ? ' (or not cached on this node)' : ''}`);
     return app;
   };
   return {

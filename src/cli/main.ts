@@ -2,6 +2,7 @@
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
+import { runAppsCommand } from './apps.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -11,6 +12,11 @@ function isLoopbackHost(host: string): boolean {
 const SHUTDOWN_OVERRUN_MS = 3_000;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'apps') {
+    const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+    process.exitCode = await runAppsCommand(process.argv.slice(3), process.env, write(process.stdout), write(process.stderr));
+    return;
+  }
   let config;
   try {
     config = loadConfig({ argv: process.argv.slice(2), env: process.env });
@@ -25,11 +31,12 @@ async function main(): Promise<void> {
   const unknown = unknownEnvNames(process.env);
   if (unknown.length > 0) log.warn({ variables: unknown }, 'these SWITCHBOARD_ variables set nothing: mistyped?');
   const defaultSecret = appsWithDefaultSecret(config);
-  if (defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
+  if (config.appStore === 'config' && defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
     log.warn({ apps: defaultSecret }, 'apps signing with the default secret "app-secret" on a public interface: anyone can publish to them; set SWITCHBOARD_APP_SECRET');
   }
   const server = await createServer(config, { log });
-  const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
+  const apps =
+    config.appStore === 'config' ? config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ') : `those of the ${config.appStore} app store (table ${config.appStoreTable})`;
   log.info(`Switchboard listening on ${config.host}:${server.port} (WebSocket + HTTP), serving apps: ${apps}`);
   if (server.metricsPort !== undefined) log.info(`Prometheus metrics on ${config.metricsHost || config.host}:${server.metricsPort}/metrics`);
 

@@ -18,6 +18,8 @@ const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'm
 const outboundUrl = z
   .url({ protocol: /^https?$/ })
   .refine((url) => {
+    // Refinements run even after the URL check failed: that one has said what is wrong.
+    if (!URL.canParse(url)) return true;
     const parsed = new URL(url);
     return parsed.username === '' && parsed.password === '';
   }, 'must not hold a user or password (send credentials in headers)');

@@ -16,6 +16,8 @@ export interface AppRegistry {
   all(): readonly App[];
   /** False while the app store cannot be reached (/ready says so). */
   readonly isAvailable: boolean;
+  /** Queries sent to the app store so far (0 for the config file). */
+  readonly storeQueries: number;
 }
 
 /** Apps from the configuration, indexed once. */
@@ -23,6 +25,7 @@ export class StaticAppRegistry implements AppRegistry {
   private readonly ids = new Map<string, App>();
   private readonly keys = new Map<string, App>();
   readonly isAvailable = true;
+  readonly storeQueries = 0;
 
   constructor(private readonly apps: readonly App[]) {
     for (const app of apps) {

@@ -59,8 +59,8 @@ export class AppResolver implements AppRegistry {
   private probing = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  /** Queries sent to the store (for the benchmark and the stats endpoint). */
-  queries = 0;
+  /** Queries sent to the store (Prometheus; the benchmark reads it). */
+  storeQueries = 0;
 
   constructor(
     private readonly store: AppStore,
@@ -159,7 +159,7 @@ export class AppResolver implements AppRegistry {
 
   /** One query; a failure marks the store down (logged once) and becomes AppsUnavailableError. */
   private async ask(field: LookupField, value: string): Promise<StoredApp | undefined> {
-    this.queries++;
+    this.storeQueries++;
     try {
       const stored = await this.store.find(field, value);
       if (!this.available) {

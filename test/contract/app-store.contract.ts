@@ -83,7 +83,7 @@ export async function appStoreSuite(sut: StoreUnderTest): Promise<void> {
       await h.store.remove('bad');
     });
 
-    it('pusher-js connects with an app added while the server runs; a rotated secret signs from then on; a disabled app is closed (4003) within the TTL', async () => {
+    it('pusher-js connects with an app added while the server runs; a rotated secret signs from then on; a disabled app is closed (4003) within the TTL', { timeout: 30_000 }, async () => {
       const server: Switchboard = await createServer({ host: '127.0.0.1', port: 0, logLevel: 'silent', appCacheTtlMs: 300, adminToken: 'admin-token-0123456789', ...h.config });
       try {
         const live = app('live', { enableClientMessages: true });

@@ -49,7 +49,7 @@ describe('admin API, cluster-wide changes and the apps CLI (PostgreSQL)', { skip
     }
   });
 
-  it('creates, lists, reads, updates, disables and deletes apps; a disable made on one node closes connections on another at once', async () => {
+  it('creates, lists, reads, updates, disables and deletes apps; a disable made on one node closes connections on another at once', { timeout: 30_000 }, async () => {
     const created = await admin(a, 'POST', '/admin/apps', { id: 'shop', enableClientMessages: true });
     assert.equal(created.status, 201);
     const shop = appSchema.parse(created.body['app']);

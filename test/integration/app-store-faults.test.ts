@@ -39,7 +39,7 @@ describe('app store faults (PostgreSQL behind a proxy)', { skip: await reachable
     return { status: reply.status, body: (await reply.json()) as { appStore: boolean } };
   };
 
-  it('database down: cached apps keep working, unknown ones get a retryable 4100 and REST 503, /ready says so, logged once; back without a restart', async () => {
+  it('database down: cached apps keep working, unknown ones get a retryable 4100 and REST 503, /ready says so, logged once; back without a restart', { timeout: 30_000 }, async () => {
     const first = pusherClient(server, { key: known.key, sdk: serverSdk(server, known) });
     await connected(first);
 
@@ -69,7 +69,7 @@ describe('app store faults (PostgreSQL behind a proxy)', { skip: await reachable
     for (const c of [first, again, back]) c.disconnect();
   });
 
-  it('a row that fails validation is refused for that app, with the reason logged once; other apps keep working', async () => {
+  it('a row that fails validation is refused for that app, with the reason logged once; other apps keep working', { timeout: 30_000 }, async () => {
     await h.insertRow?.({ id: 'broken', key: 'broken-key', secret: 'broken-secret-0123456789', webhooks: JSON.stringify([{ url: 'not a url' }]) });
     for (let i = 0; i < 2; i++) {
       const refused = await RawClient.connect(server, `/app/broken-key?${PROTOCOL_QUERY}`);

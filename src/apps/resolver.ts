@@ -38,6 +38,11 @@ interface Entry {
 const IDLE_TTLS = 6;
 /** Apps re-read at once by the background refresh. */
 const REFRESH_CONCURRENCY = 4;
+/**
+ * Distinct look-ups waiting on the store at once; beyond it a miss is refused as retryable
+ * rather than queued behind the database's pool (a storm of distinct keys stays bounded).
+ */
+const MAX_IN_FLIGHT = 256;
 
 /**
  * Apps from a database, cached so that a connection storm does not become a query storm: by id,
@@ -57,6 +62,7 @@ export class AppResolver implements AppRegistry {
   private readonly refused = new Map<string, string>();
   private available = true;
   private probing = false;
+  private refreshing = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   /** Queries sent to the store (Prometheus; the benchmark reads it). */
@@ -138,10 +144,12 @@ export class AppResolver implements AppRegistry {
     const k = `${field}:${value}`;
     const pending = this.inflight.get(k);
     if (pending) return pending;
+    if (this.inflight.size >= MAX_IN_FLIGHT) return stale ? Promise.resolve(stale) : Promise.reject(new AppsUnavailableError());
+    let probe = false;
     if (!this.available) {
       // One probe at a time: a storm of unknown keys must not pile up on a dead database.
       if (this.probing) return Promise.reject(new AppsUnavailableError());
-      this.probing = true;
+      this.probing = probe = true;
     }
     const query = this.ask(field, value)
       .then((stored) => this.accept(field, value, stored))
@@ -151,7 +159,7 @@ export class AppResolver implements AppRegistry {
       })
       .finally(() => {
         this.inflight.delete(k);
-        this.probing = false;
+        if (probe) this.probing = false;
       });
     this.inflight.set(k, query);
     return query;
@@ -245,6 +253,17 @@ export class AppResolver implements AppRegistry {
   }
 
   private async refreshAll(): Promise<void> {
+    // A slow store can make a round outlast the interval: rounds never overlap.
+    if (this.refreshing) return;
+    this.refreshing = true;
+    try {
+      await this.refreshRound();
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private async refreshRound(): Promise<void> {
     const now = this.now();
     const ids: string[] = [];
     for (const [id, entry] of this.apps) {
@@ -253,8 +272,10 @@ export class AppResolver implements AppRegistry {
         this.unindex(entry.app);
       } else ids.push(id);
     }
-    for (let i = 0; i < ids.length; i += REFRESH_CONCURRENCY) {
-      await Promise.all(ids.slice(i, i + REFRESH_CONCURRENCY).map((id) => this.refresh(id)));
+    // While the store is down, one app probes it; the rest wait for it to be back.
+    const round = this.available ? ids : ids.slice(0, 1);
+    for (let i = 0; i < round.length; i += REFRESH_CONCURRENCY) {
+      await Promise.all(round.slice(i, i + REFRESH_CONCURRENCY).map((id) => this.refresh(id)));
     }
   }
 }

@@ -185,7 +185,8 @@ export function appFromRow(row: Record<string, unknown>): StoredApp {
   }
   const parsed = appSchema.safeParse(input);
   if (parsed.success) return { ok: true, app: parsed.data };
-  const id = typeof row['id'] === 'string' ? row['id'] : String(row['id'] ?? '?');
+  const rawId = row['id'];
+  const id = typeof rawId === 'string' ? rawId : typeof rawId === 'number' ? String(rawId) : '?';
   const reason = parsed.error.issues.map((i) => `${i.path.map(String).map(columnOf).join('.') || 'row'}: ${i.message}`).join('; ');
   return { ok: false, id, reason };
 }

@@ -1,5 +1,5 @@
 import type { App } from '../core/app.js';
-import { HttpError } from '../http/respond.js';
+import { HttpError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { LookupField, StoredApp } from './columns.js';
 import type { AppLookup, AppRegistry } from './registry.js';
@@ -8,7 +8,7 @@ import type { AppStore } from './store.js';
 /** The store cannot be asked and the app is not cached: retry shortly (REST 503, WebSocket 4100). */
 export class AppsUnavailableError extends HttpError {
   constructor() {
-    super(503, 'The app store is unavailable: try again shortly', { 'Retry-After': '1' });
+    super(503, 'The app store is unavailable: try again shortly', { 'Retry-After': '1' }, 'APP_STORE_UNAVAILABLE');
     this.name = 'AppsUnavailableError';
   }
 }

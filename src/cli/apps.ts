@@ -35,13 +35,13 @@ function parse(argv: readonly string[]): Parsed {
   const own = new Map<string, string>();
   const settings: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     const m = /^--([a-z][a-z-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) {
       positional.push(arg);
       continue;
     }
-    const name = m[1] as string;
+    const name = m[1];
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new AppStoreError(`--${name}: needs a value`, 400);
     if (OWN_FLAGS.has(name)) own.set(name, value);

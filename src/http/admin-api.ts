@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppStoreError } from '../apps/columns.js';
-import { AppManager, withoutSecrets } from '../apps/manage.js';
+import { type AppManager, withoutSecrets } from '../apps/manage.js';
 import type { Logger } from '../log.js';
 import { safeEqual } from '../util/hmac.js';
 import type { RequestTarget } from '../util/request-target.js';
-import { HttpError, decodeSegment, readBody, sendJson } from './respond.js';
+import { HttpError } from './errors.js';
+import { decodeSegment, readBody, sendJson } from './respond.js';
 
 export interface AdminApiContext {
   /** Unset: the admin API is off (404). */
@@ -65,7 +66,7 @@ async function route(req: IncomingMessage, res: ServerResponse, url: RequestTarg
   }
   const match = APP_PATH.exec(url.pathname);
   if (!match) throw new HttpError(404, 'Not found');
-  const id = decodeSegment(match[1] as string);
+  const id = decodeSegment(match[1]);
   const action = match[2];
   if (action !== undefined) {
     if (method !== 'POST') throw new HttpError(405, `Use POST on ${action}`, { Allow: 'POST' });

@@ -47,9 +47,9 @@ export async function appStoreSuite(sut: StoreUnderTest): Promise<void> {
       }
       assert.equal((await h.store.list()).length, 2, 'the table is intact');
       if (sut.name === 'config') return;
-      const odd = app('odd', { key: HOSTILE[0] as string });
+      const odd = app('odd', { key: HOSTILE[0] });
       await h.store.insert(odd);
-      assert.deepEqual(await h.store.find('key', HOSTILE[0] as string), { ok: true, app: odd });
+      assert.deepEqual(await h.store.find('key', HOSTILE[0]), { ok: true, app: odd });
       assert.ok(await h.store.remove('odd'));
     });
 

@@ -1,5 +1,4 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP proxy the test controls, in front of a real service: `cut()` makes the service
@@ -9,25 +8,31 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private up = true;
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
-    const server = createServer((client) => {
-      if (!proxy?.isUp) return client.destroy();
-      const upstream = connect(targetPort, targetHost);
-      proxy.track(client);
-      proxy.track(upstream);
+  private constructor(private readonly server: Server) {
+    server.on('connection', (client: Socket) => {
+      if (!this.up) return client.destroy();
+      const upstream = connect(this.targetPort, this.targetHost);
+      this.track(client);
+      this.track(upstream);
       client.pipe(upstream).pipe(client);
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+  }
+
+  private targetPort = 0;
+  private targetHost = '127.0.0.1';
+
+  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+    const proxy = new TcpProxy(createServer());
+    proxy.targetPort = targetPort;
+    proxy.targetHost = targetHost;
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
     return proxy;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
   }
 
   get isUp(): boolean {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { Pool as MysqlPool } from 'mysql2/promise';
+import type { Pool as PgPool } from 'pg';
 import { createServer, type Switchboard } from '../../src/index.js';
 import type { App } from '../../src/core/app.js';
 import { MYSQL_URL, POSTGRES_URL, reachable, uniqueTable } from '../helpers/app-stores.js';
@@ -35,7 +37,7 @@ async function serve(config: Record<string, unknown>, key: string): Promise<{ se
 
 describe('switching unchanged: a soketi table (PostgreSQL)', { skip: await reachable(5432, 'PostgreSQL') }, () => {
   const table = uniqueTable('soketi');
-  let pool: import('pg').Pool;
+  let pool: PgPool | undefined;
   after(async () => {
     await pool?.query(`DROP TABLE IF EXISTS ${table}`);
     await pool?.end();
@@ -73,7 +75,7 @@ describe('switching unchanged: a soketi table (PostgreSQL)', { skip: await reach
 
 describe('switching unchanged: a Sockudo table (MySQL/MariaDB)', { skip: await reachable(3306, 'MariaDB/MySQL') }, () => {
   const table = uniqueTable('sockudo');
-  let pool: import('mysql2/promise').Pool;
+  let pool: MysqlPool | undefined;
   after(async () => {
     await pool?.query(`DROP TABLE IF EXISTS \`${table}\``);
     await pool?.end();

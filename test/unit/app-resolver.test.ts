@@ -15,7 +15,7 @@ describe('AppResolver: a connection storm is not a query storm', () => {
   it('asks the store once for many concurrent look-ups of one key, then answers from the cache until the TTL', async () => {
     let t = 0;
     const r = resolver(() => t);
-    const found = await Promise.all(Array.from({ length: 200 }, () => r.byKey('a-key')));
+    const found = await Promise.all(Array.from({ length: 200 }, () => Promise.resolve(r.byKey('a-key'))));
     assert.ok(found.every((app) => app?.id === 'a'));
     assert.equal(r.storeQueries, 1);
     assert.equal((r.byKey('a-key') as { id: string }).id, 'a', 'answered at once, no promise');

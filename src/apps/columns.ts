@@ -82,6 +82,8 @@ export const COLUMNS: readonly ColumnSpec[] = [
   { field: 'jwtSecret', name: 'jwt_secret', kind: 'text' },
   { field: 'claimTtlSeconds', name: 'claim_ttl_seconds', kind: 'int' },
   { field: 'channelPasswords', name: 'channel_passwords', kind: 'json' },
+  { field: 'signIn', name: 'sign_in', kind: 'text' },
+  { field: 'signInTimeoutMs', name: 'sign_in_timeout_ms', kind: 'int' },
   { field: 'webhooks', name: 'webhooks', kind: 'json' },
 ];
 

@@ -17,7 +17,9 @@ export interface ConnectionSummary {
 /** Work that every node does on its own connections, with the answers gathered. */
 export type ClusterCommand =
   | { readonly kind: 'terminate'; readonly appId: string; readonly target: ConnectionTarget }
-  | { readonly kind: 'info'; readonly appId: string; readonly target: ConnectionTarget };
+  | { readonly kind: 'info'; readonly appId: string; readonly target: ConnectionTarget }
+  /** An app was changed through this cluster (admin API): every node re-reads it now rather than after its cache TTL. */
+  | { readonly kind: 'app-changed'; readonly appId: string };
 
 export interface CommandResult {
   readonly closed?: number;

@@ -31,7 +31,7 @@ export class ClusterCommands {
   }
 
   /** Runs a command (from any node) on this node's connections. */
-  execute(command: ClusterCommand): CommandResult {
+  execute(command: Exclude<ClusterCommand, { kind: 'app-changed' }>): CommandResult {
     const conns = this.registry.find(command.appId, command.target);
     if (command.kind === 'terminate') {
       for (const conn of conns) conn.close('terminated');

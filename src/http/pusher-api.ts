@@ -32,7 +32,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   if (!match) return false;
   const ipLimit = enforceIpRate(ctx, req);
   if (ipLimit) await ipLimit;
-  const app = ctx.apps.byId(decodeSegment(match[1]));
+  const app = await ctx.apps.byId(decodeSegment(match[1]));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);

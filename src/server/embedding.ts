@@ -22,10 +22,11 @@ export interface EmbeddingApi {
   disconnect(target: ConnectionTarget, appId?: string): Promise<number>;
 }
 
-export function embeddingApi(hub: Hub, apps: AppRegistry, defaultApp: App): EmbeddingApi {
+/** Synchronous, as embedders call it: with a database store, the apps with connections here are cached. */
+export function embeddingApi(hub: Hub, apps: AppRegistry, defaultApp: App | undefined): EmbeddingApi {
   const appFor = (appId: string | undefined): App => {
-    const app = appId === undefined ? defaultApp : apps.byId(appId);
-    if (!app) throw new Error(`unknown app id: ${appId}`);
+    const app = appId === undefined ? defaultApp : apps.cachedById(appId);
+    if (!app) throw new Error(appId === undefined ? 'name an appId: a database app store has no default app' : `unknown app id: ${appId}${apps.storeQueries > 0 ? ' (or not cached on this node)' : ''}`);
     return app;
   };
   return {

@@ -2,7 +2,8 @@ import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, t
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AppRegistry } from '../apps/registry.js';
-import type { Config } from '../config/schema.js';
+import { appSchema, type Config } from '../config/schema.js';
+import type { AdminApiContext } from '../http/admin-api.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
@@ -29,10 +30,19 @@ export interface Listeners {
  * The WebSocket engine with both protocol front-ends, and the HTTP server (APIs, health, upgrades)
  * in front of it; an HTTPS one with `tls`, serving wss:// upgrades on the same port.
  */
-export function createListeners(config: Config, apps: AppRegistry, parts: HubParts, log: Logger, isServing: () => boolean, tls?: CertificateReloader): Listeners {
+export function createListeners(
+  config: Config,
+  apps: AppRegistry,
+  parts: HubParts,
+  log: Logger,
+  isServing: () => boolean,
+  tls: CertificateReloader | undefined,
+  admin: Omit<AdminApiContext, 'log' | 'maxRequestBodyBytes'>,
+): Listeners {
   const { hub, counters, claims, rateLimiter } = parts;
   const nextSocketId = socketIdFactory();
-  const defaultApp = config.apps[0] as App;
+  // With a database store there is no "first app": /ws must name its key.
+  const defaultApp: App | undefined = config.appStore === 'config' ? config.apps[0] : undefined;
   const clientAddresses = new ClientAddressResolver(config.trustedProxies);
   const clientAddress = (req: IncomingMessage): string => clientAddresses.of(req);
   const transport = new WsTransport(
@@ -59,7 +69,7 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
     ],
     {
       maxMessageBytes: config.maxMessageBytes,
-      defaultQueuePolicy: queuePolicyFor(defaultApp),
+      defaultQueuePolicy: queuePolicyFor(defaultApp ?? appSchema.parse({ id: '-', key: '-', secret: '-' })),
       activityTimeoutMs: config.activityTimeoutSeconds * 1000,
       shortestPingAfterMs: config.nativePingIntervalSeconds * 1000,
       pongTimeoutMs: config.pongTimeoutSeconds * 1000,
@@ -94,6 +104,7 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       servesApi: config.role !== 'websocket',
       clientAddress,
       webhooks: parts.webhooks,
+      ...admin,
       ...(cors.enabled ? { cors } : {}),
     });
   const http: Server = tls

@@ -32,6 +32,7 @@ export const NativeRefusalCode = {
   ORIGIN_NOT_ALLOWED: { status: [403], description: 'an `Origin` the app does not allow' },
   WRONG_PASSWORD: { status: [403], description: 'a room in `channelPasswords` named without its password' },
   OVER_CAPACITY: { status: [503], description: 'the node has `maxConnections` connections' },
+  APP_STORE_UNAVAILABLE: { status: [503], description: 'the app database cannot be reached and the app is not cached: retry (`Retry-After`)' },
   MISSING_CLAIM: { status: [401], description: 'claim unknown or already used' },
   EXPIRED_CLAIM: { status: [401], description: 'claim past its expiration' },
   INVALID_JWT: { status: [401], description: 'a JWT that does not verify or breaks a limit' },
@@ -43,6 +44,7 @@ export type NativeRefusalCode = keyof typeof NativeRefusalCode;
 
 /** The 4xxx codes of the native protocol, the same numbers as Pusher's where the meaning is the same. */
 export const NativeCloseCode = {
+  AppDisabled: 4003,
   OverConnectionQuota: 4004,
   Terminated: 4009,
   SlowConsumer: 4100,
@@ -58,4 +60,5 @@ export const NativeClose: Record<CloseReason, { code: number; reason: string }> 
   pong_timeout: { code: NativeCloseCode.PongNotReceived, reason: 'Pong not received' },
   over_quota: { code: NativeCloseCode.OverConnectionQuota, reason: 'Application is over its connection quota' },
   idle: { code: NativeCloseCode.ClosedAfterInactivity, reason: 'Closed after inactivity: no subscription' },
+  app_disabled: { code: NativeCloseCode.AppDisabled, reason: 'Application is disabled' },
 };

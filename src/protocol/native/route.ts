@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
+import type { AppLookup } from '../../apps/registry.js';
 import type { ClaimStore } from '../../core/claims.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
@@ -17,9 +18,10 @@ export interface NativeRouteOptions {
   /** Refusals and losses per app. */
   readonly counters: Counters;
   readonly claims: ClaimStore;
-  readonly appByKey: (key: string) => App | undefined;
-  /** The app served on `/ws` and `/connect` without a key. */
-  readonly defaultApp: App;
+  /** Throws (or rejects) when the app store cannot be asked. */
+  readonly appByKey: (key: string) => AppLookup;
+  /** The app served on `/ws` and `/connect` without a key (none with a database store). */
+  readonly defaultApp: App | undefined;
   readonly nextSocketId: () => string;
   readonly maxConnections: number;
   /** Native clients do not ping on their own: the server pings them after this much silence. */
@@ -41,8 +43,13 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
     matches: (path) => PATH.test(path),
     async admit(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
-      const app = key === undefined ? options.defaultApp : options.appByKey(decodeOrKeep(key));
-      if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
+      let app: App | undefined;
+      try {
+        app = key === undefined ? options.defaultApp : await options.appByKey(decodeOrKeep(key));
+      } catch {
+        return { ok: false, status: 503, body: { success: false, error: 'The app store is unavailable, try again shortly', errorCode: 'APP_STORE_UNAVAILABLE' }, retryAfter: 1 };
+      }
+      if (!app) return refuse(404, 'APP_NOT_FOUND', key === undefined ? 'Name an app key: /ws/{appKey}' : 'Unknown app key');
       if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
       if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
       // The auth webhook gets the browser's cookies: without an allow-list, only this site's own

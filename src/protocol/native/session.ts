@@ -49,7 +49,7 @@ export class NativeSession implements Connection, LinkHandler {
 
   constructor(
     readonly id: string,
-    readonly app: App,
+    public app: App,
     private readonly link: ClientLink,
     private readonly hub: Hub,
     private readonly counters: Counters,

@@ -44,4 +44,5 @@ export const closeCodeFor: Record<CloseReason, { code: PusherCode; message: stri
   pong_timeout: { code: PusherCode.PongNotReceived, message: 'Pong reply not received' },
   over_quota: { code: PusherCode.OverConnectionQuota, message: 'Application is over its connection quota' },
   idle: { code: PusherCode.ClosedAfterInactivity, message: 'Closed after inactivity: no subscription' },
+  app_disabled: { code: PusherCode.AppDisabled, message: 'Application is disabled' },
 };

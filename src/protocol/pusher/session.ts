@@ -48,7 +48,7 @@ export class PusherSession implements Connection, LinkHandler {
 
   constructor(
     readonly id: string,
-    readonly app: App,
+    public app: App,
     private readonly link: ClientLink,
     private readonly ctx: SessionContext,
   ) {

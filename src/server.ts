@@ -9,7 +9,13 @@ import type { Config, ConfigInput } from './config/schema.js';
 import type { App } from './core/app.js';
 import { serverToUserChannel, socketChannel } from './core/channels.js';
 import { CounterName, Counters } from './core/counters.js';
+import { ALL_CONNECTIONS_CHANNEL } from './core/channels.js';
+import type { ConnectionSummary } from './core/bus.js';
 import { Hub, type ConnectionTarget } from './core/hub.js';
+import { statsOf, type StatsSnapshot } from './core/stats.js';
+import type { HookSetup } from './embedding/connection-hooks.js';
+import { HookRunner, type SwitchboardHooks } from './embedding/hooks.js';
+import { boundedMetadata } from './embedding/metadata.js';
 import { socketIdFactory } from './core/socket-ids.js';
 import { createHttpHandler } from './http/handler.js';
 import { createLogger, type Logger } from './log.js';
@@ -40,6 +46,8 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */
   log?: Logger;
+  /** The application's hooks: lifecycle notices, and a say over what clients send (see README, Embedding). */
+  hooks?: SwitchboardHooks;
 }
 
 export interface PublishOptions {
@@ -60,9 +68,22 @@ export interface Switchboard {
   readonly metricsPort: number | undefined;
   /** Publishes to a channel from inside the process (no HTTP round trip). */
   broadcast(channel: string, data: string, options?: PublishOptions): void;
+  /** Sends to every connection of the app on every node, both protocols; a Buffer goes as a binary frame. */
+  broadcastAll(data: string | Buffer, options?: PublishOptions & { exceptSocketId?: string }): void;
   /** Sends to every connection of a user (native and signed-in Pusher ones); a Buffer goes as a binary frame. */
   sendToUser(user: string, data: string | Buffer, options?: PublishOptions & { session?: string }): void;
   sendToConnection(id: string, data: string | Buffer, options?: PublishOptions): void;
+  /** A connection anywhere in the cluster, with its metadata; undefined when there is none by that id. */
+  connection(id: string, appId?: string): Promise<ConnectionSummary | undefined>;
+  /** Connections of a user (optionally one session) anywhere in the cluster, or one by `{ id }`. */
+  connections(target: ConnectionTarget, appId?: string): Promise<ConnectionSummary[]>;
+  /**
+   * Sets (undefined: clears) the application's metadata of a connection anywhere in the cluster;
+   * resolves to whether it was found. Rejects with MetadataError beyond maxConnectionMetadataBytes.
+   */
+  setMetadata(id: string, value: unknown, appId?: string): Promise<boolean>;
+  /** The figures of GET /stats for the app: this node's counters, the cluster-wide connection count. */
+  metrics(appId?: string): StatsSnapshot;
   /** Closes connections by id or user (and session); returns how many. */
   disconnect(target: ConnectionTarget, appId?: string): Promise<number>;
   /** Drains (clients told to reconnect) and stops; resolves when everything is closed. */
@@ -99,6 +120,15 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   let serving = true;
   const clientAddresses = new ClientAddressResolver(config.trustedProxies);
   const clientAddress = (req: IncomingMessage): string => clientAddresses.of(req);
+  const hooks: HookSetup | undefined = options.hooks && {
+    runner: new HookRunner(options.hooks, {
+      timeoutMs: config.hookTimeoutMs,
+      log,
+      countFailure: (appId) => hub.counters.increment(appId, CounterName.HookFailures),
+    }),
+    maxMetadataBytes: config.maxConnectionMetadataBytes,
+    onError: (err) => log.error({ err }, 'handling a message after a hook failed'),
+  };
   const transport = new WsTransport(
     [
       pusherRoute({
@@ -108,6 +138,8 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
         nextSocketId,
         activityTimeoutSeconds: config.activityTimeoutSeconds,
         maxConnections: config.maxConnections,
+        clientAddress,
+        hooks,
       }),
       nativeRoute({
         hub,
@@ -117,6 +149,8 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
         nextSocketId,
         maxConnections: config.maxConnections,
         pingAfterMs: config.nativePingIntervalSeconds * 1000,
+        clientAddress,
+        hooks,
       }),
     ],
     {
@@ -244,6 +278,16 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     broadcast(channel, data, publish = {}) {
       hub.publish(appFor(publish.appId), { kind: 'event', channel, event: publish.event ?? 'message', data });
     },
+    broadcastAll(data, send = {}) {
+      const except = send.exceptSocketId;
+      hub.publish(appFor(send.appId), {
+        kind: 'event',
+        channel: ALL_CONNECTIONS_CHANNEL,
+        event: send.event ?? 'message',
+        data,
+        ...(except === undefined ? {} : { exceptSocketId: except }),
+      });
+    },
     sendToUser(user, data, send = {}) {
       hub.publish(appFor(send.appId), {
         kind: 'event',
@@ -256,6 +300,13 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     sendToConnection(id, data, send = {}) {
       hub.publish(appFor(send.appId), { kind: 'event', channel: socketChannel(id), event: send.event ?? 'message', data });
     },
+    connection: async (id, appId) => (await hub.describe(appFor(appId).id, { id }))[0],
+    connections: (target, appId) => hub.describe(appFor(appId).id, target),
+    async setMetadata(id, value, appId) {
+      const app = appFor(appId);
+      return (await hub.setMetadata(app.id, { id }, boundedMetadata(value, config.maxConnectionMetadataBytes))) > 0;
+    },
+    metrics: (appId) => statsOf(hub, appFor(appId).id),
     disconnect: (target, appId) => hub.disconnect(appFor(appId).id, target),
     close: () => (closing ??= close()),
   };

@@ -151,6 +151,10 @@ export const configSchema = z
     shutdownSpreadMs: nonNegativeInt.default(2_000),
     /** Bound on a graceful shutdown. */
     shutdownTimeoutMs: nonNegativeInt.default(10_000),
+    /** Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding). */
+    hookTimeoutMs: positiveInt.default(5_000),
+    /** Largest metadata (as JSON) an embedding application may attach to one connection. */
+    maxConnectionMetadataBytes: positiveInt.default(4 * 1024),
     apps: z.array(appSchema).default([]),
   })
   .strict()

@@ -13,6 +13,7 @@ export const CounterName = {
   WebhooksSent: 'webhooks_sent',
   WebhookFailures: 'webhook_failures',
   WebhookEventsDropped: 'webhook_events_dropped',
+  HookFailures: 'hook_failures',
 } as const;
 
 export type CounterName = (typeof CounterName)[keyof typeof CounterName];

@@ -420,12 +420,13 @@ export class Hub implements BusSink {
    * subscribed to the user channel and whichever protocol they speak; messages to a socket
    * reach that socket.
    */
-  private deliverDirect(appId: string, target: { user: string } | { socket: string }, message: ChannelMessage): void {
+  private deliverDirect(appId: string, target: { user: string } | { socket: string } | { all: true }, message: ChannelMessage): void {
     const s = this.apps.get(appId);
     if (!s) return;
     const session = message.kind === 'event' ? message.session : undefined;
     let targets: Iterable<Connection>;
     if ('user' in target) targets = s.users.get(target.user) ?? EMPTY;
+    else if ('all' in target) targets = s.connections.values();
     else {
       const conn = s.connections.get(target.socket);
       targets = conn ? [conn] : [];
@@ -523,11 +524,21 @@ export class Hub implements BusSink {
     return results.flatMap((r) => r.connections ?? []);
   }
 
+  /** Sets (or with undefined, clears) the embedding application's data of connections anywhere in the cluster; returns how many. */
+  async setMetadata(appId: string, target: ConnectionTarget, value: unknown): Promise<number> {
+    const results = await this.bus.request({ kind: 'metadata', appId, target, value });
+    return results.reduce((sum, r) => sum + (r.updated ?? 0), 0);
+  }
+
   execute(command: ClusterCommand): CommandResult {
     const conns = this.findConnections(command.appId, command.target);
     if (command.kind === 'terminate') {
       for (const conn of conns) conn.close('terminated');
       return { closed: conns.length };
+    }
+    if (command.kind === 'metadata') {
+      for (const conn of conns) conn.metadata = command.value;
+      return { updated: conns.length };
     }
     return {
       connections: conns.map((c) => ({
@@ -537,6 +548,7 @@ export class Hub implements BusSink {
         user: c.user?.id,
         session: c.user?.session,
         lastActivityAt: c.lastActivityAt,
+        ...(c.metadata === undefined ? {} : { metadata: c.metadata }),
       })),
     };
   }

@@ -149,7 +149,7 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /info':
       return info(app, p, ctx);
     case 'GET /stats':
-      return stats(ctx.hub, app) as Record<string, unknown>;
+      return { ...stats(ctx.hub, app) };
     default:
       return claim(app, p, ctx);
   }
@@ -233,6 +233,7 @@ async function info(app: App, p: Params, ctx: NativeApiContext): Promise<Record<
     user: c.user,
     ...(c.session === undefined ? {} : { session: c.session }),
     protocol: c.protocol,
+    ...(c.metadata === undefined ? {} : { metadata: c.metadata }),
   }));
   const claims = 'user' in to ? await ctx.claims.list(app.id, to.user, to.session) : [];
   return { connections, claims: claims.map(({ id, expiration, user, session }) => ({ id, expiration, user, ...(session === undefined ? {} : { session }) })) };

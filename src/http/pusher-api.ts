@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { App } from '../core/app.js';
 import { channelKind, isReservedEventName, isValidChannelName } from '../core/channels.js';
+import { statsOf, type StatsSnapshot } from '../core/stats.js';
 import type { Hub } from '../core/hub.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
@@ -191,12 +192,6 @@ function presenceUsers(hub: Hub, app: App, channel: string): object {
 }
 
 /** Refusals and losses counted on this node, plus cluster-wide connection count (GET /apps/{id}/stats). */
-export function stats(hub: Hub, app: App): object {
-  return {
-    node: hub.nodeId,
-    connections: hub.connectionCountOf(app.id),
-    counters: hub.counters.snapshot(app.id),
-    // Refusals made before any app was known (per-IP limits) belong to the whole server.
-    serverCounters: hub.counters.snapshot(''),
-  };
+export function stats(hub: Hub, app: App): StatsSnapshot {
+  return statsOf(hub, app.id);
 }

@@ -39,5 +39,6 @@ export interface LinkHandler {
   onOverflow(): void;
   /** A frame was dropped because the send queue was full. */
   onDropped(): void;
-  onClose(): void;
+  /** The socket closed: `code` and `reason` of the close frame received (1005 when it had none, 1006 when the socket dropped). */
+  onClose(code?: number, reason?: string): void;
 }

@@ -1,0 +1,23 @@
+import type { CounterName } from './counters.js';
+import type { Hub } from './hub.js';
+
+/** The figures of `GET /stats` (and of the embedding API's `metrics()`), for one app. */
+export interface StatsSnapshot {
+  /** This node's id in the cluster. */
+  readonly node: string;
+  /** The app's connections over the whole cluster. */
+  readonly connections: number;
+  /** This node's refusals and losses for the app, since it started. */
+  readonly counters: Readonly<Record<CounterName, number>>;
+  /** Refusals made before any app was known (per-IP limits): the whole node's. */
+  readonly serverCounters: Readonly<Record<CounterName, number>>;
+}
+
+export function statsOf(hub: Hub, appId: string): StatsSnapshot {
+  return {
+    node: hub.nodeId,
+    connections: hub.connectionCountOf(appId),
+    counters: hub.counters.snapshot(appId),
+    serverCounters: hub.counters.snapshot(''),
+  };
+}

@@ -130,15 +130,21 @@ export class HookRunner {
     }
     if (!isThenable(returned)) return { ok: true, value: returned };
     return new Promise<HookResult<R>>((resolve) => {
-      const timer = setTimeout(() => resolve(this.failed(name, conn, 'timeout', undefined)), this.options.timeoutMs);
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        resolve(this.failed(name, conn, 'timeout', undefined));
+      }, this.options.timeoutMs);
       timer.unref();
-      // Both branches are handled: a rejection that comes after the timeout is logged, never unhandled.
+      // Both branches are handled, so an answer after the timeout is ignored, never an unhandled rejection.
       Promise.resolve(returned).then(
         (value) => {
+          if (settled) return;
           clearTimeout(timer);
           resolve({ ok: true, value });
         },
         (err: unknown) => {
+          if (settled) return;
           clearTimeout(timer);
           resolve(this.failed(name, conn, 'threw', err));
         },

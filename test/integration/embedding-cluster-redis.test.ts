@@ -7,6 +7,13 @@ import { closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type Nat
 import { APP } from '../helpers/server.js';
 import { pusherSignedIn } from '../helpers/users.js';
 
+/** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
+function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 const JWT_SECRET = 'cluster-hooks-jwt-secret-42';
 const missing = await sharedRedisMissing();
 if (missing) console.log(`# skipping embedding tests on Redis: ${missing}`);
@@ -89,7 +96,7 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
     await subscribed(onA, 'private-across');
     const got = new Promise((resolve) => onA.channel('private-across').bind('client-hi', resolve));
     onB.channel('private-across').trigger('client-hi', { text: 'hello' });
-    assert.deepEqual(await got, { text: 'hello', checkedOn: 'B', meta: { openedOn: 'B' } });
+    assert.deepEqual(await within(got, 'pusher-js event'), { text: 'hello', checkedOn: 'B', meta: { openedOn: 'B' } });
     assert.ok(ran.includes(`B:opened:${onB.connection.socket_id}`));
     assert.ok(ran.includes(`B:clientEvent:${onB.connection.socket_id}`));
     assert.ok(!ran.some((r) => r.startsWith('A:') && r.endsWith(onB.connection.socket_id)));
@@ -109,7 +116,7 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
     const nA = await native(a, '/ws');
     const got = new Promise((resolve) => pjB.bind('notice', resolve));
     a.broadcastAll('to everyone', { event: 'notice' });
-    assert.equal(await got, 'to everyone');
+    assert.equal(await within(got, 'pusher-js event'), 'to everyone');
     await nB.text('to everyone');
     await nA.text('to everyone');
   });
@@ -121,7 +128,7 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
     await pusherSignedIn(pj, 'carol');
     const toUser = new Promise((resolve) => pj.user.bind('ping', resolve));
     a.sendToUser('carol', 'all of carol', { event: 'ping' });
-    assert.equal(await toUser, 'all of carol');
+    assert.equal(await within(toUser, 'pusher-js user event'), 'all of carol');
     await phone.message((m) => m.data === 'all of carol');
     await desk.message((m) => m.data === 'all of carol');
 

@@ -30,6 +30,12 @@ interface Seen {
 
 const never = new Promise<never>(() => undefined);
 
+/** The three ways a hook goes wrong (`throw`, `async-reject`, `slow`), the same for every hook. */
+function misbehave(how: 'throw' | 'async-reject' | 'slow', what: string): Promise<never> {
+  if (how === 'throw') throw new Error(`${what} exploded`);
+  return how === 'slow' ? never : Promise.reject(new Error(`${what} down`));
+}
+
 /**
  * The hooks under test. What each does is chosen by the client: the connection URL's `?hook=`
  * for connectionOpened, the message's `data.do` for clientEvent and publish, the channel name
@@ -53,11 +59,9 @@ function testHooks(seen: Map<string, Seen>): SwitchboardHooks {
       case 'drop':
         return { drop: true };
       case 'throw':
-        throw new Error('moderation service exploded');
       case 'async-reject':
-        return Promise.reject(new Error('moderation service down'));
       case 'slow':
-        return never;
+        return misbehave(action, 'moderation service');
       case 'late':
         // Answers after a while, but within the timeout: what comes after it must wait.
         return new Promise((resolve) => setTimeout(() => resolve({ data: { text: 'late', by: m.connection.metadata } }), 50));
@@ -73,11 +77,9 @@ function testHooks(seen: Map<string, Seen>): SwitchboardHooks {
         case 'reject':
           return { reject: 'Banned from this chat' };
         case 'throw':
-          throw new Error('session store exploded');
         case 'async-reject':
-          return Promise.reject(new Error('session store down'));
         case 'slow':
-          return never;
+          return misbehave(hook, 'session store');
         case 'too-big':
           connection.setMetadata({ blob: 'x'.repeat(MAX_METADATA) });
           return undefined;

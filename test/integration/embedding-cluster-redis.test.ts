@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
-import { eventually, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
+import { eventually, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
 import { connected, pusherClient, subscribed, type PusherJs } from '../helpers/clients.js';
 import { closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
@@ -62,16 +62,7 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
   };
 
   before(async () => {
-    const config = {
-      host: '127.0.0.1',
-      port: 0,
-      logLevel: 'silent' as const,
-      adapter: 'redis' as const,
-      clusterPrefix: uniquePrefix('embedding'),
-      heartbeatIntervalMs: 200,
-      nodeTimeoutMs: 60_000,
-      apps: [{ ...APP, jwtSecret: JWT_SECRET, enableClientMessages: true, clientPublish: true }],
-    };
+    const config = redisNodeConfig('embedding', [{ ...APP, jwtSecret: JWT_SECRET, enableClientMessages: true, clientPublish: true }]);
     a = await createServer(config, { hooks: nodeHooks('A', ran) });
     b = await createServer(config, { hooks: nodeHooks('B', ran) });
     // Each node has heard of the other once each counts the other's connection (cluster requests then ask both).

@@ -24,7 +24,7 @@ export class Counters {
 
   increment(appId: string, name: CounterName, by = 1): void {
     let counters = this.byApp.get(appId);
-    if (!counters) this.byApp.set(appId, (counters = new Map()));
+    if (!counters) this.byApp.set(appId, (counters = new Map<CounterName, number>()));
     counters.set(name, (counters.get(name) ?? 0) + by);
   }
 

@@ -1,5 +1,5 @@
-import type { CounterName } from './counters.js';
-import type { Hub } from './hub.js';
+import type { CounterName, Counters } from './counters.js';
+import type { HubReadView } from './hub-view.js';
 
 /** The figures of `GET /stats` (and of the embedding API's `metrics()`), for one app. */
 export interface StatsSnapshot {
@@ -13,11 +13,12 @@ export interface StatsSnapshot {
   readonly serverCounters: Readonly<Record<CounterName, number>>;
 }
 
-export function statsOf(hub: Hub, appId: string): StatsSnapshot {
+export function statsOf(hub: Pick<HubReadView, 'nodeId' | 'connectionCountOf'>, counters: Counters, appId: string): StatsSnapshot {
   return {
     node: hub.nodeId,
     connections: hub.connectionCountOf(appId),
-    counters: hub.counters.snapshot(appId),
-    serverCounters: hub.counters.snapshot(''),
+    counters: counters.snapshot(appId),
+    // Refusals made before any app was known (per-IP limits) belong to the whole server.
+    serverCounters: counters.snapshot(''),
   };
 }

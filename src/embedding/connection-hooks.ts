@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Connection, SignedInUser } from '../core/connection.js';
 import { jsonText } from '../util/json.js';
-import { HookRunner, hookFailureText, type HookConnection, type HookResult, type HookUser, type InboundMessage, type SwitchboardHooks } from './hooks.js';
+import { hookFailureText, type HookConnection, type HookRunner, type HookResult, type HookUser, type InboundMessage, type SwitchboardHooks } from './hooks.js';
 import { InboundOrder } from './inbound-order.js';
 import { boundedMetadata } from './metadata.js';
 
@@ -100,7 +100,8 @@ export class ConnectionHooks {
   }
 
   opened(headers: IncomingHttpHeaders, url: string, user: HookUser | undefined): OpenOutcome | Promise<OpenOutcome> {
-    const hook = this.hooks.connectionOpened;
+    // Bound: the application may have written its hooks as methods that use `this`.
+    const hook = this.hooks.connectionOpened?.bind(this.hooks);
     if (!hook) {
       this.accepted = true;
       return { kind: 'accept' };
@@ -125,7 +126,7 @@ export class ConnectionHooks {
    */
   notify(name: Notification, extra: { channel?: string; code?: number; reason?: string; user?: HookUser }, onFailure: (text: string) => void): void {
     if (name === 'connectionClosed' && !this.accepted) return;
-    const hook = this.hooks[name] as ((event: unknown) => void | Promise<void>) | undefined;
+    const hook = (this.hooks[name] as ((event: unknown) => void | Promise<void>) | undefined)?.bind(this.hooks);
     if (!hook) return;
     const result = this.setup.runner.run(name, hook, { connection: this.view, ...extra }, this.view);
     const report = (r: HookResult<void>): void => {
@@ -145,7 +146,7 @@ export class ConnectionHooks {
    * as JSON even when it is a string (Pusher client events carry JSON values).
    */
   inbound(name: 'clientEvent' | 'publish', message: Omit<InboundMessage, 'connection'>, alwaysJson: boolean): InboundOutcome | Promise<InboundOutcome> {
-    const hook = this.hooks[name];
+    const hook = this.hooks[name]?.bind(this.hooks);
     if (!hook) return { kind: 'deliver' };
     const result = this.setup.runner.run(name, hook, { connection: this.view, ...message }, this.view);
     return then(result, (r): InboundOutcome => {

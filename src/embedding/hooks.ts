@@ -124,7 +124,7 @@ export class HookRunner {
   run<A, R>(name: HookName, hook: (arg: A) => R | Promise<R>, arg: A, conn: { readonly id: string; readonly appId: string }): HookResult<R> | Promise<HookResult<R>> {
     let returned: R | Promise<R>;
     try {
-      returned = hook.call(this.hooks, arg);
+      returned = hook(arg);
     } catch (err) {
       return this.failed(name, conn, 'threw', err);
     }

@@ -2,8 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppRegistry } from '../apps/registry.js';
-import { CounterName } from '../core/counters.js';
-import type { Hub, Traffic } from '../core/hub.js';
+import type { Traffic } from '../core/app-state.js';
+import { CounterName, type Counters } from '../core/counters.js';
+import type { HubReadView } from '../core/hub-view.js';
 
 const PREFIX = 'switchboard_';
 /** Refusals made before an app is known are counted under this app_id. */
@@ -14,7 +15,7 @@ const NO_APP = '';
  * counters are read from the hub (connection and channel maps, traffic totals, refusal counters)
  * when Prometheus scrapes. One registry per server, so several servers can share a process.
  */
-export function createMetricsRegistry(hub: Hub, apps: AppRegistry): Registry {
+export function createMetricsRegistry(hub: HubReadView, counters: Counters, apps: AppRegistry): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PREFIX });
   const appIds = (): string[] => apps.all().map((a) => a.id);
@@ -64,7 +65,7 @@ export function createMetricsRegistry(hub: Hub, apps: AppRegistry): Registry {
 
   for (const counter of Object.values(CounterName)) {
     totalsCounter(registry, `${PREFIX}${counter}_total`, `Per-app counter "${counter}" (see README, Limits and policies)`, () =>
-      [NO_APP, ...appIds()].map((appId) => [appId, hub.counters.snapshot(appId)[counter]]),
+      [NO_APP, ...appIds()].map((appId) => [appId, counters.snapshot(appId)[counter]]),
     );
   }
   return registry;

@@ -3,33 +3,17 @@ import { channelKind, isReservedEventName, isValidNativeChannelName } from '../.
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
-import { CounterName } from '../../core/counters.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import { CounterName, type Counters } from '../../core/counters.js';
+import { TokenBucket } from '../../core/token-bucket.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import type { NativeIdentity } from './auth.js';
+import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
 import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
 
-/** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
-export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
-  terminated: { code: 4009, reason: 'Disconnected by the server' },
-  shutdown: { code: 1001, reason: 'Server is restarting, reconnect' },
-  slow_consumer: { code: 4100, reason: 'Send buffer full: slow consumer disconnected' },
-  pong_timeout: { code: 4201, reason: 'Pong not received' },
-  over_quota: { code: 4004, reason: 'Application is over its connection quota' },
-  idle: { code: 4202, reason: 'Closed after inactivity: no subscription' },
-};
-
-/** Close codes of connections the embedding application's connectionOpened hook turned away. */
-export const NativeHookClose = {
-  /** The hook refused the connection (its reason is the close reason): do not reconnect. */
-  refused: 4010,
-  /** The hook threw, rejected or timed out: reconnect after a back-off. */
-  failed: 4101,
-} as const;
 
 export interface NativeSessionOptions {
   readonly format: NativeFormat;
@@ -76,6 +60,7 @@ export class NativeSession implements Connection, LinkHandler {
     readonly app: App,
     private readonly link: ClientLink,
     private readonly hub: Hub,
+    private readonly counters: Counters,
     private readonly identity: NativeIdentity,
     private readonly options: NativeSessionOptions,
     request?: OpenRequest,
@@ -85,7 +70,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.messages = new TokenBucket(app.clientMessagesPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
     });
   }
@@ -103,7 +88,7 @@ export class NativeSession implements Connection, LinkHandler {
     const settle = (outcome: OpenOutcome): void => {
       if (this.closed) return;
       if (outcome.kind === 'accept') return this.start(url);
-      this.closeWith(outcome.kind === 'reject' ? NativeHookClose.refused : NativeHookClose.failed, outcome.reason);
+      this.closeWith(outcome.kind === 'reject' ? NativeCloseCode.RefusedByApplication : NativeCloseCode.ConnectionHookFailed, outcome.reason);
     };
     const outcome = this.hooks.opened(request.headers, request.url, hookUser(this.identity.user));
     if (outcome instanceof Promise) this.hooks.order.run(() => outcome.then(settle));
@@ -146,7 +131,7 @@ export class NativeSession implements Connection, LinkHandler {
     if (this.closed) return;
     // Counted as frames arrive, not as they are handled, so frames held behind a hook are not refused in a burst.
     if (!this.messages.take()) {
-      this.hub.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
+      this.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error('RATE_LIMITED', `More than ${this.app.clientMessagesPerSecond} messages per second; this one was dropped`);
     }
     if (!this.hooks) return void this.handle(data, isBinary);
@@ -190,12 +175,12 @@ export class NativeSession implements Connection, LinkHandler {
 
   onOverflow(): void {
     if (this.closed) return; // one close, counted once
-    this.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
+    this.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
   onDropped(): void {
-    this.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+    this.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
   onClose(code = 1006, reason = ''): void {
@@ -207,7 +192,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.hooks.notify('connectionClosed', this.sentClose ?? { code, reason }, () => undefined);
   }
 
-  private error(code: string, message: string, channel?: string): void {
+  private error(code: NativeErrorCode, message: string, channel?: string): void {
     this.link.sendText(encodeNativeError(code, message, channel, this.options.format));
   }
 
@@ -277,7 +262,7 @@ export class NativeSession implements Connection, LinkHandler {
     if (Buffer.byteLength(text) > this.app.maxEventDataBytes) {
       return this.error('MESSAGE_TOO_LARGE', `data is larger than ${this.app.maxEventDataBytes} bytes`, channel);
     }
-    const name = (event as string | undefined) ?? 'message';
+    const name = event ?? 'message';
     if (!this.hooks?.has('publish')) return this.deliver(channel, name, text, typeof data !== 'string');
     const outcome = this.hooks.inbound('publish', { channel, event: name, data }, false);
     const settle = (o: InboundOutcome): void => {

@@ -9,7 +9,8 @@ import type { Config, ConfigInput } from './config/schema.js';
 import type { Hub } from './core/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { buildHub } from './server/build-hub.js';
-import { embeddingApi, type EmbeddingApi } from './server/embedding.js';
+import type { SwitchboardHooks } from './embedding/hooks.js';
+import { embeddingApi, hookSetup, type EmbeddingApi } from './server/embedding.js';
 import { createListeners, listen } from './server/listeners.js';
 import { shutDown } from './server/shutdown.js';
 import { startHttpsRedirect } from './transport/https-redirect.js';
@@ -20,6 +21,8 @@ export type { PublishOptions } from './server/embedding.js';
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */
   log?: Logger;
+  /** The application's hooks: lifecycle notices, and a say over what clients send (see README, Embedding). */
+  hooks?: SwitchboardHooks;
 }
 
 export interface Switchboard extends EmbeddingApi {
@@ -76,6 +79,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     await store.close();
   };
   let serving = true;
+  const hooks = options.hooks && hookSetup(options.hooks, config, counters, log);
   const { transport, http } = createListeners(config, apps, parts, log, () => serving, tls, {
     adminToken: config.adminToken || undefined,
     appManager: new AppManager(store),
@@ -84,7 +88,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       await resolver?.invalidate(appId);
       await hub.announceAppChanged(appId);
     },
-  });
+  }, hooks);
   let metrics: { readonly server: Server; readonly port: number } | undefined;
   let redirect: { readonly server: Server; readonly port: number } | undefined;
 
@@ -135,7 +139,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     reloadTls: () => tls?.reload('reloadTls() or SIGHUP') ?? false,
     apps,
     url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ...embeddingApi(hub, apps, config.appStore === 'config' ? config.apps[0] : undefined),
+    ...embeddingApi(hub, counters, apps, config),
     close: () => (closing ??= shutDown(running, config, () => (serving = false))),
   };
 }

@@ -171,6 +171,8 @@ export const configSchema = z
       .refine((token) => token === '' || token.length >= 16, 'must be at least 16 characters')
       .default('')
       .describe('Bearer token of the admin API (/admin/apps); empty turns the admin API off.'),
+    hookTimeoutMs: positiveInt.default(5_000).describe("Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding)."),
+    maxConnectionMetadataBytes: positiveInt.default(4 * 1024).describe('Largest metadata (as UTF-8 JSON) an embedding application may attach to one connection.'),
     apps: z.array(appSchema).default([]),
   })
   .strict()

@@ -37,6 +37,8 @@ export interface Connection {
   readonly lastActivityAt: number;
   /** Set once the connection has authenticated as a user (Pusher sign-in, native auth). */
   user: SignedInUser | undefined;
+  /** The embedding application's data (a bounded JSON copy, see embedding/metadata.ts); shown in info answers. */
+  metadata: unknown;
   /** Channel names this connection is subscribed to; maintained by the hub. */
   readonly channels: Set<string>;
   /** Writes pre-encoded bytes; never throws. Returns false when the bytes were dropped. */

@@ -197,11 +197,12 @@ export class Hub implements BusSink, HubReadView, HubActions {
    * subscribed to the user channel and whichever protocol they speak; messages to a socket
    * reach that socket.
    */
-  private deliverDirect(appId: string, target: { user: string } | { socket: string }, message: ChannelMessage): void {
+  private deliverDirect(appId: string, target: { user: string } | { socket: string } | { all: true }, message: ChannelMessage): void {
     const s = this.apps.get(appId);
     if (!s) return;
     let targets: Iterable<Connection>;
     if ('user' in target) targets = s.users.get(target.user) ?? NO_CONNECTIONS;
+    else if ('all' in target) targets = s.connections.values();
     else {
       const conn = s.connections.get(target.socket);
       targets = conn ? [conn] : [];
@@ -224,6 +225,10 @@ export class Hub implements BusSink, HubReadView, HubActions {
 
   describe(appId: string, target: ConnectionTarget): Promise<ConnectionSummary[]> {
     return this.commands.describe(appId, target);
+  }
+
+  setMetadata(appId: string, target: ConnectionTarget, value: unknown): Promise<number> {
+    return this.commands.setMetadata(appId, target, value);
   }
 
   execute(command: ClusterCommand): CommandResult {

@@ -140,7 +140,7 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /info':
       return info(app, p, ctx);
     case 'GET /stats':
-      return stats(ctx, app) as Record<string, unknown>;
+      return { ...stats(ctx, app) };
     case 'GET /webhooks/dead-letters':
       return listDeadLetters(app, p.string('limit'), ctx.webhooks);
     case 'POST /webhooks/dead-letters/replay':
@@ -228,6 +228,7 @@ async function info(app: App, p: Params, ctx: NativeApiContext): Promise<Record<
     user: c.user,
     ...(c.session === undefined ? {} : { session: c.session }),
     protocol: c.protocol,
+    ...(c.metadata === undefined ? {} : { metadata: c.metadata }),
   }));
   const claims = 'user' in to ? await ctx.claims.list(app.id, to.user, to.session) : [];
   return { connections, claims: claims.map(({ id, expiration, user, session }) => ({ id, expiration, user, ...(session === undefined ? {} : { session }) })) };

@@ -16,6 +16,7 @@ import { queuePolicyFor } from '../protocol/session-limits.js';
 import type { CertificateReloader } from '../transport/tls.js';
 import { WsTransport, refuseUpgrade } from '../transport/ws/server.js';
 import { ClientAddressResolver } from '../util/client-address.js';
+import type { HookSetup } from '../embedding/connection-hooks.js';
 import type { HubParts } from './build-hub.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
@@ -38,6 +39,7 @@ export function createListeners(
   isServing: () => boolean,
   tls: CertificateReloader | undefined,
   admin: Omit<AdminApiContext, 'log' | 'maxRequestBodyBytes'>,
+  hooks?: HookSetup,
 ): Listeners {
   const { hub, counters, claims, rateLimiter } = parts;
   const nextSocketId = socketIdFactory();
@@ -55,6 +57,8 @@ export function createListeners(
         nextSocketId,
         activityTimeoutSeconds: config.activityTimeoutSeconds,
         maxConnections: config.maxConnections,
+        clientAddress,
+        hooks,
       }),
       nativeRoute({
         hub,
@@ -65,6 +69,8 @@ export function createListeners(
         nextSocketId,
         maxConnections: config.maxConnections,
         pingAfterMs: config.nativePingIntervalSeconds * 1000,
+        clientAddress,
+        hooks,
       }),
     ],
     {

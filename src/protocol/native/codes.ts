@@ -21,7 +21,9 @@ export const NativeErrorCode = {
   MESSAGE_TOO_LARGE: '`data` larger than `maxEventDataBytes`',
   CHANNEL_FULL: 'the channel has `maxChannelSubscribers` subscribers on this node',
   TOO_MANY_CHANNELS: 'the connection is on `maxChannelsPerConnection` channels',
-  RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second; the frame is dropped',
+  RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second, or more than 100 frames waiting behind a hook; the frame is dropped',
+  MESSAGE_REJECTED: "the embedding application's `publish` hook refused the message; not delivered",
+  HOOK_FAILED: 'a hook threw, rejected or timed out: the `publish` hook (message not delivered) or a notification hook',
 } as const;
 export type NativeErrorCode = keyof typeof NativeErrorCode;
 
@@ -47,7 +49,11 @@ export const NativeCloseCode = {
   AppDisabled: 4003,
   OverConnectionQuota: 4004,
   Terminated: 4009,
+  /** The embedding application's connectionOpened hook refused the connection (its reason is the close reason). */
+  RefusedByApplication: 4010,
   SlowConsumer: 4100,
+  /** The connectionOpened hook threw, rejected or timed out: reconnect after a back-off. */
+  ConnectionHookFailed: 4101,
   PongNotReceived: 4201,
   ClosedAfterInactivity: 4202,
 } as const;

@@ -12,6 +12,7 @@ import { NativeClose, type NativeRefusalCode } from './codes.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { nativeFormatNamed } from './codec.js';
 import { NativeSession, channelPasswordGiven } from './session.js';
+import type { HookSetup } from '../../embedding/connection-hooks.js';
 
 export interface NativeRouteOptions {
   readonly hub: Hub;
@@ -26,6 +27,9 @@ export interface NativeRouteOptions {
   readonly maxConnections: number;
   /** Native clients do not ping on their own: the server pings them after this much silence. */
   readonly pingAfterMs: number;
+  readonly clientAddress: (req: IncomingMessage) => string;
+  /** The embedding application's hooks, when it set any. */
+  readonly hooks?: HookSetup | undefined;
 }
 
 interface Admitted {
@@ -80,16 +84,23 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const admitted: Admitted = { app, identity: auth.identity };
       return { ok: true, state: admitted };
     },
-    open(link: ClientLink, _req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
+    open(link: ClientLink, req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const { app, identity } = state as Admitted;
       // The app's format, unless the client asks for another one.
       const format = nativeFormatNamed(url.searchParams.get('format')) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');
       link.setPingAfter(options.pingAfterMs);
-      const session = new NativeSession(options.nextSocketId(), app, link, options.hub, options.counters, identity, {
-        format,
-        acks: format !== 'raw' || ack === '1' || ack === 'true',
-      });
+      const request = options.hooks ? { address: options.clientAddress(req), headers: req.headers, url: req.url ?? url.pathname } : undefined;
+      const session = new NativeSession(
+        options.nextSocketId(),
+        app,
+        link,
+        options.hub,
+        options.counters,
+        identity,
+        { format, acks: format !== 'raw' || ack === '1' || ack === 'true', hooks: options.hooks },
+        request,
+      );
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored
         options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
@@ -97,7 +108,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
         return session;
       }
       try {
-        session.begin(url);
+        session.begin(url, request);
       } catch (err) {
         session.onClose(); // it joined the hub: the transport will not call the session again
         throw err;

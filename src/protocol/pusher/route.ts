@@ -8,7 +8,7 @@ import { isOriginAllowed } from '../native/auth.js';
 import { CounterName } from '../../core/counters.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { PusherCode } from './close-codes.js';
-import { encodeConnectionEstablished, encodeError } from './codec.js';
+import { encodeError } from './codec.js';
 import { PusherSession, type SessionContext } from './session.js';
 
 export interface PusherRouteOptions extends SessionContext {
@@ -18,6 +18,7 @@ export interface PusherRouteOptions extends SessionContext {
   readonly activityTimeoutSeconds: number;
   /** Node-wide connection cap, 0 for none. */
   readonly maxConnections: number;
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 const PATH = /^\/app\/([^/]+)\/?$/;
@@ -67,7 +68,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       const found = lookUp(options.appByKey, decodeOrKeep(key));
       return found instanceof Promise ? found.then(decide) : decide(found);
     },
-    open(link: ClientLink, _req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
+    open(link: ClientLink, req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const match = PATH.exec(url.pathname);
       if (!match) return new RefusedLink(link, PusherCode.PathNotFound, 'Path not found: use /app/{key}');
       // Lenient, as the reference servers are: a client that names no protocol, or a newer one,
@@ -88,13 +89,14 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
         options.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
         return new RefusedLink(link, PusherCode.OverCapacity, 'Server is over capacity, try again later');
       }
-      const session = new PusherSession(options.nextSocketId(), app, link, options);
+      const request = options.hooks ? { address: options.clientAddress(req), headers: req.headers, url: req.url ?? url.pathname } : undefined;
+      const session = new PusherSession(options.nextSocketId(), app, link, options, request);
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: this only stops its idle timer
         options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
         return new RefusedLink(link, PusherCode.OverConnectionQuota, 'Application is over its connection quota');
       }
-      link.sendText(encodeConnectionEstablished(session.id, options.activityTimeoutSeconds));
+      session.begin(request, options.activityTimeoutSeconds);
       return session;
     },
   };

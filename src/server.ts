@@ -1,6 +1,9 @@
 import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
+import { ServerMetrics, startMetricsServer } from './metrics/prometheus.js';
+import { ClusterStats } from './cluster/stats.js';
+import { RefusalLog, UPGRADE_FAILED } from './refusal-log.js';
+import { WireStatsTable } from './transport/wire-stats.js';
 import { ClientAddressResolver } from './util/client-address.js';
 import { StaticAppRegistry } from './apps/registry.js';
 import { createCluster } from './cluster/create.js';
@@ -72,10 +75,13 @@ export interface Switchboard {
 /** Builds every part from the config, starts listening, and returns the running server. */
 export async function createServer(input: ConfigInput | Config = {}, options: ServerOptions = {}): Promise<Switchboard> {
   const config = validateConfig(input);
-  const log = options.log ?? createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel, config.logFormat);
   const apps = new StaticAppRegistry(config.apps);
-  const { bus, claims, rateLimiter } = await createCluster(config, log);
-  const counters = new Counters();
+  const metrics = new ServerMetrics();
+  const refusals = new RefusalLog(log.child({ component: 'refusals' }), config.refusalLogIntervalMs);
+  const clusterStats = new ClusterStats(metrics.observeClusterRoundTrip);
+  const { bus, claims, rateLimiter } = await createCluster(config, log, { stats: clusterStats, refusals });
+  const counters = new Counters(refusals.noteCounter);
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
     config.apps,
     {
@@ -86,7 +92,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       maxQueue: config.webhookMaxQueue,
     },
     counters,
-    log.child({ component: 'webhooks' }),
+    refusals,
     // Called later, when a held-back leave is due; the hub exists by then.
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
@@ -95,6 +101,15 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   await hub.start();
   const nextSocketId = socketIdFactory();
   const defaultApp = config.apps[0] as App;
+  const wireStats = new WireStatsTable(config.metricsMaxApps);
+  metrics.watch({
+    hub,
+    apps,
+    wire: wireStats,
+    cluster: clusterStats,
+    webhookQueueDepth: (appId) => webhooks.queueDepth(appId),
+    maxApps: config.metricsMaxApps,
+  });
 
   let serving = true;
   const clientAddresses = new ClientAddressResolver(config.trustedProxies);
@@ -131,6 +146,8 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       consumeAttempt: (ip, perSecond) => rateLimiter.consume(`ws-ip:${ip}`, perSecond),
       // Refused before the app is known: counted under "".
       onError: (err) => log.error({ err }, 'a message handler failed; connection closed with 1011'),
+      onAdmissionError: (err) => refusals.note('', UPGRADE_FAILED, { err }),
+      wireStats,
       onRefused: (reason) =>
         hub.counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
     },
@@ -150,11 +167,12 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       hub,
       apps,
       claims,
-      log,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       now: Date.now,
       isServing: () => serving,
       servesApi: config.role !== 'websocket',
+      onAnswered: metrics.observeHttp,
+      refusals,
       clientAddress,
     }),
   );
@@ -198,9 +216,9 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   }
   transport.start();
   const port = (http.address() as AddressInfo).port;
-  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  let metricsListener: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
-    if (config.metricsPort > 0) metrics = await startMetricsServer(createMetricsRegistry(hub, apps), config.metricsHost || config.host, config.metricsPort);
+    if (config.metricsPort > 0) metricsListener = await startMetricsServer(metrics.registry, config.metricsHost || config.host, config.metricsPort);
   } catch (err) {
     await abandon(err, `metrics on ${config.metricsHost || config.host}:${config.metricsPort}`);
   }
@@ -222,7 +240,11 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       setTimeout(() => http.closeAllConnections(), Math.max(0, deadline - Date.now())).unref();
     });
     await webhooks.close(Math.max(0, deadline - Date.now()));
-    if (metrics) await new Promise<void>((resolve) => metrics.server.close(() => resolve()).closeAllConnections());
+    if (metricsListener) {
+      const { server: listener } = metricsListener;
+      await new Promise<void>((resolve) => listener.close(() => resolve()).closeAllConnections());
+    }
+    refusals.flush();
     // Leaving the cluster waits on the engine's answers: an engine that stopped answering must
     // not hold the shutdown past its deadline (plus a moment to say goodbye when it is spent).
     const leaving = leaveCluster();
@@ -239,7 +261,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     config,
     hub,
     port,
-    metricsPort: metrics?.port,
+    metricsPort: metricsListener?.port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     broadcast(channel, data, publish = {}) {
       hub.publish(appFor(publish.appId), { kind: 'event', channel, event: publish.event ?? 'message', data });

@@ -13,6 +13,8 @@ export const CounterName = {
   WebhooksSent: 'webhooks_sent',
   WebhookFailures: 'webhook_failures',
   WebhookEventsDropped: 'webhook_events_dropped',
+  WebhookRetries: 'webhook_retries',
+  AuthWebhookFailures: 'auth_webhook_failures',
 } as const;
 
 export type CounterName = (typeof CounterName)[keyof typeof CounterName];
@@ -21,10 +23,15 @@ export type CounterName = (typeof CounterName)[keyof typeof CounterName];
 export class Counters {
   private readonly byApp = new Map<string, Map<CounterName, number>>();
 
-  increment(appId: string, name: CounterName, by = 1): void {
+  /** `onIncrement` hears every step (the server logs the refusals among them, throttled). */
+  constructor(private readonly onIncrement?: (appId: string, name: CounterName, by: number, detail?: string) => void) {}
+
+  /** `detail`: what the listener may report of this occurrence (a cause, never a secret). */
+  increment(appId: string, name: CounterName, by = 1, detail?: string): void {
     let counters = this.byApp.get(appId);
     if (!counters) this.byApp.set(appId, (counters = new Map()));
     counters.set(name, (counters.get(name) ?? 0) + by);
+    this.onIncrement?.(appId, name, by, detail);
   }
 
   /** Every counter of the app, zeros included. */

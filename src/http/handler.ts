@@ -1,27 +1,35 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../log.js';
 import { RequestTarget } from '../util/request-target.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
 import { HttpError, decodeSegment, sendJson } from './respond.js';
+import { routeLabel } from './route-label.js';
+import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 
 export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
-  readonly log: Logger;
   /** False while draining: /up answers 503 so load balancers move traffic away. */
   readonly isServing: () => boolean;
   /** A websocket-only node answers health checks but not the APIs. */
   readonly servesApi: boolean;
+  /** Told of every answered request, for the metrics: its route (a fixed label), status and duration. */
+  readonly onAnswered: (route: string, status: number, seconds: number) => void;
+  readonly refusals: RefusalLog;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
 export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    const startedAt = performance.now();
+    res.once('finish', () => {
+      const path = req.url?.split('?')[0] ?? '/';
+      ctx.onAnswered(routeLabel(req.method, path), res.statusCode, (performance.now() - startedAt) / 1000);
+    });
     // Draining: this connection is about to be cut, so the client must not reuse it.
     if (!ctx.isServing()) res.shouldKeepAlive = false;
     handle(req, res, ctx).catch((err: unknown) => {
       if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
-      ctx.log.error({ err, url: req.url?.split('?')[0] }, 'HTTP handler failed');
+      ctx.refusals.note('', HTTP_FAILED, { err, url: req.url?.split('?')[0] });
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
       else res.destroy();
     });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
-import type { Logger } from '../log.js';
+import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 import type { App } from '../core/app.js';
 import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
@@ -14,7 +14,8 @@ import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js
 import { HttpError, readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
-  readonly log: Logger;
+  /** Where failures that are not the client's are logged, throttled. */
+  readonly refusals: RefusalLog;
   readonly hub: Hub;
   readonly apps: AppRegistry;
   readonly claims: ClaimStore;
@@ -33,7 +34,7 @@ class ApiError extends HttpError {
   }
 }
 
-const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
+export const NATIVE_ROUTES: ReadonlySet<string> = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -42,7 +43,7 @@ const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /se
  */
 export async function handleNativeApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: NativeApiContext): Promise<boolean> {
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
-  if (!ROUTES.has(route)) return false;
+  if (!NATIVE_ROUTES.has(route)) return false;
   try {
     const ipLimit = enforceIpRate(ctx, req);
     if (ipLimit) await ipLimit;
@@ -61,7 +62,7 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     }
     else {
       // A store that is down (Redis, JetStream) ends here: answer in this API's shape, log the cause.
-      ctx.log.error({ err, route }, 'native API call failed');
+      ctx.refusals.note('', HTTP_FAILED, { err, route });
       sendJson(res, 500, { success: false, error: 'Internal error; see the server log', errorCode: 'INTERNAL_ERROR' });
     }
   }

@@ -19,6 +19,8 @@ export interface ClientLink {
    * for clients that send nothing on their own, whose connections a proxy would otherwise cut.
    */
   setPingAfter(ms: number): void;
+  /** Counts this link's traffic (and its opening) under the app from now on, once the front-end knows it. */
+  attribute(appId: string): void;
   /** Writes a complete, pre-built frame. False when it was refused (link closed or queue full). */
   write(frame: Buffer): boolean;
   sendText(text: string): boolean;

@@ -4,6 +4,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { RequestTarget } from '../util/request-target.js';
 import { frameText } from './frame.js';
 import type { ClientLink, LinkHandler, QueuePolicy } from './link.js';
+import { WireStatsTable, closeCodeLabel, type WireStats } from './wire-stats.js';
 import { flushSoon, type Flushable } from './write-batcher.js';
 
 export interface WsTransportOptions {
@@ -24,6 +25,10 @@ export interface WsTransportOptions {
   onRefused: (reason: 'ip_limit' | 'rate') => void;
   /** An exception escaped a front-end's message handler (the connection is closed with 1011). */
   onError: (err: unknown) => void;
+  /** A front-end's admission failed (a store it asked is down): the upgrade was answered 500. */
+  onAdmissionError: (err: unknown) => void;
+  /** Where links count their traffic, per app and protocol. */
+  wireStats: WireStatsTable;
   /** The client's address (the TCP peer, or what trusted proxies report). */
   clientAddress: (req: IncomingMessage) => string;
 }
@@ -36,6 +41,8 @@ export type Admission = { ok: true; state?: unknown } | { ok: false; status: num
  * A verdict known at once is returned as it is, so the handshake goes on in the same turn.
  */
 export interface UpgradeRoute {
+  /** The protocol's name in the metrics. */
+  readonly protocol: string;
   matches(path: string): boolean;
   /** `clientAddress`: the client's IP (see WsTransportOptions.clientAddress), looked up when first asked. */
   admit?(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Admission | Promise<Admission>;
@@ -76,12 +83,31 @@ export class WsLink implements ClientLink, Flushable {
   pingSentAt = 0;
   /** Silence after which this client is pinged; undefined: the transport's activity timeout. */
   pingAfterMs: number | undefined;
+  /** The code of the close frame this server sent, if it sent one. */
+  private sentCloseCode: number | undefined;
+  /** Counts under no app until the front-end attributes the link. */
+  stats: WireStats;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     private policy: QueuePolicy,
-  ) {}
+    private readonly statsTable: WireStatsTable = new WireStatsTable(1),
+    private readonly protocol = '',
+  ) {
+    this.stats = statsTable.for('', protocol);
+  }
+
+  attribute(appId: string): void {
+    this.stats = this.statsTable.for(appId, this.protocol);
+    this.stats.opened += 1;
+  }
+
+  /** Counts the close under its code: the one this server sent, or what the client sent (or ws chose). */
+  countClose(code: number): void {
+    const label = closeCodeLabel(this.sentCloseCode ?? code, this.sentCloseCode !== undefined);
+    this.stats.closed.set(label, (this.stats.closed.get(label) ?? 0) + 1);
+  }
 
   setQueuePolicy(policy: QueuePolicy): void {
     this.policy = policy;
@@ -177,6 +203,8 @@ export class WsLink implements ClientLink, Flushable {
     // Copying a turn's small frames into one buffer costs less than a write request per frame.
     this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : joinFrames(frames, bytes));
     this.socketBacklog = this.socket.writableLength;
+    this.stats.messagesOut += frames.length;
+    this.stats.bytesOut += bytes;
   }
 
   sendText(text: string): boolean {
@@ -189,6 +217,7 @@ export class WsLink implements ClientLink, Flushable {
     // Queued frames go before the close frame, even to a backed-up socket (they are within the
     // bounds already): left queued, a later 'drain' would write them after the close frame.
     this.writeQueued();
+    this.sentCloseCode = code;
     this.ws.close(code, reason);
     // ws waits 30 s for the client's close frame; a client that stopped reading gets less.
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -327,7 +356,10 @@ export class WsTransport {
       if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
       else refuseUpgrade(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
-    const failed = (): void => refuseUpgrade(socket, 500, { error: 'Internal Server Error' });
+    const failed = (err: unknown): void => {
+      this.options.onAdmissionError(err);
+      refuseUpgrade(socket, 500, { error: 'Internal Server Error' });
+    };
     const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, clientAddress) : { ok: true });
     let verdict: Admission | Promise<Admission>;
     try {
@@ -336,8 +368,8 @@ export class WsTransport {
         connectionAttemptsPerIpPerSecond === 0
           ? routeVerdict()
           : this.options.consumeAttempt(clientAddress(), connectionAttemptsPerIpPerSecond).then((allowed) => (allowed ? routeVerdict() : this.refusedForRate()));
-    } catch {
-      return failed();
+    } catch (err) {
+      return failed(err);
     }
     if (verdict instanceof Promise) verdict.then(decide, failed);
     else decide(verdict);
@@ -359,7 +391,7 @@ export class WsTransport {
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', destroyOnError); // ws handles the socket's errors from here on
-      const link = this.attach(ws, socket);
+      const link = this.attach(ws, socket, route.protocol);
       try {
         link.handler = route.open(link, req, url, state);
       } catch (err) {
@@ -377,8 +409,9 @@ export class WsTransport {
    * Wires a socket to its link with listeners shared by all sockets, so a connection holds no
    * closures (and through them, no request or URL objects) of its own.
    */
-  private attach(ws: WebSocket, socket: Duplex): WsLink {
-    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy);
+  private attach(ws: WebSocket, socket: Duplex, protocol: string): WsLink {
+    const { defaultQueuePolicy, wireStats } = this.options;
+    const link = new WsLink(ws, socket, defaultQueuePolicy, wireStats, protocol);
     (ws as TaggedSocket)[kLink] = link;
     (ws as TaggedSocket)[kTransport] = this;
     this.links.add(link);
@@ -395,8 +428,9 @@ export class WsTransport {
   }
 
   /** Called once per socket when it has closed. */
-  forget(link: WsLink): void {
+  forget(link: WsLink, code: number): void {
     this.links.delete(link);
+    link.countClose(code);
     link.handler.onClose();
   }
 
@@ -423,6 +457,8 @@ function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void
   const tagged = this as TaggedSocket;
   const link = tagged[kLink];
   link.touch(Date.now());
+  link.stats.messagesIn += 1;
+  link.stats.bytesIn += data.length;
   try {
     link.handler.onMessage(data, isBinary);
   } catch (err) {
@@ -439,9 +475,9 @@ function onSocketActivity(this: WebSocket): void {
 /** Bad frames and oversized messages are followed by 'close'; ws has already chosen the code. */
 function onSocketError(): void {}
 
-function onSocketClose(this: WebSocket): void {
+function onSocketClose(this: WebSocket, code: number): void {
   const tagged = this as TaggedSocket;
-  tagged[kTransport].forget(tagged[kLink]);
+  tagged[kTransport].forget(tagged[kLink], code);
 }
 
 function destroyOnError(this: Duplex): void {

@@ -1,7 +1,7 @@
 import type { App, WebhookTarget } from '../core/app.js';
 import { CounterName, type Counters } from '../core/counters.js';
 import type { HubEvent } from '../core/hub-events.js';
-import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { hmacSha256Hex } from '../util/hmac.js';
 
 export interface WebhookOptions {
@@ -17,6 +17,7 @@ export interface WebhookOptions {
 type WireEvent = Record<string, string>;
 
 const FIRST_RETRY_MS = 1_000;
+const WEBHOOK_FAILED = 'webhook deliveries failed (refused or unreachable)';
 const MAX_RETRY_MS = 60_000;
 
 function toWire(event: HubEvent): WireEvent {
@@ -84,7 +85,7 @@ class TargetQueue {
     private readonly target: WebhookTarget,
     private readonly options: WebhookOptions,
     private readonly counters: Counters,
-    private readonly log: Logger,
+    private readonly refusals: RefusalLog,
   ) {
     const url = new URL(target.url);
     this.loggedUrl = url.origin + url.pathname;
@@ -103,6 +104,11 @@ class TargetQueue {
     if (this.size > 0) this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, this.size);
     for (const lane of this.lanes) lane.queued = [];
     this.size = 0;
+  }
+
+  /** Events waiting for a request (not those of the request under way). */
+  get depth(): number {
+    return this.size;
   }
 
   accepts(event: HubEvent): boolean {
@@ -180,15 +186,16 @@ class TargetQueue {
           this.counters.increment(this.app.id, CounterName.WebhooksSent);
           return;
         }
-        this.log.warn({ app: this.app.id, url: this.loggedUrl, status: response.status }, 'webhook refused');
+        this.refusals.note(this.app.id, WEBHOOK_FAILED, { url: this.loggedUrl, status: response.status }, 1, this.loggedUrl);
       } catch (err) {
-        this.log.warn({ app: this.app.id, url: this.loggedUrl, err: (err as Error).message }, 'webhook failed');
+        this.refusals.note(this.app.id, WEBHOOK_FAILED, { url: this.loggedUrl, err: (err as Error).message }, 1, this.loggedUrl);
       }
       this.counters.increment(this.app.id, CounterName.WebhookFailures);
       if (Date.now() + wait > giveUpAt || this.closed || this.stopper.signal.aborted) {
         this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, count);
         return;
       }
+      this.counters.increment(this.app.id, CounterName.WebhookRetries);
       await new Promise<void>((resolve) => {
         const wake = (): void => {
           clearTimeout(timer);
@@ -231,11 +238,11 @@ export class WebhookDispatcher {
     apps: readonly App[],
     private readonly options: WebhookOptions,
     counters: Counters,
-    log: Logger,
+    refusals: RefusalLog,
     private readonly stillLeft: StillLeft = () => true,
   ) {
     for (const app of apps) {
-      if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, log)));
+      if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, refusals)));
     }
   }
 
@@ -257,6 +264,13 @@ export class WebhookDispatcher {
     }
     this.route(appId, event);
   };
+
+  /** Events of the app waiting to be sent, over all its targets (read when metrics are scraped). */
+  queueDepth(appId: string): number {
+    let depth = 0;
+    for (const queue of this.queues.get(appId) ?? []) depth += queue.depth;
+    return depth;
+  }
 
   private route(appId: string, event: HubEvent): void {
     let wire: WireEvent | undefined;

@@ -38,6 +38,7 @@ class RefusedLink implements LinkHandler {
 /** `ws://host/app/{key}?protocol=7`: the Pusher front-end's entry. */
 export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
   return {
+    protocol: 'pusher',
     matches: (path) => path.startsWith('/app/'),
     // Origins are checked before the handshake, as browsers cannot be told a close code for it anyway.
     admit(req: IncomingMessage, url: RequestTarget): Admission {
@@ -59,6 +60,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       const app = options.appByKey(decodeOrKeep(match[1] as string));
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
+      link.attribute(app.id);
 
       if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
         options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);

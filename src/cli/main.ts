@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat);
   const unknown = unknownEnvNames(process.env);
   if (unknown.length > 0) log.warn({ variables: unknown }, 'these SWITCHBOARD_ variables set nothing: mistyped?');
   const defaultSecret = appsWithDefaultSecret(config);

@@ -1,7 +1,16 @@
 #!/usr/bin/env node
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { createServer } from '../server.js';
+import { configCommand, type CommandResult } from './config-command.js';
+import { helpText, version } from './help.js';
+
+/**
+ * Subcommands: `switchboard NAME args...`. Anything else starts the server with its flags. A
+ * command returns what to print and its exit code.
+ */
+const COMMANDS: Readonly<Record<string, (args: readonly string[]) => CommandResult | Promise<CommandResult>>> = {
+  config: configCommand,
+};
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -10,10 +19,29 @@ function isLoopbackHost(host: string): boolean {
 /** How far past shutdownTimeoutMs the process may run before it is ended regardless. */
 const SHUTDOWN_OVERRUN_MS = 3_000;
 
-async function main(): Promise<void> {
+/** Help and version are asked for anywhere among the flags (`switchboard --port 1 --help`). */
+function infoAsked(argv: readonly string[]): CommandResult | undefined {
+  if (argv.includes('--help') || argv.includes('-h')) return { code: 0, stdout: helpText() };
+  if (argv.includes('--version')) return { code: 0, stdout: `${version()}\n` };
+  return undefined;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const command = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
+  const result = command ? await command(argv.slice(1)) : infoAsked(argv);
+  if (result) {
+    if (result.stdout) process.stdout.write(result.stdout);
+    if (result.stderr) process.stderr.write(result.stderr);
+    process.exitCode = result.code;
+    return;
+  }
+  await start(argv);
+}
+
+async function start(argv: readonly string[]): Promise<void> {
   let config;
   try {
-    config = loadConfig({ argv: process.argv.slice(2), env: process.env });
+    config = loadConfig({ argv, env: process.env });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`switchboard: ${err.message}\n`);
@@ -28,6 +56,8 @@ async function main(): Promise<void> {
   if (defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
     log.warn({ apps: defaultSecret }, 'apps signing with the default secret "app-secret" on a public interface: anyone can publish to them; set SWITCHBOARD_APP_SECRET');
   }
+  // Loaded only to start: --help, --version and the config commands need none of the engines.
+  const { createServer } = await import('../server.js');
   const server = await createServer(config, { log });
   const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
   log.info(`Switchboard listening on ${config.host}:${server.port} (WebSocket + HTTP), serving apps: ${apps}`);
@@ -60,7 +90,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((err: unknown) => {
+main(process.argv.slice(2)).catch((err: unknown) => {
   process.stderr.write(`switchboard: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -93,13 +93,15 @@ export const configSchema = z
     metricsPort: z.number().int().min(0).max(65535).default(0),
     /** Interface of the metrics listener; empty = the same as `host`. */
     metricsHost: z.string().default(''),
-    /** Apps with an app_id label of their own in the metrics; the rest are summed under "_other". */
-    metricsMaxApps: positiveInt.default(1000),
+    metricsMaxApps: positiveInt.default(1000).describe('Apps with an app_id label of their own in the metrics; the rest are summed under "_other".'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** json: one JSON object per line; pretty: coloured lines for people; auto: pretty on a terminal, json otherwise. */
-    logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
-    /** Refusals (rate limits, slow consumers, failing webhooks and engines) are logged at most once per this period, per app and kind, with a count. */
-    refusalLogIntervalMs: positiveInt.default(10_000),
+    logFormat: z
+      .enum(['auto', 'json', 'pretty'])
+      .default('auto')
+      .describe('json: one JSON object per line; pretty: coloured lines for people; auto: pretty when stdout is a terminal, json otherwise.'),
+    refusalLogIntervalMs: positiveInt
+      .default(10_000)
+      .describe('Refusals (rate limits, slow consumers, failing webhooks, auth webhooks and engines) are logged at most once per this period per app and kind, with a count.'),
     /** Told to Pusher clients in connection_established; the server pings after this much silence. */
     activityTimeoutSeconds: positiveInt.default(120),
     /** Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s). */

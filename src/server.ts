@@ -104,6 +104,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const wireStats = new WireStatsTable(config.metricsMaxApps);
   metrics.watch({
     hub,
+    counters,
     apps,
     wire: wireStats,
     cluster: clusterStats,

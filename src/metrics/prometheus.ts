@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppRegistry } from '../apps/registry.js';
 import type { ClusterStats } from '../cluster/stats.js';
-import { CounterName } from '../core/counters.js';
+import { CounterName, type Counters } from '../core/counters.js';
 import type { Hub, Traffic } from '../core/hub.js';
 import { OTHER_APPS, type WireStats, type WireStatsTable } from '../transport/wire-stats.js';
 
@@ -19,6 +19,8 @@ const ROUND_TRIP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 /** What the scrape-time collectors read: the node's own counters, nothing counted for them. */
 export interface MetricsSources {
   readonly hub: Hub;
+  /** Refusals and losses per app. */
+  readonly counters: Counters;
   readonly apps: AppRegistry;
   readonly wire: WireStatsTable;
   readonly cluster: ClusterStats;
@@ -71,7 +73,7 @@ export class ServerMetrics {
 
   /** Registers the collectors that read `sources` at scrape time. */
   watch(sources: MetricsSources): void {
-    const { hub, wire, cluster } = sources;
+    const { hub, counters, wire, cluster } = sources;
     const registers = [this.registry];
     /** The configured apps, each with its label (the cap applied). */
     const labelled = (): Array<[appId: string, label: string]> =>
@@ -119,7 +121,7 @@ export class ServerMetrics {
 
     for (const counter of Object.values(CounterName)) {
       perApp(registers, Counter, `${counter}_total`, `Per-app counter "${counter}" (see README, Metrics)`, () =>
-        [[NO_APP, NO_APP] as [string, string], ...labelled()].map(([appId, label]) => [label, hub.counters.snapshot(appId)[counter]]),
+        [[NO_APP, NO_APP] as [string, string], ...labelled()].map(([appId, label]) => [label, counters.snapshot(appId)[counter]]),
       );
     }
 

@@ -119,7 +119,7 @@ function median(values: number[]): number | undefined {
   if (values.length === 0) return undefined;
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  return s.length % 2 ? s[mid] : ((s[mid - 1]) + (s[mid])) / 2;
 }
 
 function format(v: number | undefined): string {
@@ -196,7 +196,7 @@ async function main(): Promise<void> {
         process.stderr.write(`${server.name} ${scenario.name} run ${i + 1}/${runs}\n`);
         const j = await runOnce([...scenarioArgs, ...serverArgs, '--pin', '--ready-path', '/ready', '--timeout', '240']);
         if (j.ok !== true) {
-          failures.push(`${server.name} ${scenario.name}: ${String(j.error ?? (j.warnings as string[] | undefined)?.join('; ') ?? 'not ok')}`);
+          failures.push(`${server.name} ${scenario.name}: ${typeof j.error === 'string' ? j.error : ((j.warnings as string[] | undefined)?.join('; ') ?? 'not ok')}`);
           for (const label of Object.keys(scenario.columns)) flagged.add(`${server.name}\0${label}`);
         }
         // A run that is not OK still measured something (e.g. a server that closes every HTTP

@@ -168,8 +168,8 @@ export function pidListeningOn(port: number): number | undefined {
       const f = line.trim().split(/\s+/);
       // sl local_address rem_address st ... inode (field 9)
       if (f.length < 10 || f[3] !== '0A') continue;
-      const local = f[1]!;
-      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(f[9]!);
+      const local = f[1];
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(f[9]);
     }
   }
   if (inodes.size === 0) return undefined;
@@ -185,7 +185,7 @@ export function pidListeningOn(port: number): number | undefined {
     for (const fd of fds) {
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m && inodes.has(m[1]!)) return pid;
+        if (m && inodes.has(m[1])) return pid;
       } catch {
         // fd closed meanwhile
       }

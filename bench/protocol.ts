@@ -58,7 +58,7 @@ export function findMarker(buf: Buffer, start: number, end: number): number {
 export function readTimestamp(buf: Buffer, at: number, end: number): number {
   let v = 0;
   for (let i = at; i < end; i++) {
-    const c = buf[i]!;
+    const c = buf[i];
     if (c < 0x30 || c > 0x39) break;
     v = v * 10 + (c - 0x30);
   }

@@ -90,7 +90,7 @@ export class Publisher {
     let auth = '';
     if (this.cfg.protocol === 'native') {
       if (events.length !== 1) throw new Error('the native protocol has no batch publish');
-      body = JSON.stringify({ channel: events[0]!.channel, data: events[0]!.data });
+      body = JSON.stringify({ channel: events[0].channel, data: events[0].data });
       if (this.cfg.token) {
         path = '/broadcast';
         auth = `Authorization: Bearer ${this.cfg.token}\r\n`;
@@ -99,7 +99,7 @@ export class Publisher {
         path = signedPath(this.cfg.creds, 'POST', '/broadcast', body);
       }
     } else if (events.length === 1) {
-      const e = events[0]!;
+      const e = events[0];
       body = JSON.stringify({ name: PUSHER_EVENT_NAME, channels: [e.channel], data: e.data });
       path = signedPath(this.cfg.creds, 'POST', `/apps/${this.cfg.creds.appId}/events`, body);
     } else {
@@ -364,7 +364,7 @@ class Connection {
     let close = false;
     let keepAlive = false;
     for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
+      const line = lines[i];
       const colon = line.indexOf(':');
       if (colon <= 0) continue;
       const name = line.slice(0, colon).trim().toLowerCase();

@@ -77,7 +77,7 @@ export class ServerUnderTest {
     // would charge the load generator for the server's logging.
     const logPath = join(tmpdir(), `switchboard-bench-server-${port}.log`);
     const logFd = openSync(logPath, 'w');
-    const child = spawn(argv[0]!, argv.slice(1), {
+    const child = spawn(argv[0], argv.slice(1), {
       cwd: REPO_ROOT,
       detached: true, // own process group, so stop() can kill wrappers and children together
       stdio: ['ignore', logFd, logFd],

@@ -84,7 +84,7 @@ export class Histogram {
     const rank = Math.max(1, Math.ceil((p / 100) * this.count));
     let seen = 0;
     for (let i = 0; i < SIZE; i++) {
-      seen += this.counts[i]!;
+      seen += this.counts[i];
       if (seen >= rank) return Math.min(lowerBound(i), this.max);
     }
     return this.max;
@@ -97,7 +97,7 @@ export class Histogram {
   toJSON(): HistogramJSON {
     const buckets: Array<[number, number]> = [];
     for (let i = 0; i < SIZE; i++) {
-      const c = this.counts[i]!;
+      const c = this.counts[i];
       if (c !== 0) buckets.push([i, c]);
     }
     return { buckets, count: this.count, sum: this.sum, min: this.count ? this.min : 0, max: this.max };

@@ -121,7 +121,7 @@ export class Fleet {
     for (let k = 0; k < n; k++) {
       const count = per + (k < extra ? 1 : 0);
       if (count === 0) continue;
-      jobs.push(this.hosts[k]!.open({ ...spec, firstIndex: first, count }));
+      jobs.push(this.hosts[k].open({ ...spec, firstIndex: first, count }));
       first += count;
     }
     return Promise.all(jobs);

@@ -71,7 +71,7 @@ export class RawWsClient<T> {
   }
 
   connect(): void {
-    const k = KEY_POOL[keyIndex++ & (KEY_POOL.length - 1)]!;
+    const k = KEY_POOL[keyIndex++ & (KEY_POOL.length - 1)];
     this.expectedAccept = k.accept;
     const socket = connect({
       host: this.target.host,
@@ -182,8 +182,8 @@ export class RawWsClient<T> {
 
   private parseFrames(buf: Buffer, off: number, len: number, readAtUs: number): void {
     while (off + 2 <= len && !this.closed) {
-      const b0 = buf[off]!;
-      const b1 = buf[off + 1]!;
+      const b0 = buf[off];
+      const b1 = buf[off + 1];
       let payloadLen = b1 & 0x7f;
       let header = 2;
       if (payloadLen === 126) {
@@ -267,7 +267,7 @@ export function encodeFrame(opcode: number, payload: Buffer): Buffer {
   const base = off + 4;
   for (let i = 0; i < n; i++) {
     const m = (i & 3) === 0 ? m0 : (i & 3) === 1 ? m1 : (i & 3) === 2 ? m2 : m3;
-    frame[base + i] = payload[i]! ^ m;
+    frame[base + i] = payload[i] ^ m;
   }
   return frame;
 }

@@ -1,5 +1,6 @@
-import pinoPretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { pino, stdSerializers, type Logger as PinoLogger } from 'pino';
+import type PinoPretty from 'pino-pretty';
 
 /** Structured logger with child loggers; secrets never go into its fields. */
 export type Logger = PinoLogger;
@@ -31,6 +32,8 @@ export function logFormatFor(setting: LogFormatSetting, stream: { readonly isTTY
 export function createLogger(level: string, format: LogFormatSetting = 'json'): Logger {
   const options = { level, base: { service: 'switchboard' }, serializers: { err: serializeError } };
   if (logFormatFor(format, process.stdout) === 'json') return pino(options);
+  // Loaded only for people reading a terminal: JSON-line servers skip its start-up cost.
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   // In-process and synchronous (no worker thread): a line is on the terminal before the next one is made.
   return pino(options, pinoPretty({ colorize: true, sync: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }));
 }

@@ -30,7 +30,7 @@ function flush(): void {
   for (const c of flushList.splice(0)) {
     const frames = c.pending;
     c.pending = [];
-    if (!c.socket.destroyed) c.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    if (!c.socket.destroyed) c.socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
   }
 }
 

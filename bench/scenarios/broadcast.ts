@@ -4,7 +4,7 @@
 import type { Harness, WindowReport } from '../harness.js';
 import { makePayload, nowUs } from '../protocol.js';
 import { MAX_BATCH, type PublishEvent, type PublisherStats } from '../publisher.js';
-import { Histogram } from '../stats.js';
+import { type Histogram } from '../stats.js';
 
 export interface BroadcastPlan {
   subs: number;

@@ -163,14 +163,14 @@ async function runPhase(h: Harness, nodes: NodePlan[], plan: RatePlan, enginePid
     firstError ??= r.firstError;
   }
   if (opened === 0) throw new Error(`no subscriber could connect: ${firstError}`);
-  const publishTo = nodes[0]!.server.target;
+  const publishTo = nodes[0].server.target;
 
   // Probe: one event through node 1 must reach every subscriber on every node before we
   // measure (the cluster is formed and routing works); it also warms up the whole path.
   await h.fleet.reset();
   const probe = h.publisher(publishTo);
   if (!(await probe.send([{ channel: CHANNEL, data: makePayload(opts.payloadBytes, nowUs()) }])))
-    throw new Error(`probe publish to ${nodes[0]!.label} failed: ${probe.stats.firstError}`);
+    throw new Error(`probe publish to ${nodes[0].label} failed: ${probe.stats.firstError}`);
   const probeDeadline = Date.now() + PROBE_TIMEOUT_MS;
   for (;;) {
     const t = await h.totals();
@@ -366,7 +366,7 @@ export const crossNode: Scenario = {
     // Per node, as a share of the single node: deliveries per CPU-second, i.e. single-node
     // CPU µs per delivered message ÷ this node's. This is what a node could deliver on a core
     // of its own relative to the single node, whatever the nodes had to share here.
-    const ref = single.nodes[0]!.cpuUsPerDelivered;
+    const ref = single.nodes[0].cpuUsPerDelivered;
     const perNodePct = cross.nodes.map((n) => (ref !== undefined && n.cpuUsPerDelivered ? (ref / n.cpuUsPerDelivered) * 100 : undefined));
     const known = perNodePct.filter((x): x is number => x !== undefined);
     const minPct = known.length === cross.nodes.length ? Math.min(...known) : undefined;
@@ -374,9 +374,9 @@ export const crossNode: Scenario = {
     const clusterPerMsg = clusterCpu === undefined || cross.delivered === 0 ? undefined : clusterCpu / cross.delivered;
 
     const lat = summarizeUsAsMs(cross.latency);
-    const local = cross.nodes[0]!.latency;
+    const local = cross.nodes[0].latency;
     const remote = summarizeUsAsMs(cross.remoteLatency);
-    const singleLat = single.nodes[0]!.latency;
+    const singleLat = single.nodes[0].latency;
     const ratio = pct(cross.delivered, cross.expected);
     const refRatio = pct(single.delivered, single.expected);
     const mode =
@@ -425,7 +425,7 @@ export const crossNode: Scenario = {
       ['single node: CPU µs / delivered msg', fmt(ref, 3)],
       [
         'single node: CPU % of a core [waited %, not for own threads ~%]',
-        `${fmt(single.nodes[0]!.cpuPctOfCore)} [${single.nodes[0]!.waitPct ?? 'n/a'}, ${single.nodes[0]!.foreignWaitPct ?? 'n/a'}]`,
+        `${fmt(single.nodes[0].cpuPctOfCore)} [${single.nodes[0].waitPct ?? 'n/a'}, ${single.nodes[0].foreignWaitPct ?? 'n/a'}]`,
       ],
       ['load-gen CPU % (single-node phase)', loadgenCell(single.window)],
       [

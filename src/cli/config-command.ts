@@ -22,7 +22,7 @@ export function configCommand(args: readonly string[]): CommandResult {
 /** The file alone (no environment, no flags), as the server would take it: every problem, exit 2; or "ok". */
 function check(args: readonly string[]): CommandResult {
   if (args.length !== 1) return { code: 2, stderr: `switchboard config check: needs exactly one FILE\n${USAGE}\n` };
-  const path = args[0] as string;
+  const path = args[0];
   const file = readConfigFile(path);
   try {
     validateConfig(file.input, file.problems, { ...file, path });
@@ -36,9 +36,9 @@ function check(args: readonly string[]): CommandResult {
 function example(args: readonly string[]): CommandResult {
   let format: string = 'yaml';
   if (args.length > 0) {
-    const m = args.length === 1 ? /^--format=(.+)$/.exec(args[0] as string) : null;
-    if (m) format = m[1] as string;
-    else if (args.length === 2 && args[0] === '--format') format = args[1] as string;
+    const m = args.length === 1 ? /^--format=(.+)$/.exec(args[0]) : null;
+    if (m) format = m[1];
+    else if (args.length === 2 && args[0] === '--format') format = args[1];
     else return { code: 2, stderr: `switchboard config example: unexpected ${args.join(' ')}\n${USAGE}\n` };
   }
   if (!(CONFIG_FORMATS as readonly string[]).includes(format)) return { code: 2, stderr: `switchboard config example: --format must be one of ${CONFIG_FORMATS.join(', ')}\n` };

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
 import { decodeWire, encodeWire, ownMessagePrefix, type Envelope, type WireMessage } from './messages.js';
 import { ClusterStats } from './stats.js';
-import type { ClusterTransport } from './transport.js';
+import type { ClusterEngine } from './engine.js';
 
 export interface ClusterBusOptions {
   /** How often a node says it is alive. */
@@ -62,7 +62,7 @@ export class ClusterBus implements MessageBus {
   private readonly stats: ClusterStats;
 
   constructor(
-    private readonly transport: ClusterTransport,
+    private readonly engine: ClusterEngine,
     private readonly options: ClusterBusOptions,
     private readonly log: Logger,
   ) {
@@ -81,7 +81,7 @@ export class ClusterBus implements MessageBus {
   async start(sink: BusSink): Promise<void> {
     this.sink = sink;
     const topics = [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
-    await this.transport.start(topics, {
+    await this.engine.start(topics, {
       message: (_topic, bytes) => this.receive(bytes),
       status: (up) => this.onStatus(up),
     });
@@ -89,7 +89,7 @@ export class ClusterBus implements MessageBus {
     this.send({ t: 'hello' });
     this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
-    this.log.info({ engine: this.transport.name, node: this.nodeId }, 'joined the cluster');
+    this.log.info({ engine: this.engine.name, node: this.nodeId }, 'joined the cluster');
   }
 
   async close(): Promise<void> {
@@ -101,14 +101,14 @@ export class ClusterBus implements MessageBus {
       request.resolve(request.results);
     }
     this.requests.clear();
-    await this.transport.close();
+    await this.engine.close();
     this.sink = undefined;
   }
 
   publish(appId: string, message: ChannelMessage): void {
     this.sink?.deliver(appId, message);
+    this.engine.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
     this.stats.sent += 1;
-    this.transport.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
   }
 
   /** Changes are coalesced per event-loop turn: the latest value per key goes out, once. */
@@ -148,8 +148,8 @@ export class ClusterBus implements MessageBus {
 
   private send(message: WireMessage): void {
     this.seq += 1;
+    this.engine.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
     this.stats.sent += 1;
-    this.transport.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
   }
 
   private flush(): void {
@@ -186,10 +186,10 @@ export class ClusterBus implements MessageBus {
     if (up === this.healthy) return;
     this.healthy = up;
     if (!up) {
-      this.log.error({ engine: this.transport.name }, 'lost the cluster engine; serving local clients only');
+      this.log.error({ engine: this.engine.name }, 'lost the cluster engine; serving local clients only');
       return;
     }
-    this.log.info({ engine: this.transport.name }, 'cluster engine is back; re-announcing this node');
+    this.log.info({ engine: this.engine.name }, 'cluster engine is back; re-announcing this node');
     // Give every known node a fresh grace period: their silence was ours.
     const now = Date.now();
     for (const node of this.lastSeen.keys()) this.lastSeen.set(node, now);

@@ -2,16 +2,16 @@ import { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
-import { MemoryRateLimiter, type RateLimiter } from '../core/rate-limit.js';
+import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
 import { ClusterBus } from './bus.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
-import { NatsTransport } from './nats.js';
+import { NatsEngine } from './nats.js';
 import { RedisClaimStore } from './redis-claims.js';
 import { RedisRateLimiter } from './redis-rate-limit.js';
-import { RedisClusterTransport, RedisTransport } from './redis.js';
+import { RedisClusterEngine, RedisEngine } from './redis.js';
 import type { ClusterStats } from './stats.js';
 
 /** What the engines report to: counts for the metrics, and a throttled log of refusals. */
@@ -53,7 +53,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
       return {
-        bus: new ClusterBus(new RedisTransport(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
+        bus: new ClusterBus(new RedisEngine(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
         rateLimiter: new RedisRateLimiter(store, prefix),
       };
@@ -66,13 +66,13 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       const store = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS } });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis cluster store error'));
       return {
-        bus: new ClusterBus(new RedisClusterTransport(nodes, prefix, clusterLog), busOptions, clusterLog),
+        bus: new ClusterBus(new RedisClusterEngine(nodes, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
         rateLimiter: new RedisRateLimiter(store, prefix),
       };
     }
     case 'nats': {
-      const transport = new NatsTransport(config.natsUrl, `${config.clusterPrefix}.`, clusterLog);
+      const transport = new NatsEngine(config.natsUrl, `${config.clusterPrefix}.`, clusterLog);
       const bus = new ClusterBus(transport, busOptions, clusterLog);
       const claims = new LazyClaimStore(() => {
         const nc = transport.connection;

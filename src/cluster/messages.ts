@@ -52,7 +52,7 @@ export function decodeWire(bytes: Buffer): DecodeResult {
   try {
     parsed = JSON.parse(bytes.toString('utf8'), (_key, value: unknown) =>
       value && typeof value === 'object' && typeof (value as Record<string, unknown>)[BINARY] === 'string'
-        ? Buffer.from((value as Record<string, string>)[BINARY] as string, 'base64')
+        ? Buffer.from((value as Record<string, string>)[BINARY], 'base64')
         : value,
     );
   } catch {

@@ -1,12 +1,12 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
-import type { ClusterTransport, TransportHandlers } from './transport.js';
+import type { ClusterEngine, EngineHandlers } from './engine.js';
 
 /**
  * NATS core pub/sub. The client reconnects and resubscribes by itself; while it is away we do
  * not publish, because its buffer would deliver stale messages after the outage.
  */
-export class NatsTransport implements ClusterTransport {
+export class NatsEngine implements ClusterEngine {
   readonly name = 'nats';
   private nc: NatsConnection | undefined;
   private up = false;
@@ -21,7 +21,7 @@ export class NatsTransport implements ClusterTransport {
     return this.nc;
   }
 
-  async start(topics: readonly string[], handlers: TransportHandlers): Promise<void> {
+  async start(topics: readonly string[], handlers: EngineHandlers): Promise<void> {
     const nc = await connect({ servers: this.servers, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: 'switchboard' });
     this.nc = nc;
     for (const topic of topics) {

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { RateLimiter } from '../core/rate-limit.js';
+import type { RateLimiter } from '../core/window-rate-limiter.js';
 
 /** One-second windows counted in Redis, so every node sees the same count. */
 export class RedisRateLimiter implements RateLimiter {

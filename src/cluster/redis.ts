@@ -1,13 +1,13 @@
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
 import type { Logger } from '../log.js';
-import type { ClusterTransport, TransportHandlers } from './transport.js';
+import type { ClusterEngine, EngineHandlers } from './engine.js';
 
 /**
  * Redis pub/sub. One connection publishes, one subscribes; ioredis reconnects and resubscribes
  * by itself. The publisher has no offline queue, so nothing sent during an outage is replayed
  * late (delivery stays at most once).
  */
-export class RedisTransport implements ClusterTransport {
+export class RedisEngine implements ClusterEngine {
   readonly name = 'redis';
   private readonly pub: Redis;
   private readonly sub: Redis;
@@ -24,7 +24,7 @@ export class RedisTransport implements ClusterTransport {
     for (const client of [this.pub, this.sub]) client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis error'));
   }
 
-  async start(topics: readonly string[], handlers: TransportHandlers): Promise<void> {
+  async start(topics: readonly string[], handlers: EngineHandlers): Promise<void> {
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => handlers.message(channel.toString().slice(this.prefix.length), message));
     await Promise.all([this.pub.connect(), this.sub.connect()]);
     await this.sub.subscribe(...topics.map((t) => this.prefix + t));
@@ -64,7 +64,7 @@ const SUBSCRIBE_TIMEOUT_MS = 5000;
  * itself: ioredis' sharded subscriber group can wedge when the whole cluster goes away (a reset
  * waits on connections it has stopped itself), and then reports ready while it receives nothing.
  */
-export class RedisClusterTransport implements ClusterTransport {
+export class RedisClusterEngine implements ClusterEngine {
   readonly name = 'redis-cluster';
   private readonly pub: Cluster;
   private sub: Cluster | undefined;
@@ -74,7 +74,7 @@ export class RedisClusterTransport implements ClusterTransport {
   private resubscribeTimer: NodeJS.Timeout | undefined;
   private resubscribeAttempts = 0;
   private topics: readonly string[] = [];
-  private handlers: TransportHandlers | undefined;
+  private handlers: EngineHandlers | undefined;
 
   constructor(
     private readonly nodes: ClusterNode[],
@@ -93,7 +93,7 @@ export class RedisClusterTransport implements ClusterTransport {
     return `${this.prefix}{${topic}}`;
   }
 
-  async start(topics: readonly string[], handlers: TransportHandlers): Promise<void> {
+  async start(topics: readonly string[], handlers: EngineHandlers): Promise<void> {
     this.topics = topics;
     this.handlers = handlers;
     await this.pub.connect();

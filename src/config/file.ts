@@ -63,7 +63,7 @@ function parse(format: ConfigFormat, text: string): Parsed {
       try {
         return { value: parseToml(text), lineOf: noLines };
       } catch (err) {
-        if (err instanceof TomlError) return { problem: (err.message.split('\n')[0] as string).replace(/^Invalid TOML document: /, ''), line: err.line };
+        if (err instanceof TomlError) return { problem: (err.message.split('\n')[0]).replace(/^Invalid TOML document: /, ''), line: err.line };
         throw err;
       }
     case 'yaml': {
@@ -72,7 +72,7 @@ function parse(format: ConfigFormat, text: string): Parsed {
       const error = doc.errors[0];
       if (error) {
         // The message's first line, less the position it repeats ("… at line 3, column 7:").
-        const problem = (error.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, '');
+        const problem = (error.message.split('\n')[0]).replace(/ at line \d+, column \d+:?$/, '');
         return { problem, line: error instanceof YAMLParseError ? error.linePos?.[0]?.line : undefined };
       }
       return { value: doc.toJS(), lineOf: linesOf(doc, lines) };
@@ -84,7 +84,7 @@ type YamlDocument = ReturnType<typeof parseDocument>;
 
 function linesOf(doc: YamlDocument, lines: LineCounter): ConfigFile['lineOf'] {
   return (path) => {
-    const node = doc.getIn(path as unknown[], true);
+    const node: unknown = doc.getIn(path as unknown[], true);
     return isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
   };
 }

@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { readConfigFile, type ConfigFile } from './file.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
+import { APP_ENV_FIELDS, ENV_PREFIX, envName, listSettings, scalarKeys } from './settings.js';
 
 /** Start-up refused: `problems` names every one, so a user fixes them in one go. */
 export class ConfigError extends Error {
@@ -12,33 +12,19 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const ENV_PREFIX = 'SWITCHBOARD_';
 const DEFAULT_APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' } as const;
-/** App fields that stay strings even when they look like numbers (an id of "123"). */
-const STRING_FIELDS = new Set(['id', 'key', 'secret', 'apiToken', 'jwtSecret', 'authWebhookUrl', 'nativeFormat']);
 
-/** Top-level scalar settings, read from SWITCHBOARD_<KEY> (and HOST/PORT for the listener). */
-const scalarKeys = Object.entries(configSchema.shape)
-  .filter(([key]) => key !== 'apps')
-  .map(([key]) => key);
-
-/** Top-level settings that are text: "123" stays a string for them (a prefix or URL may look numeric). */
-const TEXT_KEYS = new Set(scalarKeys.filter((key) => configSchema.shape[key as keyof typeof configSchema.shape].def.innerType instanceof z.ZodString));
-
-/** Top-level settings that are lists; from env and flags they are comma- or space-separated. */
-const LIST_KEYS = new Set(scalarKeys.filter((key) => configSchema.shape[key as keyof typeof configSchema.shape].def.defaultValue instanceof Array));
+const SETTINGS = new Map(listSettings().filter((s) => s.scope === 'server').map((s) => [s.key, s]));
+const APP_SETTINGS = new Map(listSettings().filter((s) => s.scope === 'app').map((s) => [s.key, s]));
 
 function parseValue(key: string, raw: string): unknown {
-  if (LIST_KEYS.has(key)) return splitList(raw);
-  return TEXT_KEYS.has(key) ? raw : coerce(raw);
+  const setting = SETTINGS.get(key);
+  if (setting?.isList) return splitList(raw);
+  return setting?.isText ? raw : coerce(raw);
 }
 
 function splitList(raw: string): string[] {
   return raw.split(/[\s,]+/).filter(Boolean);
-}
-
-export function envName(key: string): string {
-  return ENV_PREFIX + key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 }
 
 /** Env values are strings; the schema wants numbers and booleans where it says so. */
@@ -69,7 +55,7 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
   }
 
   for (const key of scalarKeys) {
-    const raw = env[envName(key)] ?? (key === 'host' ? env.HOST : key === 'port' ? env.PORT : undefined);
+    const raw = SETTINGS.get(key)?.env.map((name) => env[name]).find((value) => value !== undefined);
     if (raw !== undefined) input[key] = parseValue(key, raw);
   }
   input.apps = mergeEnvApp(input.apps, env);
@@ -105,7 +91,7 @@ export function validateConfig(input: ConfigInput | Record<string, unknown>, ear
   if (!result.success) {
     for (const issue of result.error.issues) {
       const where = issue.path.length ? issue.path.join('.') : 'config';
-      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] as string] : issue.path;
+      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
       // Only when the value is the file's (not one the environment or a flag put there).
       const line = file && valueAt(file.input, path) !== undefined && valueAt(file.input, path) === valueAt(withApps, path) ? file.lineOf(path) : undefined;
       problems.push(`${line === undefined ? '' : `${file?.path}:${line}: `}${where}: ${issue.message}`);
@@ -114,23 +100,6 @@ export function validateConfig(input: ConfigInput | Record<string, unknown>, ear
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return deepFreeze(result.data);
 }
-
-/** SWITCHBOARD_APP_<suffix> → the default app's setting. */
-export const APP_ENV_FIELDS: Readonly<Record<string, string>> = {
-  ID: 'id',
-  KEY: 'key',
-  SECRET: 'secret',
-  CLIENT_MESSAGES: 'enableClientMessages',
-  SUBSCRIPTION_COUNT: 'enableSubscriptionCount',
-  MAX_CONNECTIONS: 'maxConnections',
-  API_TOKEN: 'apiToken',
-  JWT_SECRET: 'jwtSecret',
-  AUTH_WEBHOOK_URL: 'authWebhookUrl',
-  ALLOW_ANONYMOUS: 'allowAnonymous',
-  CLIENT_PUBLISH: 'clientPublish',
-  NATIVE_FORMAT: 'nativeFormat',
-  ALLOWED_ORIGINS: 'allowedOrigins',
-};
 
 /** SWITCHBOARD_* names that are not server settings: the example scripts read them on the client side. */
 const CLIENT_ENV_NAMES = ['SWITCHBOARD_URL', 'SWITCHBOARD_API_TOKEN'];
@@ -166,7 +135,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
     if (raw === undefined) continue;
     if (field === 'allowedOrigins') fromEnv[field] = splitList(raw);
-    else fromEnv[field] = STRING_FIELDS.has(field) ? raw : coerce(raw);
+    else fromEnv[field] = APP_SETTINGS.get(field)?.isText ? raw : coerce(raw);
   }
   if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong
   const apps = [...((fileApps as unknown[] | undefined) ?? [])];
@@ -180,7 +149,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
 function parseFlags(argv: readonly string[], problems: string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     const m = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
     if (!m) {
       problems.push(`${arg}: unexpected argument`);
@@ -188,7 +157,7 @@ function parseFlags(argv: readonly string[], problems: string[]): Map<string, st
     }
     const value = m[2] ?? argv[++i];
     if (value === undefined) problems.push(`--${m[1]}: needs a value`);
-    else flags.set(m[1] as string, value);
+    else flags.set(m[1], value);
   }
   return flags;
 }

@@ -37,13 +37,13 @@ export const webhookSchema = z
 
 export const appSchema = z
   .object({
-    id: z.string().min(1, 'is required'),
-    key: z.string().min(1, 'is required'),
-    secret: z.string().min(1, 'is required'),
+    id: z.string().min(1, 'is required').describe('The app id of the HTTP API paths and webhooks.'),
+    key: z.string().min(1, 'is required').describe('The public key clients connect with (`/app/{key}`).'),
+    secret: z.string().min(1, 'is required').describe('Signs API requests, private and presence subscriptions, and webhooks.'),
     enabled: z.boolean().default(true),
-    enableClientMessages: z.boolean().default(false),
-    enableSubscriptionCount: z.boolean().default(false),
-    maxConnections: nonNegativeInt.default(0),
+    enableClientMessages: z.boolean().default(false).describe('Pusher `client-*` events on private and presence channels.'),
+    enableSubscriptionCount: z.boolean().default(false).describe('`pusher_internal:subscription_count` to subscribers of non-presence channels.'),
+    maxConnections: nonNegativeInt.default(0).describe('0 = unlimited. Counted over the whole app.'),
     maxPresenceMembers: positiveInt.default(100),
     maxPresenceUserInfoBytes: positiveInt.default(1024),
     maxUserIdLength: positiveInt.default(128),
@@ -54,111 +54,69 @@ export const appSchema = z
     maxBatchSize: positiveInt.default(10),
     maxWatchlistSize: positiveInt.default(100),
     clientEventsPerSecond: positiveInt.default(10),
-    /** Native protocol: actions a connection may send per second (bursts up to the same number). */
-    clientMessagesPerSecond: positiveInt.default(50),
-    /** Subscribers of one channel on this node (plumego's per-room limit); 0 = no limit. */
-    maxChannelSubscribers: nonNegativeInt.default(0),
+    clientMessagesPerSecond: positiveInt.default(50).describe('Native protocol: actions a connection may send per second (bursts up to the same number).'),
+    maxChannelSubscribers: nonNegativeInt.default(0).describe('Subscribers of one channel on this node (plumego\'s per-room limit); 0 = no limit.'),
     maxChannelsPerConnection: positiveInt.default(100),
-    /** A connection's send queue: bytes not yet taken by the kernel, and frames waiting. */
-    maxQueueBytes: positiveInt.default(1024 * 1024),
+    maxQueueBytes: positiveInt.default(1024 * 1024).describe('A connection\'s send queue: bytes not yet taken by the kernel, and frames waiting.'),
     maxQueueMessages: positiveInt.default(1000),
-    /** What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close. */
-    slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close'),
+    slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close').describe('What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close.'),
     slowConsumerWaitMs: positiveInt.default(5_000),
-    /** HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit. */
-    apiRequestsPerSecond: nonNegativeInt.default(0),
-    /** Close connections that have not subscribed to anything after this long; 0 = never. */
-    idleTimeoutSeconds: nonNegativeInt.default(0),
-    cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60),
-    allowedOrigins: z.array(z.string().min(1)).default([]),
-    apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
-    allowAnonymous: z.boolean().default(true),
-    clientPublish: z.boolean().default(false),
-    /** What native clients receive unless they ask with ?format=: raw payloads, envelopes, or cadsock's messages. */
-    nativeFormat: z.enum(['raw', 'envelope', 'cadsock']).default('raw'),
-    authWebhookUrl: outboundUrl.optional(),
+    apiRequestsPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit.'),
+    idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
+    cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
+    allowedOrigins: z.array(z.string().min(1)).default([]).describe('Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all.'),
+    apiToken: z.string().min(16, 'must be at least 16 characters').optional().describe('Bearer token of the native HTTP API for this app; unset means Pusher signatures only.'),
+    allowAnonymous: z.boolean().default(true).describe('Native protocol connections with no credentials (public channels only).'),
+    clientPublish: z.boolean().default(false).describe('Native clients may publish to channels they are subscribed to.'),
+    nativeFormat: z.enum(['raw', 'envelope', 'cadsock']).default('raw').describe('What native clients receive unless they ask with ?format=: raw payloads, envelopes, or cadsock\'s messages.'),
+    authWebhookUrl: outboundUrl.optional().describe('cadsock-style auth webhook, called before the upgrade with the client\'s cookies.'),
     authWebhookTimeoutMs: positiveInt.default(5_000),
-    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-    claimTtlSeconds: positiveInt.default(60),
-    channelPasswords: z.record(z.string(), z.string().min(1)).default({}),
+    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional().describe('HS256 secret for native connection JWTs.'),
+    claimTtlSeconds: positiveInt.default(60).describe('Lifetime of a single-use claim when its creator gives none.'),
+    channelPasswords: z.record(z.string(), z.string().min(1)).default({}).describe('Channels that need a password to subscribe (plumego\'s rooms), name → password.'),
     webhooks: z.array(webhookSchema).default([]),
   })
   .strict();
 
 export const configSchema = z
   .object({
-    host: z.string().min(1).default('0.0.0.0'),
-    port: z.number().int().min(0).max(65535).default(6001),
-    /** Prometheus metrics (GET /metrics) on their own listener; 0 = off. */
-    metricsPort: z.number().int().min(0).max(65535).default(0),
-    /** Interface of the metrics listener; empty = the same as `host`. */
-    metricsHost: z.string().default(''),
+    host: z.string().min(1).default('0.0.0.0').describe('Interface the client and API listener binds (also read from HOST).'),
+    port: z.number().int().min(0).max(65535).default(6001).describe('Port of the client and API listener; 0 picks a free one (also read from PORT).'),
+    metricsPort: z.number().int().min(0).max(65535).default(0).describe('Prometheus metrics (GET /metrics) on their own listener; 0 = off.'),
+    metricsHost: z.string().default('').describe('Interface of the metrics listener; empty = the same as `host`.'),
     metricsMaxApps: positiveInt.default(1000).describe('Apps with an app_id label of their own in the metrics; the rest are summed under "_other".'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    logFormat: z
-      .enum(['auto', 'json', 'pretty'])
-      .default('auto')
-      .describe('json: one JSON object per line; pretty: coloured lines for people; auto: pretty when stdout is a terminal, json otherwise.'),
-    refusalLogIntervalMs: positiveInt
-      .default(10_000)
-      .describe('Refusals (rate limits, slow consumers, failing webhooks, auth webhooks and engines) are logged at most once per this period per app and kind, with a count.'),
-    /** Told to Pusher clients in connection_established; the server pings after this much silence. */
-    activityTimeoutSeconds: positiveInt.default(120),
-    /** Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s). */
-    nativePingIntervalSeconds: positiveInt.default(30),
-    /** How long a pinged connection has to answer before it is closed with 4201. */
-    pongTimeoutSeconds: positiveInt.default(30),
-    /** Largest WebSocket message a client may send. */
-    maxMessageBytes: positiveInt.default(64 * 1024),
-    /** Connections from one IP address on this node; 0 = no limit. */
-    maxConnectionsPerIp: nonNegativeInt.default(0),
-    /** WebSocket connection attempts per IP per second (shared over the cluster on Redis); 0 = no limit. */
-    connectionAttemptsPerIpPerSecond: nonNegativeInt.default(0),
-    /** HTTP API requests per IP per second; 0 = no limit. */
-    apiRequestsPerIpPerSecond: nonNegativeInt.default(0),
-    /**
-     * Load balancers / reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is
-     * believed; per-IP limits then count the client's address instead of the proxy's.
-     */
-    trustedProxies: z.array(z.string().refine(isAddressOrRange, 'must be an IP address or CIDR range')).default([]),
-    /** A client must finish its HTTP request (or WebSocket upgrade) headers within this time. */
-    handshakeTimeoutMs: positiveInt.default(10_000),
-    /**
-     * Connections the kernel may hold waiting for accept() (capped by net.core.somaxconn).
-     * Node's default, 511, drops SYNs in a reconnect storm: those clients retry after 1 s.
-     */
-    listenBacklog: positiveInt.default(4096),
-    /** Largest HTTP API request body. */
-    maxRequestBodyBytes: positiveInt.default(1024 * 1024),
-    /** Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off. */
-    maxConnections: nonNegativeInt.default(0),
-    /** What this node serves: WebSockets and the HTTP API, or one of them (dSock's worker/API split). */
-    role: z.enum(['all', 'websocket', 'api']).default('all'),
-    /** The scaling engine; `local` is a single node. */
-    adapter: z.enum(['local', 'redis', 'redis-cluster', 'nats']).default('local'),
-    redisUrl: z.string().min(1).default('redis://127.0.0.1:6379'),
-    /** `host:port` seed nodes of a Redis Cluster. */
-    redisClusterNodes: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).default([]),
-    natsUrl: z.array(z.string().min(1)).default(['nats://127.0.0.1:4222']),
-    /** Prefix of every key, channel and subject the cluster uses, so deployments can share an engine. */
-    clusterPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('switchboard'),
-    heartbeatIntervalMs: positiveInt.default(2_000),
-    /** A node silent this long is dead: its connections and presence members are removed. */
-    nodeTimeoutMs: positiveInt.default(10_000),
-    clusterRequestTimeoutMs: positiveInt.default(2_000),
-    /** Webhook events are batched for this long into one POST per target. */
-    webhookBatchMs: nonNegativeInt.default(100),
-    /** channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s). */
-    webhookLeaveDelayMs: nonNegativeInt.default(3_000),
-    webhookTimeoutMs: positiveInt.default(5_000),
-    /** A target that keeps failing is retried with backoff for this long, then its events are dropped. */
-    webhookRetryForMs: nonNegativeInt.default(5 * 60_000),
-    /** Events waiting per target; beyond it the oldest are dropped (and counted). */
-    webhookMaxQueue: positiveInt.default(10_000),
-    /** On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm. */
-    shutdownSpreadMs: nonNegativeInt.default(2_000),
-    /** Bound on a graceful shutdown. */
-    shutdownTimeoutMs: nonNegativeInt.default(10_000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written.'),
+    logFormat: z.enum(['auto', 'json', 'pretty']).default('auto').describe('json: one JSON object per line; pretty: coloured lines for people; auto: pretty when stdout is a terminal, json otherwise.'),
+    refusalLogIntervalMs: positiveInt.default(10_000).describe('Refusals (rate limits, slow consumers, failing webhooks, auth webhooks and engines) are logged at most once per this period per app and kind, with a count.'),
+    activityTimeoutSeconds: positiveInt.default(120).describe('Told to Pusher clients in connection_established; the server pings after this much silence.'),
+    nativePingIntervalSeconds: positiveInt.default(30).describe('Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s).'),
+    pongTimeoutSeconds: positiveInt.default(30).describe('How long a pinged connection has to answer before it is closed with 4201.'),
+    maxMessageBytes: positiveInt.default(64 * 1024).describe('Largest WebSocket message a client may send.'),
+    maxConnectionsPerIp: nonNegativeInt.default(0).describe('Connections from one IP address on this node; 0 = no limit.'),
+    connectionAttemptsPerIpPerSecond: nonNegativeInt.default(0).describe('WebSocket connection attempts per IP per second (shared over the cluster on Redis); 0 = no limit.'),
+    apiRequestsPerIpPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per IP per second; 0 = no limit.'),
+    trustedProxies: z.array(z.string().refine(isAddressOrRange, 'must be an IP address or CIDR range')).default([]).describe('Load balancers / reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; per-IP limits then count the client\'s address instead of the proxy\'s.'),
+    handshakeTimeoutMs: positiveInt.default(10_000).describe('A client must finish its HTTP request (or WebSocket upgrade) headers within this time.'),
+    listenBacklog: positiveInt.default(4096).describe('Connections the kernel may hold waiting for accept() (capped by net.core.somaxconn). Node\'s default, 511, drops SYNs in a reconnect storm: those clients retry after 1 s.'),
+    maxRequestBodyBytes: positiveInt.default(1024 * 1024).describe('Largest HTTP API request body.'),
+    maxConnections: nonNegativeInt.default(0).describe('Connections this node accepts over all apps (0 = no limit); beyond it clients get 4100 and back off.'),
+    role: z.enum(['all', 'websocket', 'api']).default('all').describe('What this node serves: WebSockets and the HTTP API, or one of them (dSock\'s worker/API split).'),
+    // The key keeps its user-facing name; in code the engines are `ClusterEngine`s, picked in cluster/create.ts.
+    adapter: z.enum(['local', 'redis', 'redis-cluster', 'nats']).default('local').describe('The cluster engine: `local` (one node), `redis`, `redis-cluster` or `nats`.'),
+    redisUrl: z.string().min(1).default('redis://127.0.0.1:6379').describe('Redis for the redis engine.'),
+    redisClusterNodes: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).default([]).describe('`host:port` seed nodes of a Redis Cluster.'),
+    natsUrl: z.array(z.string().min(1)).default(['nats://127.0.0.1:4222']).describe('NATS servers for the nats engine.'),
+    clusterPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('switchboard').describe('Prefix of every key, channel and subject the cluster uses, so deployments can share an engine.'),
+    heartbeatIntervalMs: positiveInt.default(2_000).describe('How often a node tells the cluster it is alive.'),
+    nodeTimeoutMs: positiveInt.default(10_000).describe('A node silent this long is dead: its connections and presence members are removed.'),
+    clusterRequestTimeoutMs: positiveInt.default(2_000).describe('How long a cluster-wide command (terminate, /info, /disconnect) waits for the other nodes.'),
+    webhookBatchMs: nonNegativeInt.default(100).describe('Webhook events are batched for this long into one POST per target.'),
+    webhookLeaveDelayMs: nonNegativeInt.default(3_000).describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),
+    webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
+    webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
+    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
+    shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
+    shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
     apps: z.array(appSchema).default([]),
   })
   .strict()

@@ -43,6 +43,7 @@ export function isValidChannelName(name: unknown, maxLength: number): name is st
 }
 
 /** Control characters (NUL included, which separates keys in the hub's state). */
+// eslint-disable-next-line no-control-regex -- control characters are what this pattern finds
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /**

@@ -29,7 +29,7 @@ export class Counters {
   /** `detail`: what the listener may report of this occurrence (a cause, never a secret). */
   increment(appId: string, name: CounterName, by = 1, detail?: string): void {
     let counters = this.byApp.get(appId);
-    if (!counters) this.byApp.set(appId, (counters = new Map()));
+    if (!counters) this.byApp.set(appId, (counters = new Map<CounterName, number>()));
     counters.set(name, (counters.get(name) ?? 0) + by);
     this.onIncrement?.(appId, name, by, detail);
   }

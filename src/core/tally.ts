@@ -14,7 +14,7 @@ export class NodeTally {
     if (previous === count) return [before, before];
     if (count === 0) own?.delete(key);
     else {
-      if (!own) this.byNode.set(node, (own = new Map()));
+      if (!own) this.byNode.set(node, (own = new Map<string, number>()));
       own.set(key, count);
     }
     if (own && own.size === 0) this.byNode.delete(node);

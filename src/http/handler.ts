@@ -3,7 +3,8 @@ import { RequestTarget } from '../util/request-target.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
-import { HttpError, decodeSegment, sendJson } from './respond.js';
+import { HttpError, errorReply, pusherErrorBody } from './errors.js';
+import { decodeSegment, sendJson } from './respond.js';
 import { routeLabel } from './route-label.js';
 import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 
@@ -28,7 +29,8 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
     // Draining: this connection is about to be cut, so the client must not reuse it.
     if (!ctx.isServing()) res.shouldKeepAlive = false;
     handle(req, res, ctx).catch((err: unknown) => {
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
+      const reply = errorReply(err);
+      if (reply) return sendJson(res, reply.status, pusherErrorBody(reply), reply.headers);
       ctx.refusals.note('', HTTP_FAILED, { err, url: req.url?.split('?')[0] });
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
       else res.destroy();
@@ -45,7 +47,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
   }
   const up = /^\/up\/([^/]+)$/.exec(path);
   if (up) {
-    const app = ctx.apps.byId(decodeSegment(up[1] as string));
+    const app = ctx.apps.byId(decodeSegment(up[1]));
     if (!app) throw new HttpError(404, 'Unknown app id');
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }

@@ -4,34 +4,26 @@ import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 import type { App } from '../core/app.js';
 import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
-import type { ConnectionTarget, Hub } from '../core/hub.js';
+import type { ConnectionTarget } from '../core/bus.js';
+import type { HubActions, HubReadView } from '../core/hub-view.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import { HttpError, readBody, sendJson } from './respond.js';
+import { ApiError, INTERNAL_ERROR_MESSAGE, errorReply, nativeErrorBody } from './errors.js';
+import { readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
   /** Where failures that are not the client's are logged, throttled. */
   readonly refusals: RefusalLog;
-  readonly hub: Hub;
+  /** The hub as the API sees it: reads of channels and users, publishing, cluster commands. */
+  readonly hub: HubReadView & HubActions;
   readonly apps: AppRegistry;
   readonly claims: ClaimStore;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
-}
-
-/** A refusal in dSock's shape: `{"success":false,"error":...,"errorCode":...}`. */
-class ApiError extends HttpError {
-  constructor(
-    status: number,
-    readonly errorCode: string,
-    message: string,
-  ) {
-    super(status, message);
-  }
 }
 
 export const NATIVE_ROUTES: ReadonlySet<string> = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
@@ -55,15 +47,12 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     const result = await dispatch(route, app, params, body, ctx);
     sendJson(res, 200, { success: true, ...result });
   } catch (err) {
-    if (err instanceof ApiError) sendJson(res, err.status, { success: false, error: err.message, errorCode: err.errorCode });
-    else if (err instanceof HttpError) {
-      const errorCode = err.status === 413 ? 'BODY_TOO_LARGE' : err.status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
-      sendJson(res, err.status, { success: false, error: err.message, errorCode }, err.headers);
-    }
+    const reply = errorReply(err);
+    if (reply) sendJson(res, reply.status, nativeErrorBody(reply), reply.headers);
     else {
       // A store that is down (Redis, JetStream) ends here: answer in this API's shape, log the cause.
       ctx.refusals.note('', HTTP_FAILED, { err, route });
-      sendJson(res, 500, { success: false, error: 'Internal error; see the server log', errorCode: 'INTERNAL_ERROR' });
+      sendJson(res, 500, nativeErrorBody({ status: 500, message: INTERNAL_ERROR_MESSAGE, errorCode: 'INTERNAL_ERROR', headers: {} }));
     }
   }
   return true;
@@ -150,13 +139,13 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /info':
       return info(app, p, ctx);
     case 'GET /stats':
-      return stats(ctx.hub, app) as Record<string, unknown>;
+      return stats(ctx, app) as Record<string, unknown>;
     default:
       return claim(app, p, ctx);
   }
 }
 
-function broadcast(app: App, p: Params, hub: Hub): Record<string, unknown> {
+function broadcast(app: App, p: Params, hub: HubReadView & HubActions): Record<string, unknown> {
   const list = p.raw('channels');
   const channels: unknown[] = list !== undefined ? (Array.isArray(list) ? list : [list]) : [p.raw('channel')];
   if (channels.length === 0 || channels[0] === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel or channels is required');
@@ -204,7 +193,7 @@ function eventName(app: App, p: Params): string {
   return event;
 }
 
-function send(app: App, p: Params, body: Buffer, hub: Hub): Record<string, unknown> {
+function send(app: App, p: Params, body: Buffer, hub: HubReadView & HubActions): Record<string, unknown> {
   const to = target(p);
   const type = p.string('type');
   if (type !== 'text' && type !== 'binary') throw new ApiError(400, 'INVALID_MESSAGE_TYPE', 'type must be text or binary');

@@ -2,17 +2,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { App } from '../core/app.js';
 import { channelKind, isReservedEventName, isValidChannelName } from '../core/channels.js';
-import type { Hub } from '../core/hub.js';
+import type { HubActions, HubReadView } from '../core/hub-view.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
-import { HttpError, decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
+import { HttpError } from './errors.js';
+import { decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
-  readonly hub: Hub;
+  /** The hub as the API sees it: reads of channels and users, publishing, cluster commands. */
+  readonly hub: HubReadView & HubActions;
   readonly apps: AppRegistry;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
@@ -30,7 +32,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   if (!match) return false;
   const ipLimit = enforceIpRate(ctx, req);
   if (ipLimit) await ipLimit;
-  const app = ctx.apps.byId(decodeSegment(match[1] as string));
+  const app = ctx.apps.byId(decodeSegment(match[1]));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
@@ -39,27 +41,27 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
   if (appLimit) await appLimit;
   if (method === 'GET' && match[2] === '/stats') {
-    sendJson(res, 200, stats(ctx.hub, app));
+    sendJson(res, 200, stats(ctx, app));
     return true;
   }
-  const result = route(ctx.hub, app, method, match[2] as string, url, body);
+  const result = route(ctx.hub, app, method, match[2], url, body);
   sendJson(res, 200, result instanceof Promise ? await result : result);
   return true;
 }
 
 /** Only a call that waits on the cluster returns a promise: publishing answers in the same turn. */
-function route(hub: Hub, app: App, method: string, rest: string, url: RequestTarget, body: Buffer): object | Promise<object> {
+function route(hub: HubReadView & HubActions, app: App, method: string, rest: string, url: RequestTarget, body: Buffer): object | Promise<object> {
   if (method === 'POST' && rest === '/events') return triggerEvents(hub, app, parseJsonObject(body));
   if (method === 'POST' && rest === '/batch_events') return triggerBatch(hub, app, parseJsonObject(body));
   if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
   const channelMatch = /^\/channels\/([^/]+)(\/users)?$/.exec(rest);
   if (method === 'GET' && channelMatch) {
-    const channel = decodeSegment(channelMatch[1] as string);
+    const channel = decodeSegment(channelMatch[1]);
     if (!isValidChannelName(channel, app.maxChannelNameLength)) throw new HttpError(400, 'Invalid channel name');
     return channelMatch[2] ? presenceUsers(hub, app, channel) : channelInfo(hub, app, channel, url.searchParams);
   }
   const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
-  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1] as string)).then(() => ({}));
+  if (method === 'POST' && terminate) return hub.terminateUser(app.id, decodeSegment(terminate[1])).then(() => ({}));
   throw new HttpError(404, `No route for ${method} /apps/${app.id}${rest}`);
 }
 
@@ -116,7 +118,7 @@ function parseInfo(info: string | undefined): ReadonlySet<string> {
   return new Set(info.split(',').map((s) => s.trim()).filter(Boolean));
 }
 
-function publish(hub: Hub, app: App, request: EventRequest): Record<string, Record<string, number>> | undefined {
+function publish(hub: HubReadView & HubActions, app: App, request: EventRequest): Record<string, Record<string, number>> | undefined {
   for (const channel of request.channels) hub.publish(app, { ...request.message, channel });
   if (request.info.size === 0) return undefined;
   const out: Record<string, Record<string, number>> = {};
@@ -124,12 +126,12 @@ function publish(hub: Hub, app: App, request: EventRequest): Record<string, Reco
   return out;
 }
 
-function triggerEvents(hub: Hub, app: App, body: Record<string, unknown>): object {
+function triggerEvents(hub: HubReadView & HubActions, app: App, body: Record<string, unknown>): object {
   const channels = publish(hub, app, parseEvent(app, body));
   return channels ? { channels } : {};
 }
 
-function triggerBatch(hub: Hub, app: App, body: Record<string, unknown>): object {
+function triggerBatch(hub: HubReadView & HubActions, app: App, body: Record<string, unknown>): object {
   const batch = body.batch;
   if (!Array.isArray(batch) || batch.length === 0) throw new HttpError(400, 'batch must be a non-empty array');
   if (batch.length > app.maxBatchSize) throw new HttpError(400, `at most ${app.maxBatchSize} events per batch`);
@@ -144,7 +146,7 @@ function triggerBatch(hub: Hub, app: App, body: Record<string, unknown>): object
 }
 
 /** user_count for presence channels, subscription_count for the others (Pusher's rules). */
-function attributes(hub: Hub, app: App, channel: string, info: ReadonlySet<string>): Record<string, number> {
+function attributes(hub: HubReadView & HubActions, app: App, channel: string, info: ReadonlySet<string>): Record<string, number> {
   const state = hub.channelInfo(app.id, channel);
   const out: Record<string, number> = {};
   if (info.has('user_count') && state.userCount !== undefined) out.user_count = state.userCount;
@@ -152,7 +154,7 @@ function attributes(hub: Hub, app: App, channel: string, info: ReadonlySet<strin
   return out;
 }
 
-function listChannels(hub: Hub, app: App, query: URLSearchParams): object {
+function listChannels(hub: HubReadView & HubActions, app: App, query: URLSearchParams): object {
   const prefix = query.get('filter_by_prefix') ?? '';
   const info = parseInfo(query.get('info') ?? undefined);
   for (const attr of info) if (attr !== 'user_count') throw new HttpError(400, `unsupported info attribute: ${attr}`);
@@ -166,7 +168,7 @@ function listChannels(hub: Hub, app: App, query: URLSearchParams): object {
   return { channels };
 }
 
-function channelInfo(hub: Hub, app: App, channel: string, query: URLSearchParams): object {
+function channelInfo(hub: HubReadView & HubActions, app: App, channel: string, query: URLSearchParams): object {
   const info = parseInfo(query.get('info') ?? undefined);
   const kind = channelKind(channel);
   for (const attr of info) {
@@ -185,18 +187,18 @@ function channelInfo(hub: Hub, app: App, channel: string, query: URLSearchParams
   return out;
 }
 
-function presenceUsers(hub: Hub, app: App, channel: string): object {
+function presenceUsers(hub: HubReadView & HubActions, app: App, channel: string): object {
   if (!channelKind(channel).isPresence) throw new HttpError(400, 'users are only listed for presence channels');
   return { users: hub.presenceUserIds(app.id, channel).map((id) => ({ id })) };
 }
 
 /** Refusals and losses counted on this node, plus cluster-wide connection count (GET /apps/{id}/stats). */
-export function stats(hub: Hub, app: App): object {
+export function stats({ hub, counters }: Pick<PusherApiContext, 'hub' | 'counters'>, app: App): object {
   return {
     node: hub.nodeId,
     connections: hub.connectionCountOf(app.id),
-    counters: hub.counters.snapshot(app.id),
+    counters: counters.snapshot(app.id),
     // Refusals made before any app was known (per-IP limits) belong to the whole server.
-    serverCounters: hub.counters.snapshot(''),
+    serverCounters: counters.snapshot(''),
   };
 }

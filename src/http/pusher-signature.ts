@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { App } from '../core/app.js';
 import { hmacSha256HexMatches } from '../util/hmac.js';
-import { HttpError } from './respond.js';
+import { HttpError } from './errors.js';
 
 /** Pusher allows this much clock difference between a signer and us. */
 export const SIGNATURE_WINDOW_SECONDS = 600;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { CounterName, type Counters } from '../core/counters.js';
-import type { RateLimiter } from '../core/rate-limit.js';
-import { HttpError } from './respond.js';
+import type { RateLimiter } from '../core/window-rate-limiter.js';
+import { HttpError } from './errors.js';
 
 export interface ApiRateContext {
   readonly rateLimiter: RateLimiter;

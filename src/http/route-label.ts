@@ -27,7 +27,7 @@ export function routeLabel(method: string | undefined, path: string): string {
   if (NATIVE_ROUTES.has(native)) return native;
   const app = /^\/apps\/[^/]+(\/.*)$/.exec(path);
   if (app) {
-    for (const [pattern, template] of PUSHER_ROUTES) if (pattern.test(app[1] as string)) return `${verb} /apps/:app${template}`;
+    for (const [pattern, template] of PUSHER_ROUTES) if (pattern.test(app[1])) return `${verb} /apps/:app${template}`;
   }
   return OTHER;
 }

@@ -4,7 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { AppRegistry } from '../apps/registry.js';
 import type { ClusterStats } from '../cluster/stats.js';
 import { CounterName, type Counters } from '../core/counters.js';
-import type { Hub, Traffic } from '../core/hub.js';
+import type { Traffic } from '../core/app-state.js';
+import type { HubReadView } from '../core/hub-view.js';
 import { OTHER_APPS, type WireStats, type WireStatsTable } from '../transport/wire-stats.js';
 
 const PREFIX = 'switchboard_';
@@ -18,7 +19,7 @@ const ROUND_TRIP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 /** What the scrape-time collectors read: the node's own counters, nothing counted for them. */
 export interface MetricsSources {
-  readonly hub: Hub;
+  readonly hub: HubReadView;
   /** Refusals and losses per app. */
   readonly counters: Counters;
   readonly apps: AppRegistry;

@@ -1,5 +1,5 @@
 import type { App } from '../core/app.js';
-import type { QueuePolicy } from '../transport/link.js';
+import type { QueuePolicy } from '../transport/seam.js';
 
 const policies = new WeakMap<App, QueuePolicy>();
 

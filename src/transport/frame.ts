@@ -1,7 +1,8 @@
 /**
  * Builds complete server-to-client WebSocket frames (RFC 6455 §5.2: FIN set, unmasked) in one
  * buffer, so a broadcast is framed once and the same bytes go to every recipient. `ws` frames
- * per send() and does not export its framer in its types, hence these few lines.
+ * per send() and does not export its framer in its types, hence these few lines. Part of the
+ * seam (no engine imported): the protocol codecs frame a broadcast once, whatever the engine.
  */
 const OPCODE_TEXT = 0x1;
 const OPCODE_BINARY = 0x2;

@@ -28,7 +28,7 @@ export class WireStatsTable {
     let byProtocol = this.byApp.get(appId);
     if (!byProtocol) {
       if (this.byApp.size >= this.maxApps && appId !== OTHER_APPS) return this.for(OTHER_APPS, protocol);
-      this.byApp.set(appId, (byProtocol = new Map()));
+      this.byApp.set(appId, (byProtocol = new Map<string, WireStats>()));
     }
     let stats = byProtocol.get(protocol);
     if (!stats) byProtocol.set(protocol, (stats = new WireStats()));

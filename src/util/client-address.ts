@@ -41,7 +41,7 @@ export class ClientAddressResolver {
     let client = peer;
     // From the hop nearest to us outwards: each trusted proxy vouches for the one before it.
     for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = plain((hops[i] as string).trim());
+      const hop = plain((hops[i]).trim());
       if (isIP(hop) === 0) break; // a malformed entry ends what can be believed
       client = hop;
       if (!this.isTrusted(hop)) break;

@@ -119,7 +119,7 @@ class TargetQueue {
   add(event: WireEvent): void {
     if (this.size >= this.options.maxQueue) this.dropOldest();
     const lane = this.lanes.length === 1 ? this.lanes[0] : this.lanes[laneOf(event.channel ?? '', this.lanes.length)];
-    (lane as Lane).queued.push({ event, at: Date.now() });
+    (lane).queued.push({ event, at: Date.now() });
     this.size += 1;
     if (!this.timer) {
       // Batches gather for batchMs; single events go on the next turn, after the hub's own work.
@@ -130,7 +130,7 @@ class TargetQueue {
 
   /** Full: the oldest event of the longest lane goes (the one most behind). */
   private dropOldest(): void {
-    let longest = this.lanes[0] as Lane;
+    let longest = this.lanes[0];
     for (const lane of this.lanes) if (lane.queued.length > longest.queued.length) longest = lane;
     longest.queued.shift();
     this.size -= 1;
@@ -158,7 +158,7 @@ class TargetQueue {
       const taken = lane.queued.splice(0, this.target.batch ? lane.queued.length : 1);
       this.size -= taken.length;
       // time_ms is when the (first) event happened, not when the queue got round to sending it.
-      const body = JSON.stringify({ time_ms: (taken[0] as Queued).at, events: taken.map((q) => q.event) });
+      const body = JSON.stringify({ time_ms: (taken[0]).at, events: taken.map((q) => q.event) });
       await this.deliver(body, taken.length);
     }
   }

@@ -219,7 +219,7 @@ export async function clusterSuite(engine: EngineUnderTest): Promise<void> {
         assert.deepEqual(got, [{ id: 7 }]);
         const onRaw = raw.messages.filter(named('created', channel));
         assert.equal(onRaw.length, 1);
-        assert.deepEqual(dataOf(onRaw[0] as RawMessage), { id: 7 });
+        assert.deepEqual(dataOf(onRaw[0]), { id: 7 });
       });
 
       it('leaves out the socket_id given to a trigger even when that socket is on another node', async (t) => {
@@ -710,7 +710,7 @@ export async function clusterSuite(engine: EngineUnderTest): Promise<void> {
       await local.until(() => ticks(local).length === sent, 5000);
       assert.deepEqual(ticks(local), Array.from({ length: sent }, (_, i) => i));
       const seen = ticks(remote);
-      for (let i = 1; i < seen.length; i++) assert.ok(seen[i] as number > (seen[i - 1] as number), `tick ${seen[i]} after ${seen[i - 1]}`);
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i] > (seen[i - 1]), `tick ${seen[i]} after ${seen[i - 1]}`);
 
       // Presence rebuilt from every node's snapshot: late joined, stay left.
       await sameOnEveryNode(nodes, (n) => usersOn(n, presence), ['late', 'w1'], 'users after the engine came back', 10_000);

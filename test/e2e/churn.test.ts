@@ -402,7 +402,7 @@ describe('churn: connections that went away leave nothing behind', { timeout: 60
       c.send({ event: 'pusher:ping', data: {} });
       await c.event('pusher:pong'); // the unsubscribes are done
 
-      if (mode < 3) return leave(c, tcp, (['close', 'fin', 'reset'] as const)[mode] as Ending);
+      if (mode < 3) return leave(c, tcp, (['close', 'fin', 'reset'] as const)[mode]);
       // Closed by the backend: the REST API by user, or the native API by socket id.
       const reply =
         i % 2 === 0
@@ -448,7 +448,7 @@ describe('churn: connections that went away leave nothing behind', { timeout: 60
       for (let k = 0; k < 20; k++) c.send({ action: 'publish', channel: `pub-n${i % 5}`, data: { k } });
       await c.error('RATE_LIMITED');
 
-      if (mode < 3) return leave(c, tcp, (['close', 'fin', 'reset'] as const)[mode] as Ending);
+      if (mode < 3) return leave(c, tcp, (['close', 'fin', 'reset'] as const)[mode]);
       if (!user) return leave(c, tcp, 'reset');
       const r = await api(server, 'POST', '/disconnect', { token: TOKEN, form: { user } });
       assert.equal(r.status, 200);
@@ -602,7 +602,7 @@ describe('churn: connections that went away leave nothing behind', { timeout: 60
         const d = dial(server, path(k), address(6, k));
         const c = k % 2 ? new NativeClient(d.ws) : new RawClient(d.ws);
         await opened(d.ws);
-        return { c, tcp: d.tcp, how: (['close', 'fin', 'reset'] as const)[k % 3] as Ending };
+        return { c, tcp: d.tcp, how: (['close', 'fin', 'reset'] as const)[k % 3] };
       }),
     );
     const idle = await Promise.all(
@@ -667,7 +667,7 @@ describe('churn: connections that went away leave nothing behind', { timeout: 60
     );
     const answers: number[] = [];
     for (let k = 0; k < 6; k++) answers.push((await refusal(server, k % 2 ? `/ws/${PLAIN.key}` : `/app/${PLAIN.key}?${PROTOCOL_QUERY}`, { headers })).status);
-    await Promise.all(held.map(({ c, tcp }, k) => leave(c, tcp, (['close', 'fin', 'reset'] as const)[k % 3] as Ending)));
+    await Promise.all(held.map(({ c, tcp }, k) => leave(c, tcp, (['close', 'fin', 'reset'] as const)[k % 3])));
     assert.deepEqual(answers, [429, 429, 429, 429, 429, 429]);
     assert.equal((await stats(server, PLAIN)).serverCounters.connections_refused_ip_limit, refusedBefore + 6);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -34,7 +34,7 @@ describe('switchboard commands', () => {
   });
 
   it('--version prints the package version and exits 0', async () => {
-    const { version } = (await import(PACKAGE, { with: { type: 'json' } })).default as { version: string };
+    const { version } = JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string };
     assert.deepEqual(await run(['--version']), { code: 0, stdout: `${version}\n`, stderr: '' });
   });
 

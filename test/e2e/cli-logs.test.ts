@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 // dist/test/e2e/cli-logs.test.js → dist/src/cli/main.js
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const BANNER = 'Switchboard listening on';
-const ANSI = /\u001b\[[0-9;]*m/;
+/** An SGR escape sequence (ESC [ … m): colour. */
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`);
 
 /** The parent's environment without anything that would configure the server under test. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -24,7 +25,7 @@ async function firstLines(t: TestContext, args: string[], terminal: boolean): Pr
   const node = [process.execPath, MAIN, '--host', '127.0.0.1', '--port', '0', ...args];
   const child = terminal
     ? spawn('script', ['-qfec', node.map((a) => `'${a}'`).join(' '), '/dev/null'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(node[0] as string, node.slice(1), { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    : spawn(node[0], node.slice(1), { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

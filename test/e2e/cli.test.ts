@@ -49,7 +49,7 @@ async function banner(r: Running, timeoutMs = 5000): Promise<{ line: Record<stri
       if (!text.trim()) continue;
       const line = JSON.parse(text) as Record<string, unknown>; // every stdout line is pino JSON
       const m = typeof line.msg === 'string' ? BANNER.exec(line.msg) : null;
-      if (m) return { line, host: m[1] as string, port: Number(m[2]) };
+      if (m) return { line, host: m[1], port: Number(m[2]) };
     }
     if (r.child.exitCode !== null) throw new Error(`exited ${r.child.exitCode} before the banner; stderr: ${r.stderr()}`);
     const left = deadline - Date.now();

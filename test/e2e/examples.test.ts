@@ -30,7 +30,7 @@ interface Run {
 function run(cmd: string, args: string[], env: Record<string, string>, stdin?: Buffer): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
+      if (err && typeof err.code !== 'number') return reject(new Error(`${cmd} did not run: ${err.message}`, { cause: err }));
       resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
     });
     child.stdin?.end(stdin);
@@ -103,11 +103,11 @@ class Page {
       for (const w of this.waiters.splice(0)) w();
     };
     for (const m of html.matchAll(/<(\w+)[^>]*\bid="([^"]+)"[^>]*>/g)) {
-      const el = new FakeElement(m[2] as string, changed);
+      const el = new FakeElement(m[2], changed);
       el.value = /\bvalue="([^"]*)"/.exec(m[0])?.[1] ?? '';
       this.elements.set(el.id, el);
     }
-    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] as string);
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
     assert.equal(scripts.length, 1, 'the page has one inline script');
     const page = this;
     class BrowserWebSocket extends WebSocket {
@@ -131,7 +131,7 @@ class Page {
         return res;
       },
     });
-    new vm.Script(scripts[0] as string, { filename: 'examples/web/index.html' }).runInContext(context);
+    new vm.Script(scripts[0], { filename: 'examples/web/index.html' }).runInContext(context);
   }
 
   el(id: string): FakeElement {
@@ -260,7 +260,7 @@ describe('examples/python/backend.py', () => {
     assert.equal(res.status, 200);
     const cookie = res.headers.getSetCookie()[0]?.split(';')[0];
     assert.match(cookie ?? '', /^session=/);
-    return cookie as string;
+    return cookie;
   };
 
   it('is the auth webhook: a WebSocket with its session cookie connects as that user', async (t) => {
@@ -301,7 +301,7 @@ describe('examples/python/backend.py', () => {
     if (skipUnlessPython(t)) return;
     const cli = await run('python3', [`${EXAMPLES}python/backend.py`, 'broadcast', 'news', 'x'], { ...env, SWITCHBOARD_API_TOKEN: 'not-the-right-token' });
     assert.equal(cli.code, 1);
-    assert.equal(JSON.parse(cli.stdout).errorCode, 'INVALID_AUTHORIZATION');
+    assert.equal((JSON.parse(cli.stdout) as { errorCode?: string }).errorCode, 'INVALID_AUTHORIZATION');
   });
 
   it('serves the web page, which logs in, connects with the session and shows what the backend broadcasts', async (t) => {
@@ -387,6 +387,6 @@ describe('examples/shell/broadcast.sh', () => {
     if (skipUnlessShell(t) || !server) return;
     const out = await sh(['broadcast', 'news', 'x'], undefined, 'not-the-right-token');
     assert.equal(out.code, 22);
-    assert.equal(JSON.parse(out.stdout).errorCode, 'INVALID_AUTHORIZATION');
+    assert.equal((JSON.parse(out.stdout) as { errorCode?: string }).errorCode, 'INVALID_AUTHORIZATION');
   });
 });

@@ -17,7 +17,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { createServer, type Switchboard } from '../../src/index.js';
-import { RawClient } from '../helpers/clients.js';
+import { type RawClient } from '../helpers/clients.js';
 import { connectNative, type NativeClient } from '../helpers/native.js';
 import { Opcode, RawSocket, buildFrame, closePayload, rawHttp, textFrame } from '../helpers/raw-frames.js';
 import { channelAuth, rawClient, subscribeRaw } from '../helpers/raw-pusher.js';
@@ -117,7 +117,7 @@ describe('hostile input', () => {
       const all = s.json.filter((m) => m.type === 'error');
       return all.length > seen ? all : undefined;
     }, 'a native error');
-    return errors[seen] as Json;
+    return errors[seen];
   }
 
   /** The connection is still up and answering: a pusher:ping gets its pong. */

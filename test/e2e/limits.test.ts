@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
-import { RawClient, serverSdk } from '../helpers/clients.js';
-import { answerJson, api, connectNative, refusal, startWebhook, subscribeNative, type ApiReply, type NativeClient } from '../helpers/native.js';
+import { type RawClient, serverSdk } from '../helpers/clients.js';
+import { answerJson, api, connectNative, refusal, startWebhook, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { Opcode, RawSocket, buildFrame, closePayload, rawHttp } from '../helpers/raw-frames.js';
 import { decoded, flush, rawClient, subscribeRaw, subscribeSigned, until } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -211,7 +211,7 @@ describe('limits', { concurrency: true }, () => {
       // Refused before an app is known: counted under "".
       assert.equal(server.hub.counters.snapshot('').connections_refused_ip_limit, 2);
 
-      (open[0] as RawClient).close();
+      (open[0]).close();
       await until(() => server.hub.size === 1, 'the server to see the close');
       const again = await rawClient(server);
       open.push(again);
@@ -267,7 +267,7 @@ describe('limits', { concurrency: true }, () => {
             send(server, 'GET', '/up'),
           ]);
           up = health;
-          return replies as Array<Reply | ApiReply>;
+          return replies;
         },
         4,
         (r) => r.status === 200,
@@ -326,7 +326,7 @@ describe('limits', { concurrency: true }, () => {
             Promise.all(Array.from({ length: 5 }, () => signedRequest(server, { path: '/channels' }))),
           ]);
           others = other;
-          return app as Array<Reply | ApiReply>;
+          return app;
         },
         3,
         (r) => r.status === 200,

@@ -65,7 +65,7 @@ describe('each metric moves when its event happens', () => {
     const before = await scrape(server);
     const pusher = await rawClient(server);
     const native = await connectNative(server, '/ws');
-    let text = (await scrape(server)).text;
+    const text = (await scrape(server)).text;
     assert.equal(sample(text, opened('pusher')), (sample(before.text, opened('pusher')) ?? 0) + 1);
     assert.equal(sample(text, opened('native')), (sample(before.text, opened('native')) ?? 0) + 1);
 
@@ -78,7 +78,6 @@ describe('each metric moves when its event happens', () => {
     const refused = await RawClient.connect(server, `/app/no-such-key?${PROTOCOL_QUERY}`);
     raws.push(refused);
     assert.equal(await refused.closed, 4001);
-    text = (await scrape(server)).text;
     await grows(server, closed('', 'pusher', '4001'), sample(before.text, closed('', 'pusher', '4001')) ?? 0);
   });
 

@@ -55,7 +55,7 @@ describe('a cadsock client and backend against Switchboard', () => {
   });
 
   /** What the client got, pongs of the sync round trips (a Switchboard addition) left out. */
-  const received = (client: NativeClient): unknown[] => client.texts.filter((t) => t !== '{"type":"pong"}').map((t) => JSON.parse(t));
+  const received = (client: NativeClient): unknown[] => client.texts.filter((t) => t !== '{"type":"pong"}').map((t): unknown => JSON.parse(t));
 
   it("authenticates through the auth endpoint, subscribes with {\"action\":\"subscribe\"} and gets cadsock's messages", async () => {
     const client = await cadsockClient(server, 'AUTH_TOKEN=valid-token-of-user-123');

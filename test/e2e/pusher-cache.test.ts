@@ -42,7 +42,7 @@ describe('cache channels', () => {
     else assert.equal((await subscribeRaw(client, channel)).event, 'pusher_internal:subscription_succeeded');
     const at = client.messages.findIndex((m) => m.event === 'pusher_internal:subscription_succeeded' && m.channel === channel);
     await client.next(() => client.messages.length > at + 1);
-    return client.messages[at + 1] as Frame;
+    return client.messages[at + 1];
   }
 
   const cacheMiss = (channel: string): Frame => ({ event: 'pusher:cache_miss', channel, data: '{}' });

@@ -25,7 +25,7 @@ async function expectRefused(
   const errorsBefore = sender.messages.filter(isError).length;
   sender.send(frame);
   const errors = await received(sender, isError, errorsBefore + 1);
-  assert.deepEqual(errorOf(errors[errorsBefore] as RawMessage), { code, message });
+  assert.deepEqual(errorOf(errors[errorsBefore]), { code, message });
   const marker = markerName();
   await sdk.trigger(channel, marker, {});
   await receiver.event(marker, channel);
@@ -130,7 +130,7 @@ describe('client events (Pusher protocol)', () => {
     const errorsBefore = sender.messages.filter(isError).length;
     sender.send(frame);
     const errors = await received(sender, isError, errorsBefore + 1);
-    assert.deepEqual(errorOf(errors[errorsBefore] as RawMessage), { code: 4300, message: 'Unsupported event: pusher_internal:member_added' });
+    assert.deepEqual(errorOf(errors[errorsBefore]), { code: 4300, message: 'Unsupported event: pusher_internal:member_added' });
     const marker = markerName();
     await sdk.trigger('presence-fake', marker, {});
     await receiver.event(marker, 'presence-fake');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
-import { RawClient, serverSdk } from '../helpers/clients.js';
+import { type RawClient, serverSdk } from '../helpers/clients.js';
 import { api } from '../helpers/native.js';
 import { channelAuth, decoded, flush, rawClient, subscribeRaw, subscribeSigned } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -83,7 +83,7 @@ describe('Pusher protocol edge cases', () => {
 
   it('reports a user named twice in a watchlist once, and counts it once', async () => {
     const c = await client();
-    await rawSignedIn(c, serverSdk(server), { id: 'watcher', watchlist: ['nobody', 'nobody', 'someone'] } as never);
+    await rawSignedIn(c, serverSdk(server), { id: 'watcher', watchlist: ['nobody', 'nobody', 'someone'] });
     const watch = await c.next((m) => m.event === 'pusher_internal:watchlist_events');
     assert.deepEqual(decoded(watch), { events: [{ name: 'offline', user_ids: ['nobody', 'someone'] }] });
   });

@@ -237,7 +237,7 @@ describe('watchlist size limit', () => {
     await rawSignedIn(z, sdk, { id: 'z' });
     await rawSignedIn(y, sdk, { id: 'y' });
     const [, online] = await received(watcher, isWatchlist, 2);
-    assert.deepEqual(dataOf(online as RawMessage), { events: [{ name: 'online', user_ids: ['y'] }] });
+    assert.deepEqual(dataOf(online), { events: [{ name: 'online', user_ids: ['y'] }] });
     assert.equal(watcher.closeCode, undefined);
   });
 });
@@ -267,6 +267,6 @@ describe('sign-in whose answer does not fit the send queue', () => {
     await rawSignedIn(marker, sdk, { id: 'marker' });
     // Had the closed connection been signed in anyway, "big" would be online (for good) first.
     const [, next] = await received(watcher, isWatchlist, 2);
-    assert.deepEqual(dataOf(next as RawMessage), { events: [{ name: 'online', user_ids: ['marker'] }] });
+    assert.deepEqual(dataOf(next), { events: [{ name: 'online', user_ids: ['marker'] }] });
   });
 });

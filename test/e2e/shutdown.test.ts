@@ -221,8 +221,8 @@ async function drainUnderTraffic(t: TestContext, signal: 'SIGTERM' | 'SIGINT', p
   }
   // Told to reconnect spread over the window, not all at once.
   const times = all.map((c) => c.closedAt).sort((a, b) => a - b);
-  const first = times[0] as number;
-  const lastClose = times[times.length - 1] as number;
+  const first = times[0];
+  const lastClose = times[times.length - 1];
   t.diagnostic(`${signal}: ${ackedBefore.length} messages before it; closes from +${first - signalledAt} to +${lastClose - signalledAt} ms; exit after ${took} ms`);
   assert.ok(lastClose - first >= SPREAD_MS / 2, `closes spread over ${lastClose - first} ms`);
   assert.ok(lastClose - signalledAt < SPREAD_MS + 1000, `last close ${lastClose - signalledAt} ms after the signal`);

@@ -4,9 +4,9 @@ import { createServer, type ClientRequest, type IncomingMessage, type Server } f
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import type { ClientLink, LinkHandler } from '../../src/transport/link.js';
+import type { ClientLink, LinkHandler } from '../../src/transport/seam.js';
 import { WireStatsTable } from '../../src/transport/wire-stats.js';
-import { WsTransport, type WsTransportOptions } from '../../src/transport/ws-server.js';
+import { WsTransport, type WsTransportOptions } from '../../src/transport/ws/server.js';
 import { APP, startServer } from '../helpers/server.js';
 
 /** A front-end whose message handler throws on "boom" and echoes anything else. */

@@ -31,7 +31,7 @@ async function countersWhen(server: Switchboard, cond: (c: Record<string, number
 const is = (name: string, channel: string) => (e: WebhookEvent) => e.name === name && e.channel === channel;
 
 /** pusher-js clients of one suite's server, disconnected together when the suite ends. */
-function clientPool(server: () => Switchboard): { make(opts?: ClientOptions): PusherJs; disconnectAll(): void } {
+function clientPool(server: () => Switchboard): { make: (opts?: ClientOptions) => PusherJs; disconnectAll: () => void } {
   const all: PusherJs[] = [];
   return {
     make(opts = {}) {

@@ -13,7 +13,7 @@ export type PresenceUser = { user_id: string; user_info?: Record<string, unknown
 
 /** The official Node server SDK pointed at `server`. */
 export function serverSdk(server: Switchboard, app: { id: string; key: string; secret: string } = APP, extra: Partial<Pusher.Options> = {}): Pusher {
-  return new Pusher({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(server.port), useTLS: false, ...extra } as Pusher.Options);
+  return new Pusher({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(server.port), useTLS: false, ...extra });
 }
 
 export interface ClientOptions {
@@ -84,7 +84,7 @@ export class RawClient {
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      this.messages.push(JSON.parse(String(data)));
+      this.messages.push(JSON.parse(String(data)) as RawClient['messages'][number]);
       for (const w of this.waiters.splice(0)) w();
     });
     this.closed = new Promise((resolve) => {

@@ -318,9 +318,9 @@ export interface ThrowawayServer {
   readonly port: number;
   readonly url: string;
   /** Kills the server (SIGKILL: an outage, not a clean shutdown). */
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
   /** Starts it again on the same port and waits until it answers. */
-  start(): Promise<void>;
+  readonly start: () => Promise<void>;
 }
 
 function spawnLogged(file: string, args: readonly string[], log: string[]): ChildProcess {
@@ -379,9 +379,9 @@ export interface ThrowawayRedisCluster {
   /** `127.0.0.1:port` of each master. */
   readonly nodes: readonly string[];
   /** Kills every master. */
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
   /** Starts every master again from its nodes.conf and waits for cluster_state:ok. */
-  start(): Promise<void>;
+  readonly start: () => Promise<void>;
 }
 
 async function clusterOk(port: number): Promise<boolean> {

@@ -25,6 +25,6 @@ export function metricNames(text: string): Set<string> {
     text
       .split('\n')
       .filter((l) => l.startsWith('# TYPE '))
-      .map((l) => l.split(' ')[2] as string),
+      .map((l) => l.split(' ')[2]),
   );
 }

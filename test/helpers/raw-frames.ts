@@ -48,7 +48,7 @@ export function buildFrame(o: FrameOptions): Buffer {
   if (mask) {
     const key = o.maskKey ?? randomBytes(4);
     const masked = Buffer.allocUnsafe(payload.length);
-    for (let i = 0; i < payload.length; i++) masked[i] = (payload[i] as number) ^ (key[i & 3] as number);
+    for (let i = 0; i < payload.length; i++) masked[i] = (payload[i]) ^ (key[i & 3]);
     parts.push(key, masked);
   } else parts.push(payload);
   return Buffer.concat(parts);
@@ -277,8 +277,8 @@ export class RawSocket {
 /** Parses one complete server frame at the start of `buf`, or undefined if it is not all there. */
 export function parseFrame(buf: Buffer): { frame: ServerFrame; size: number } | undefined {
   if (buf.length < 2) return undefined;
-  const b0 = buf[0] as number;
-  const b1 = buf[1] as number;
+  const b0 = buf[0];
+  const b1 = buf[1];
   let offset = 2;
   let length = b1 & 0x7f;
   if (length === 126) {
@@ -301,7 +301,7 @@ export function parseFrame(buf: Buffer): { frame: ServerFrame; size: number } | 
   let payload = buf.subarray(offset, offset + length);
   if (key) {
     const k = key;
-    payload = Buffer.from(payload.map((byte, i) => byte ^ (k[i & 3] as number)));
+    payload = Buffer.from(payload.map((byte, i) => byte ^ (k[i & 3])));
   }
   const opcode = b0 & 0x0f;
   const frame: ServerFrame = {

@@ -36,7 +36,7 @@ export async function rawSignIn(raw: RawClient, sdk: Pusher, user: Pusher.UserCh
 export async function rawSignedIn(raw: RawClient, sdk: Pusher, user: Pusher.UserChannelData, count = 1): Promise<RawMessage> {
   await rawSignIn(raw, sdk, user);
   const all = await received(raw, (m) => m.event === 'pusher:signin_success', count);
-  return all[count - 1] as RawMessage;
+  return all[count - 1];
 }
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ClusterBus } from '../../src/cluster/bus.js';
 import { decodeWire } from '../../src/cluster/messages.js';
-import type { ClusterTransport, TransportHandlers } from '../../src/cluster/transport.js';
+import type { ClusterEngine, EngineHandlers } from '../../src/cluster/engine.js';
 import type { BusSink, CommandResult } from '../../src/core/bus.js';
 import type { StateDelta } from '../../src/core/state-delta.js';
 import { createLogger } from '../../src/log.js';
@@ -17,12 +17,12 @@ type Envelope = { t: string; o: string; to?: string; r?: boolean };
 
 /** Topics shared by every node; `drop` decides, per message and receiver, whether it is lost. */
 class Broker {
-  readonly nodes = new Set<{ id: () => string; handlers: TransportHandlers }>();
+  readonly nodes = new Set<{ id: () => string; handlers: EngineHandlers }>();
   drop: (e: Envelope, receiver: string) => boolean = () => false;
 
-  transport(id: () => string): ClusterTransport {
+  transport(id: () => string): ClusterEngine {
     const broker = this;
-    let me: { id: () => string; handlers: TransportHandlers } | undefined;
+    let me: { id: () => string; handlers: EngineHandlers } | undefined;
     return {
       name: 'memory',
       start(_topics, handlers) {
@@ -56,7 +56,7 @@ class Sink implements BusSink {
   deliver(): void {}
   applyRemote(node: string, deltas: readonly StateDelta[], replace: boolean): void {
     let share = this.shares.get(node);
-    if (!share || replace) this.shares.set(node, (share = new Map()));
+    if (!share || replace) this.shares.set(node, (share = new Map<string, StateDelta>()));
     for (const d of deltas) if (d.kind === 'connections') share.set(d.appId, d);
   }
   dropNode(node: string, _reportLeaves: boolean): void {

@@ -30,7 +30,7 @@ function problemsOf(options: LoadOptions): string[] {
 /** Asserts that some problem matches each pattern (less the file:line: a value from a file is placed by), and that there are exactly that many. */
 function assertProblems(problems: string[], patterns: RegExp[]): void {
   const unplaced = problems.map((p) => p.replace(/^\S+\.(json|yaml|yml|toml):\d+: /, ''));
-  for (const re of patterns) assert.ok(problems.some((p, i) => re.test(p) || re.test(unplaced[i] as string)), `no problem matches ${re}: ${JSON.stringify(problems)}`);
+  for (const re of patterns) assert.ok(problems.some((p, i) => re.test(p) || re.test(unplaced[i])), `no problem matches ${re}: ${JSON.stringify(problems)}`);
   assert.equal(problems.length, patterns.length, JSON.stringify(problems));
 }
 

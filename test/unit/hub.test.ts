@@ -54,7 +54,7 @@ class FakeConnection implements Connection {
 }
 
 function makeApp(overrides: Partial<AppConfig> = {}): App {
-  return validateConfig({ apps: [{ id: 'app-1', key: 'key-1', secret: 'secret-1', ...overrides }] }).apps[0] as App;
+  return validateConfig({ apps: [{ id: 'app-1', key: 'key-1', secret: 'secret-1', ...overrides }] }).apps[0];
 }
 
 function user(id: string, watchlist: string[] = []): SignedInUser {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import type { App } from '../../src/core/app.js';
 import { SIGNATURE_WINDOW_SECONDS, stringToSign, verifyPusherSignature } from '../../src/http/pusher-signature.js';
-import { HttpError } from '../../src/http/respond.js';
+import { HttpError } from '../../src/http/errors.js';
 import { hmacSha256Hex } from '../../src/util/hmac.js';
 
 // Pusher's published worked example (https://pusher.com/docs/channels/library_auth_reference/rest-api/#worked-authentication-example).
@@ -16,7 +16,7 @@ const BODY_MD5 = 'ec365a775a4cd0599faeb73354201b6f';
 const SIGNATURE = 'da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c';
 const EXPECTED_STRING = `POST\n${PATH}\nauth_key=${KEY}&auth_timestamp=${TIMESTAMP}&auth_version=1.0&body_md5=${BODY_MD5}`;
 
-const app: App = validateConfig({ apps: [{ id: '3', key: KEY, secret: SECRET }] }).apps[0] as App;
+const app: App = validateConfig({ apps: [{ id: '3', key: KEY, secret: SECRET }] }).apps[0];
 
 function exampleQuery(signature = SIGNATURE): URLSearchParams {
   // Deliberately out of order: the signer must sort.

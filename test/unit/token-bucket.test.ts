@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TokenBucket } from '../../src/core/rate-limiter.js';
+import { TokenBucket } from '../../src/core/token-bucket.js';
 
 function bucket(perSecond: number): { bucket: TokenBucket; advance: (ms: number) => void } {
   let now = 5_000_000;

@@ -20,7 +20,7 @@ async function target(t: TestContext, handle: (req: IncomingMessage, res: Server
 }
 
 function dispatcherFor(url: string, counters: Counters, timeoutMs: number, refusals = new RefusalLog(createLogger('silent'), 1000)): WebhookDispatcher {
-  const app = validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url }] }] }).apps[0]!;
+  const app = validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url }] }] }).apps[0];
   return new WebhookDispatcher([app], { batchMs: 5, leaveDelayMs: 0, timeoutMs, retryForMs: 0, maxQueue: 100 }, counters, refusals, () => true);
 }
 

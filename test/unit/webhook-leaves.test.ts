@@ -18,7 +18,7 @@ describe('WebhookDispatcher: held leaves and the cluster-wide state', () => {
   it('drops a held leave that is no longer true when due, and sends one that still is', async (t) => {
     const hooks = await startReceiver();
     t.after(() => hooks.close());
-    const app = validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url: hooks.url }] }] }).apps[0]!;
+    const app = validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url: hooks.url }] }] }).apps[0];
     let backElsewhere = true;
     const dispatcher = new WebhookDispatcher(
       [app],

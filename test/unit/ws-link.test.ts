@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import type { LinkHandler } from '../../src/transport/link.js';
-import { WsLink } from '../../src/transport/ws-server.js';
+import type { LinkHandler } from '../../src/transport/seam.js';
+import { WsLink } from '../../src/transport/ws/link.js';
 
 // A link's byte bound counts what the socket has not written yet. A real Writable whose writes
 // complete only when the test says so plays the socket whose peer stopped reading: its

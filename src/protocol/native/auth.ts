@@ -3,6 +3,7 @@ import { errors as joseErrors, jwtVerify } from 'jose';
 import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
 import { jsonText } from '../../util/json.js';
+import type { NativeRefusalCode } from './codes.js';
 import type { RequestTarget } from '../../util/request-target.js';
 
 /** Who a native connection is, as its credentials say. */
@@ -14,7 +15,7 @@ export interface NativeIdentity {
 
 export type NativeAuthResult =
   | { ok: true; identity: NativeIdentity }
-  | { ok: false; status: RefusalStatus; errorCode: string; error: string };
+  | { ok: false; status: RefusalStatus; errorCode: NativeRefusalCode; error: string };
 
 /**
  * 401/403: these credentials are refused. 502/503: the auth webhook is failing, so the client
@@ -28,7 +29,7 @@ const IAT_LIFETIME_SECONDS = 60;
 /** An auth webhook's answer is an identity: a few hundred bytes, never megabytes. */
 const MAX_WEBHOOK_ANSWER_BYTES = 64 * 1024;
 
-const fail = (status: RefusalStatus, errorCode: string, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
+const fail = (status: RefusalStatus, errorCode: NativeRefusalCode, error: string): NativeAuthResult => ({ ok: false, status, errorCode, error });
 
 /**
  * Authenticates a native connection before the upgrade. Credentials are tried in a fixed
@@ -156,7 +157,7 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
   let size = 0;
   try {
     // Leaving the loop early cancels the rest of the body.
-    for await (const chunk of response.body) {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
       size += chunk.byteLength;
       if (size > limit) return undefined;
       chunks.push(chunk);
@@ -168,7 +169,7 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
 }
 
 function stringList(value: unknown): string[] | undefined {
-  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value) : undefined;
 }
 
 /** An Origin header must be one of the app's allowed origins; no header (not a browser) passes. */

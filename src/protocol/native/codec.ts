@@ -1,4 +1,5 @@
 import type { App } from '../../core/app.js';
+import type { NativeErrorCode } from './codes.js';
 import type { ChannelMessage, WireEncoder } from '../../core/message.js';
 import { frameBinary, frameText } from '../../transport/frame.js';
 
@@ -18,7 +19,7 @@ export interface NativeClientMessage {
   readonly password: unknown;
 }
 
-export type NativeDecode = { ok: true; message: NativeClientMessage } | { ok: false; code: 'INVALID_JSON' | 'INVALID_MESSAGE' };
+export type NativeDecode = { ok: true; message: NativeClientMessage } | { ok: false; code: NativeErrorCode & ('INVALID_JSON' | 'INVALID_MESSAGE') };
 
 export function decodeNative(text: string): NativeDecode {
   let parsed: unknown;
@@ -33,7 +34,7 @@ export function decodeNative(text: string): NativeDecode {
   return { ok: true, message: { action: m.action, channel: m.channel, data: m.data, event: m.event, password: m.password } };
 }
 
-export function encodeNativeError(code: string, message: string, channel: string | undefined, format: NativeFormat): string {
+export function encodeNativeError(code: NativeErrorCode, message: string, channel: string | undefined, format: NativeFormat): string {
   // cadsock clients read the text from `error`; the code is there for everyone.
   const text = format === 'cadsock' ? { error: message } : { message };
   return JSON.stringify(channel === undefined ? { type: 'error', code, ...text } : { type: 'error', code, ...text, channel });

@@ -1,18 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import type { ClaimStore } from '../../core/claims.js';
-import { CounterName } from '../../core/counters.js';
+import { CounterName, type Counters } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
 import { decodeOrKeep } from '../../util/decode.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
-import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
+import type { Admission, UpgradeRoute } from '../../transport/seam.js';
 import type { RequestTarget } from '../../util/request-target.js';
+import { NativeClose, type NativeRefusalCode } from './codes.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { nativeFormatNamed } from './codec.js';
 import { NativeSession, channelPasswordGiven } from './session.js';
 
 export interface NativeRouteOptions {
   readonly hub: Hub;
+  /** Refusals and losses per app. */
+  readonly counters: Counters;
   readonly claims: ClaimStore;
   readonly appByKey: (key: string) => App | undefined;
   /** The app served on `/ws` and `/connect` without a key. */
@@ -30,7 +33,7 @@ interface Admitted {
 
 const PATH = /^\/(?:ws|connect)(?:\/([^/]+))?\/?$/;
 
-const refuse = (status: number, errorCode: string, error: string): Admission => ({ ok: false, status, body: { success: false, error, errorCode } });
+const refuse = (status: number, errorCode: NativeRefusalCode, error: string): Admission => ({ ok: false, status, body: { success: false, error, errorCode } });
 
 /** `/ws`, `/ws/{appKey}` and dSock's `/connect`: the native front-end's entry. */
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
@@ -55,16 +58,16 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       }
       const overCapacity = (): Admission | undefined => {
         if (options.maxConnections === 0 || options.hub.size < options.maxConnections) return undefined;
-        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
+        options.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
         return refuse(503, 'OVER_CAPACITY', 'Server is over capacity');
       };
       const full = overCapacity();
       if (full) return full;
       const auth = await authenticateNative(app, req, url, options.claims, clientAddress);
       if (!auth.ok) {
-        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
+        options.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
         // An outage of the backend's auth webhook, not a client's bad credentials: the operator's to fix.
-        if (auth.errorCode === 'AUTH_WEBHOOK_FAILED') options.hub.counters.increment(app.id, CounterName.AuthWebhookFailures, 1, auth.error);
+        if (auth.errorCode === 'AUTH_WEBHOOK_FAILED') options.counters.increment(app.id, CounterName.AuthWebhookFailures, 1, auth.error);
         return refuse(auth.status, auth.errorCode, auth.error);
       }
       // Again: others may have been let in while this one waited for its auth webhook.
@@ -80,14 +83,14 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const format = nativeFormatNamed(url.searchParams.get('format')) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');
       link.setPingAfter(options.pingAfterMs);
-      const session = new NativeSession(options.nextSocketId(), app, link, options.hub, identity, {
+      const session = new NativeSession(options.nextSocketId(), app, link, options.hub, options.counters, identity, {
         format,
         acks: format !== 'raw' || ack === '1' || ack === 'true',
       });
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored
-        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
-        link.close(4004, 'Application is over its connection quota');
+        options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
+        link.close(NativeClose.over_quota.code, NativeClose.over_quota.reason);
         return session;
       }
       try {

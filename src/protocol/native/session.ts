@@ -3,24 +3,16 @@ import { channelKind, isReservedEventName, isValidNativeChannelName } from '../.
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
-import { CounterName } from '../../core/counters.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import { CounterName, type Counters } from '../../core/counters.js';
+import { TokenBucket } from '../../core/token-bucket.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import type { NativeIdentity } from './auth.js';
+import { NativeClose, type NativeErrorCode } from './codes.js';
 import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
 
-/** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
-export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
-  terminated: { code: 4009, reason: 'Disconnected by the server' },
-  shutdown: { code: 1001, reason: 'Server is restarting, reconnect' },
-  slow_consumer: { code: 4100, reason: 'Send buffer full: slow consumer disconnected' },
-  pong_timeout: { code: 4201, reason: 'Pong not received' },
-  over_quota: { code: 4004, reason: 'Application is over its connection quota' },
-  idle: { code: 4202, reason: 'Closed after inactivity: no subscription' },
-};
 
 export interface NativeSessionOptions {
   readonly format: NativeFormat;
@@ -60,6 +52,7 @@ export class NativeSession implements Connection, LinkHandler {
     readonly app: App,
     private readonly link: ClientLink,
     private readonly hub: Hub,
+    private readonly counters: Counters,
     private readonly identity: NativeIdentity,
     private readonly options: NativeSessionOptions,
   ) {
@@ -67,7 +60,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.messages = new TokenBucket(app.clientMessagesPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
     });
   }
@@ -103,7 +96,7 @@ export class NativeSession implements Connection, LinkHandler {
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     if (!this.messages.take()) {
-      this.hub.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
+      this.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error('RATE_LIMITED', `More than ${this.app.clientMessagesPerSecond} messages per second; this one was dropped`);
     }
     if (isBinary) return this.error('INVALID_MESSAGE', 'Send actions as JSON text frames');
@@ -140,12 +133,12 @@ export class NativeSession implements Connection, LinkHandler {
 
   onOverflow(): void {
     if (this.closed) return; // one close, counted once
-    this.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
+    this.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
   onDropped(): void {
-    this.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+    this.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
   onClose(): void {
@@ -154,7 +147,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.hub.removeConnection(this);
   }
 
-  private error(code: string, message: string, channel?: string): void {
+  private error(code: NativeErrorCode, message: string, channel?: string): void {
     this.link.sendText(encodeNativeError(code, message, channel, this.options.format));
   }
 
@@ -214,12 +207,12 @@ export class NativeSession implements Connection, LinkHandler {
     this.hub.publish(this.app, {
       kind: 'event',
       channel,
-      event: (event as string | undefined) ?? 'message',
+      event: (event) ?? 'message',
       data: text,
       dataIsJson: typeof data !== 'string',
       fromClient: true,
       exceptSocketId: this.id,
     });
-    this.hub.report(this.app.id, { name: 'client_event', channel, event: (event as string | undefined) ?? 'message', data: text, socketId: this.id, userId: this.user?.id });
+    this.hub.report(this.app.id, { name: 'client_event', channel, event: (event) ?? 'message', data: text, socketId: this.id, userId: this.user?.id });
   }
 }

@@ -6,7 +6,7 @@ import type { CloseReason } from '../../core/connection.js';
  * once, 4300+ are errors reported on a connection that stays open.
  */
 export const PusherCode = {
-  SslOnly: 4000,
+  // 4000 (SSL only) is never sent: TLS is terminated in front of Switchboard.
   AppNotFound: 4001,
   AppDisabled: 4003,
   OverConnectionQuota: 4004,
@@ -25,6 +25,17 @@ export const PusherCode = {
 } as const;
 
 export type PusherCode = (typeof PusherCode)[keyof typeof PusherCode];
+
+/** The `type` of a `pusher:subscription_error`, with the HTTP-like status it carries. */
+export const PusherSubscriptionError = {
+  /** Not allowed on this channel: bad or missing signature, a password channel, another user's channel. */
+  AuthError: 'AuthError',
+  /** A subscriber, member or per-connection channel limit reached. */
+  LimitReached: 'LimitReached',
+  /** A presence subscription whose channel_data is not a JSON object with a user_id. */
+  InvalidChannelData: 'InvalidChannelData',
+} as const;
+export type PusherSubscriptionError = (typeof PusherSubscriptionError)[keyof typeof PusherSubscriptionError];
 
 export const closeCodeFor: Record<CloseReason, { code: PusherCode; message: string }> = {
   terminated: { code: PusherCode.Unauthorized, message: 'Connection terminated by the server' },

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import { decodeOrKeep } from '../../util/decode.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
-import type { Admission, UpgradeRoute } from '../../transport/ws-server.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
+import type { Admission, UpgradeRoute } from '../../transport/seam.js';
 import { isOriginAllowed } from '../native/auth.js';
 import { CounterName } from '../../core/counters.js';
 import type { RequestTarget } from '../../util/request-target.js';
@@ -57,19 +57,19 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
         if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
         if (Number(protocol) < MIN_PROTOCOL) return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 20)}`);
       }
-      const app = options.appByKey(decodeOrKeep(match[1] as string));
+      const app = options.appByKey(decodeOrKeep(match[1]));
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
       link.attribute(app.id);
 
       if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
-        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
+        options.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);
         return new RefusedLink(link, PusherCode.OverCapacity, 'Server is over capacity, try again later');
       }
       const session = new PusherSession(options.nextSocketId(), app, link, options);
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: this only stops its idle timer
-        options.hub.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
+        options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
         return new RefusedLink(link, PusherCode.OverConnectionQuota, 'Application is over its connection quota');
       }
       link.sendText(encodeConnectionEstablished(session.id, options.activityTimeoutSeconds));

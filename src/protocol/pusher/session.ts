@@ -3,14 +3,14 @@ import { channelKind, isValidChannelName } from '../../core/channels.js';
 import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
 import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
-import { TokenBucket } from '../../core/rate-limiter.js';
+import { TokenBucket } from '../../core/token-bucket.js';
 import type { Logger } from '../../log.js';
-import type { ClientLink, LinkHandler } from '../../transport/link.js';
+import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';
-import { CounterName } from '../../core/counters.js';
+import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
-import { PusherCode, closeCodeFor } from './close-codes.js';
+import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
 import {
   decodeClientFrame,
   encodeCacheMiss,
@@ -26,6 +26,8 @@ import {
 
 export interface SessionContext {
   readonly hub: Hub;
+  /** Refusals and losses per app. */
+  readonly counters: Counters;
   readonly log: Logger;
 }
 
@@ -52,7 +54,7 @@ export class PusherSession implements Connection, LinkHandler {
     this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      ctx.hub.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+      ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
     });
   }
@@ -122,12 +124,12 @@ export class PusherSession implements Connection, LinkHandler {
   onOverflow(): void {
     // closeWith() writes a pusher:error first, which can overflow again: count the close once.
     if (this.closed) return;
-    this.ctx.hub.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
+    this.ctx.counters.increment(this.app.id, CounterName.SlowConsumerCloses);
     this.close('slow_consumer');
   }
 
   onDropped(): void {
-    this.ctx.hub.counters.increment(this.app.id, CounterName.MessagesDropped);
+    this.ctx.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
   onClose(): void {
@@ -148,38 +150,38 @@ export class PusherSession implements Connection, LinkHandler {
     if (!isValidChannelName(channel, this.app.maxChannelNameLength)) {
       return this.error(PusherCode.InvalidMessage, 'pusher:subscribe needs data.channel: a valid channel name');
     }
-    const refuse = (type: string, error: string, status: number): void => {
+    const refuse = (type: PusherSubscriptionError, error: string, status: number): void => {
       this.link.sendText(encodeSubscriptionError(channel, type, error, status));
     };
     const kind = channelKind(channel);
     // Pusher clients cannot send a channel password: such channels are for native clients only.
-    if (Object.hasOwn(this.app.channelPasswords, channel)) return refuse('AuthError', 'This channel needs a password (native protocol only)', 401);
+    if (Object.hasOwn(this.app.channelPasswords, channel)) return refuse(PusherSubscriptionError.AuthError, 'This channel needs a password (native protocol only)', 401);
     if (kind.serverToUser !== undefined) {
-      if (this.user?.id !== kind.serverToUser) return refuse('AuthError', 'Only the signed-in user may subscribe to its own channel', 401);
+      if (this.user?.id !== kind.serverToUser) return refuse(PusherSubscriptionError.AuthError, 'Only the signed-in user may subscribe to its own channel', 401);
     } else if (kind.isPrivate) {
       const channelData = kind.isPresence ? data?.channel_data : undefined;
-      if (kind.isPresence && typeof channelData !== 'string') return refuse('AuthError', 'Presence channels need channel_data', 401);
-      const toSign = channelData === undefined ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
-      if (!this.validSignature(data?.auth, toSign)) return refuse('AuthError', 'Invalid signature', 401);
+      if (kind.isPresence && typeof channelData !== 'string') return refuse(PusherSubscriptionError.AuthError, 'Presence channels need channel_data', 401);
+      const toSign = typeof channelData !== 'string' ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
+      if (!this.validSignature(data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
     }
 
     let member: PresenceMember | undefined;
     if (kind.isPresence) {
       const parsed = this.presenceMember(data?.channel_data as string);
-      if (typeof parsed === 'string') return refuse('InvalidChannelData', parsed, 400);
+      if (typeof parsed === 'string') return refuse(PusherSubscriptionError.InvalidChannelData, parsed, 400);
       member = parsed;
     }
     const outcome = this.ctx.hub.subscribe(this, channel, member);
     if (!outcome.ok) {
       switch (outcome.error) {
         case 'presence_full':
-          return refuse('LimitReached', `The presence channel is full (${this.app.maxPresenceMembers} members)`, 403);
+          return refuse(PusherSubscriptionError.LimitReached, `The presence channel is full (${this.app.maxPresenceMembers} members)`, 403);
         case 'channel_full':
-          return refuse('LimitReached', `The channel is full (${this.app.maxChannelSubscribers} subscribers)`, 403);
+          return refuse(PusherSubscriptionError.LimitReached, `The channel is full (${this.app.maxChannelSubscribers} subscribers)`, 403);
         case 'too_many_channels':
-          return refuse('LimitReached', `A connection may subscribe to at most ${this.app.maxChannelsPerConnection} channels`, 403);
+          return refuse(PusherSubscriptionError.LimitReached, `A connection may subscribe to at most ${this.app.maxChannelsPerConnection} channels`, 403);
         case 'forbidden':
-          return refuse('AuthError', 'Forbidden', 403);
+          return refuse(PusherSubscriptionError.AuthError, 'Forbidden', 403);
         case 'closed':
           return; // nobody left to tell
       }
@@ -275,7 +277,7 @@ export class PusherSession implements Connection, LinkHandler {
     }
     if (frame.event.length > this.app.maxEventNameLength) return this.error(PusherCode.InvalidMessage, 'Event name is too long');
     if (!this.clientEvents.take()) {
-      this.ctx.hub.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
+      this.ctx.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
     }
     let data: string;

@@ -3,16 +3,16 @@
  * fire-and-forget publishing. Everything else (the message union, heartbeats, snapshots,
  * gathering answers) is written once in bus.ts.
  */
-export interface TransportHandlers {
+export interface EngineHandlers {
   message(topic: string, bytes: Buffer): void;
   /** The engine became unreachable (false) or reachable again with subscriptions restored (true). */
   status(up: boolean): void;
 }
 
-export interface ClusterTransport {
+export interface ClusterEngine {
   readonly name: string;
   /** Connects and subscribes to `topics`; resolves when messages can flow both ways. */
-  start(topics: readonly string[], handlers: TransportHandlers): Promise<void>;
+  start(topics: readonly string[], handlers: EngineHandlers): Promise<void>;
   /** Never throws and never queues while the engine is down: delivery is at most once. */
   publish(topic: string, bytes: Buffer): void;
   close(): Promise<void>;

@@ -1,3 +1,11 @@
+/**
+ * The seam between the protocol front-ends and a WebSocket engine. Front-ends import only this
+ * file and frame.ts (both import no engine); an engine (today `ws`, in ws/) implements
+ * ClientLink and calls UpgradeRoute/LinkHandler. A second engine is a second folder beside ws/.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { RequestTarget } from '../util/request-target.js';
+
 /** Bounds on what waits to be sent to one client, and what happens when they are reached. */
 export interface QueuePolicy {
   readonly maxBytes: number;
@@ -43,3 +51,29 @@ export interface LinkHandler {
   onDropped(): void;
   onClose(): void;
 }
+
+export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown>; retryAfter?: number };
+
+/**
+ * A front-end's claim on a URL path. `admit` runs before the handshake (origin checks,
+ * authentication) and may refuse with an HTTP status; what it learns is handed to `open`.
+ * A verdict known at once is returned as it is, so the handshake goes on in the same turn.
+ */
+export interface UpgradeRoute {
+  /** The protocol's name in the metrics. */
+  readonly protocol: string;
+  matches(path: string): boolean;
+  /** `clientAddress`: the client's IP (the TCP peer, or what trusted proxies report), looked up when first asked. */
+  admit?(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Admission | Promise<Admission>;
+  open(link: ClientLink, req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler;
+}
+
+/** RFC 6455 close codes an engine or front-end sends itself (the protocols' own are in their tables). */
+export const StandardCloseCode = {
+  /** The server is shutting down. */
+  GoingAway: 1001,
+  /** A message larger than `maxMessageBytes` (sent by the engine). */
+  MessageTooBig: 1009,
+  /** A front-end failed on this connection (a bug): it costs this connection only. */
+  InternalError: 1011,
+} as const;

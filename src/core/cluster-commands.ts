@@ -1,0 +1,51 @@
+import type { ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget } from './bus.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import type { HubContext } from './hub-context.js';
+
+/** Commands run on every node's own connections with the answers gathered: dSock's /disconnect and /info, Pusher's terminate. */
+export class ClusterCommands {
+  constructor(
+    private readonly ctx: HubContext,
+    private readonly registry: ConnectionRegistry,
+  ) {}
+
+  /** Closes every connection of a user on every node. */
+  terminateUser(appId: string, userId: string): Promise<number> {
+    return this.runEverywhere({ kind: 'terminate', appId, target: { user: userId } });
+  }
+
+  /** dSock's /disconnect over the cluster; returns how many connections closed. */
+  disconnect(appId: string, target: ConnectionTarget): Promise<number> {
+    return this.runEverywhere({ kind: 'terminate', appId, target });
+  }
+
+  private async runEverywhere(command: ClusterCommand): Promise<number> {
+    const results = await this.ctx.bus.request(command);
+    return results.reduce((sum, r) => sum + (r.closed ?? 0), 0);
+  }
+
+  /** Connections over the cluster matching `target`, for dSock's /info. */
+  async describe(appId: string, target: ConnectionTarget): Promise<ConnectionSummary[]> {
+    const results = await this.ctx.bus.request({ kind: 'info', appId, target });
+    return results.flatMap((r) => r.connections ?? []);
+  }
+
+  /** Runs a command (from any node) on this node's connections. */
+  execute(command: ClusterCommand): CommandResult {
+    const conns = this.registry.find(command.appId, command.target);
+    if (command.kind === 'terminate') {
+      for (const conn of conns) conn.close('terminated');
+      return { closed: conns.length };
+    }
+    return {
+      connections: conns.map((c) => ({
+        id: c.id,
+        node: this.ctx.self,
+        protocol: c.protocol,
+        user: c.user?.id,
+        session: c.user?.session,
+        lastActivityAt: c.lastActivityAt,
+      })),
+    };
+  }
+}

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig, unknownEnvNames } from '../../src/config/load.js';
+import { listSettings } from '../../src/config/settings.js';
+
+/** A value of the setting's type that differs from its default, as env and flags spell it. */
+const SAMPLES: Record<string, string> = { logLevel: 'warn', role: 'api', adapter: 'nats', slowConsumerPolicy: 'drop', nativeFormat: 'envelope' };
+
+describe('the settings list (config/settings.ts)', () => {
+  const settings = listSettings();
+
+  it('names every env variable and flag that the loader reads, and only those', () => {
+    const env = Object.fromEntries(settings.flatMap((s) => s.env.filter((n) => n.startsWith('SWITCHBOARD_')).map((n) => [n, 'x'])));
+    assert.deepEqual(unknownEnvNames(env), []);
+    for (const s of settings) assert.notEqual(s.description, '', `${s.key} has a .describe() text`);
+    for (const s of settings.filter((x) => x.scope === 'server')) {
+      assert.ok(s.flag?.startsWith('--'), s.key);
+      const raw = SAMPLES[s.key] ?? (s.isList ? '127.0.0.1' : typeof s.default === 'number' ? '4242' : typeof s.default === 'boolean' ? 'true' : s.key === 'clusterPrefix' ? 'pfx' : 'host.example');
+      if (s.key === 'redisClusterNodes') continue; // host:port values, checked with the engine
+      const byEnv = loadConfig({ env: { [s.env[0] as string]: raw } }) as unknown as Record<string, unknown>;
+      const byFlag = loadConfig({ argv: [`${s.flag}=${raw}`], env: {} }) as unknown as Record<string, unknown>;
+      assert.deepEqual(byEnv[s.key], byFlag[s.key], `${s.key}: env and flag agree`);
+      assert.notDeepEqual(byEnv[s.key], s.default, `${s.key} was set`);
+    }
+  });
+
+  it('gives the schema defaults', () => {
+    const config = loadConfig({ env: {} }) as unknown as Record<string, unknown>;
+    for (const s of settings.filter((x) => x.scope === 'server')) assert.deepEqual(config[s.key], s.default, s.key);
+  });
+});

@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { configCommand, type CommandResult } from './config-command.js';
-import { helpText, version } from './help.js';
+import type { CommandResult } from './config-command.js';
 
 /**
  * Subcommands: `switchboard NAME args...`. Anything else starts the server with its flags. A
  * command returns what to print and its exit code.
  */
 const COMMANDS: Readonly<Record<string, (args: readonly string[]) => CommandResult | Promise<CommandResult>>> = {
-  config: configCommand,
+  config: async (args) => (await import('./config-command.js')).configCommand(args),
 };
 
 function isLoopbackHost(host: string): boolean {
@@ -20,15 +19,16 @@ function isLoopbackHost(host: string): boolean {
 const SHUTDOWN_OVERRUN_MS = 3_000;
 
 /** Help and version are asked for anywhere among the flags (`switchboard --port 1 --help`). */
-function infoAsked(argv: readonly string[]): CommandResult | undefined {
-  if (argv.includes('--help') || argv.includes('-h')) return { code: 0, stdout: helpText() };
-  if (argv.includes('--version')) return { code: 0, stdout: `${version()}\n` };
-  return undefined;
+async function infoAsked(argv: readonly string[]): Promise<CommandResult | undefined> {
+  const help = argv.includes('--help') || argv.includes('-h');
+  if (!help && !argv.includes('--version')) return undefined;
+  const { helpText, version } = await import('./help.js');
+  return { code: 0, stdout: help ? helpText() : `${version()}\n` };
 }
 
 async function main(argv: readonly string[]): Promise<void> {
   const command = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
-  const result = command ? await command(argv.slice(1)) : infoAsked(argv);
+  const result = command ? await command(argv.slice(1)) : await infoAsked(argv);
   if (result) {
     if (result.stdout) process.stdout.write(result.stdout);
     if (result.stderr) process.stderr.write(result.stderr);

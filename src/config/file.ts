@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { TomlError, parse as parseToml } from 'smol-toml';
-import { LineCounter, YAMLParseError, parseDocument, isNode } from 'yaml';
+import type * as SmolToml from 'smol-toml';
+import type * as Yaml from 'yaml';
+import type { LineCounter } from 'yaml';
+
+// Loaded when a file needs them: a server started from the environment alone skips their start-up cost.
+const load = createRequire(import.meta.url);
+const yaml = (): typeof Yaml => load('yaml') as typeof Yaml;
+const toml = (): typeof SmolToml => load('smol-toml') as typeof SmolToml;
 
 /** What a config file held, or why it could not be read; `lineOf` finds a setting's line where the format allows. */
 export interface ConfigFile {
@@ -61,37 +68,39 @@ function parse(format: ConfigFormat, text: string): Parsed {
       }
     case 'toml':
       try {
-        return { value: parseToml(text), lineOf: noLines };
+        return { value: toml().parse(text), lineOf: noLines };
       } catch (err) {
-        if (err instanceof TomlError) return { problem: (err.message.split('\n')[0]).replace(/^Invalid TOML document: /, ''), line: err.line };
+        if (err instanceof toml().TomlError) return { problem: (err.message.split('\n')[0]).replace(/^Invalid TOML document: /, ''), line: err.line };
         throw err;
       }
     case 'yaml': {
-      const lines = new LineCounter();
+      const { LineCounter: Lines, parseDocument } = yaml();
+      const lines = new Lines();
       const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
       const error = doc.errors[0];
       if (error) {
         // The message's first line, less the position it repeats ("… at line 3, column 7:").
         const problem = (error.message.split('\n')[0]).replace(/ at line \d+, column \d+:?$/, '');
-        return { problem, line: error instanceof YAMLParseError ? error.linePos?.[0]?.line : undefined };
+        return { problem, line: error instanceof yaml().YAMLParseError ? error.linePos?.[0]?.line : undefined };
       }
       return { value: doc.toJS(), lineOf: linesOf(doc, lines) };
     }
   }
 }
 
-type YamlDocument = ReturnType<typeof parseDocument>;
+type YamlDocument = ReturnType<typeof Yaml.parseDocument>;
 
 function linesOf(doc: YamlDocument, lines: LineCounter): ConfigFile['lineOf'] {
   return (path) => {
     const node: unknown = doc.getIn(path as unknown[], true);
-    return isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
+    return yaml().isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
   };
 }
 
 /** Line look-ups over `text` read as YAML (parsed when first asked). */
 function yamlLines(text: string): ConfigFile['lineOf'] {
-  const lines = new LineCounter();
+  const { LineCounter: Lines, parseDocument } = yaml();
+  const lines = new Lines();
   return linesOf(parseDocument(text, { lineCounter: lines }), lines);
 }
 

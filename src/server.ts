@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
+import { startMetricsServer } from './metrics/prometheus.js';
 import { createAppStore } from './apps/create.js';
 import { AppManager } from './apps/manage.js';
 import { StaticAppRegistry, type AppRegistry } from './apps/registry.js';
@@ -12,6 +12,7 @@ import { buildHub } from './server/build-hub.js';
 import type { SwitchboardHooks } from './embedding/hooks.js';
 import { embeddingApi, hookSetup, type EmbeddingApi } from './server/embedding.js';
 import { createListeners, listen } from './server/listeners.js';
+import { createReporting, watchHub } from './server/reporting.js';
 import { shutDown } from './server/shutdown.js';
 import { startHttpsRedirect } from './transport/https-redirect.js';
 import { CertificateReloader } from './transport/tls.js';
@@ -54,7 +55,7 @@ export interface Switchboard extends EmbeddingApi {
  */
 export async function createServer(input: ConfigInput | Config = {}, options: ServerOptions = {}): Promise<Switchboard> {
   const config = validateConfig(input);
-  const log = options.log ?? createLogger(config.logLevel);
+  const log = options.log ?? createLogger(config.logLevel, config.logFormat);
   // Before anything connects to the cluster: a missing or unusable key is a start-up error.
   const tls = config.tlsCert
     ? new CertificateReloader({ cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa, passphrase: config.tlsPassphrase }, log.child({ component: 'tls' }))
@@ -66,13 +67,15 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
       ? undefined
       : new AppResolver(store, { ttlMs: config.appCacheTtlMs, negativeCacheSize: config.appNegativeCacheSize }, log.child({ component: 'apps' }));
   const apps: AppRegistry = resolver ?? new StaticAppRegistry(config.apps);
+  const reporting = createReporting(config, log);
   let parts: Awaited<ReturnType<typeof buildHub>>;
   try {
-    parts = await buildHub(config, apps, log, resolver);
+    parts = await buildHub(config, apps, log, reporting, resolver);
   } catch (err) {
     await store.close();
     throw err;
   }
+  watchHub(reporting, parts, apps, config);
   const { hub, webhooks, counters } = parts;
   const leaveCluster = async (): Promise<void> => {
     await parts.leaveCluster();
@@ -80,7 +83,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   };
   let serving = true;
   const hooks = options.hooks && hookSetup(options.hooks, config, counters, log);
-  const { transport, http } = createListeners(config, apps, parts, log, () => serving, tls, {
+  const { transport, http } = createListeners(config, apps, parts, log, reporting, () => serving, tls, {
     adminToken: config.adminToken || undefined,
     appManager: new AppManager(store),
     // This node has re-read the app when the admin API answers; the others re-read it on the news.
@@ -114,8 +117,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   transport.start();
   try {
     if (config.metricsPort > 0) {
-      const registry = createMetricsRegistry(hub, counters, apps);
-      metrics = await startMetricsServer(registry, config.metricsHost || config.host, config.metricsPort, config.metricsTls ? tls : undefined);
+      metrics = await startMetricsServer(reporting.metrics.registry, config.metricsHost || config.host, config.metricsPort, config.metricsTls ? tls : undefined);
     }
   } catch (err) {
     await abandon(err, `metrics on ${config.metricsHost || config.host}:${config.metricsPort}`);
@@ -129,7 +131,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let closing: Promise<void> | undefined;
-  const running = { apps, hub, transport, http, webhooks, metrics, redirect, tls, leaveCluster, log };
+  const running = { apps, hub, transport, http, webhooks, metrics, redirect, tls, leaveCluster, log, refusals: reporting.refusals };
   return {
     config,
     hub,

@@ -3,8 +3,10 @@ import type { BusSink, ClusterCommand, CommandResult, MessageBus } from '../core
 import type { ChannelMessage } from '../core/message.js';
 import type { StateDelta } from '../core/state-delta.js';
 import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { decodeWire, encodeWire, ownMessagePrefix, type Envelope, type WireMessage } from './messages.js';
 import { EngineProbe, EngineStartError } from './health.js';
+import { ClusterStats } from './stats.js';
 import type { ClusterEngine } from './engine.js';
 
 export interface ClusterBusOptions {
@@ -20,16 +22,23 @@ export interface ClusterBusOptions {
   engineTimeoutMs: number;
   /** Bound on connecting to the engine at start. */
   startTimeoutMs: number;
+  /** Counts for the metrics; a private one when not given. */
+  stats?: ClusterStats;
+  /** Where timed-out requests are logged, throttled; each is logged at once when not given. */
+  refusals?: RefusalLog;
 }
 
 
 const CONTROL = 'control';
+const REQUEST_TIMED_OUT = 'cluster requests timed out; answered with what arrived';
 
 interface PendingRequest {
   readonly missing: Set<string>;
   readonly results: CommandResult[];
   readonly resolve: (results: CommandResult[]) => void;
   readonly timer: NodeJS.Timeout;
+  /** performance.now() when it was sent, for the round-trip metric. */
+  readonly sentAt: number;
 }
 
 /**
@@ -58,12 +67,15 @@ export class ClusterBus implements MessageBus {
   private readonly lastSeq = new Map<string, number>();
   /** Nodes whose share this node may have missed (a gap, or first contact): asked for a snapshot every tick until one comes. */
   private readonly behind = new Set<string>();
+  private readonly stats: ClusterStats;
 
   constructor(
     private readonly engine: ClusterEngine,
     private readonly options: ClusterBusOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.stats = options.stats ?? new ClusterStats();
+  }
 
   get isHealthy(): boolean {
     return this.healthy && !this.probe?.frozen;
@@ -124,6 +136,7 @@ export class ClusterBus implements MessageBus {
     // An engine that does not answer gets nothing to hold: as during an outage, local delivery only.
     if (this.probe?.frozen) return;
     this.engine.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
+    this.stats.sent += 1;
   }
 
   /** Changes are coalesced per event-loop turn: the latest value per key goes out, once. */
@@ -139,16 +152,20 @@ export class ClusterBus implements MessageBus {
     const peers = this.peers;
     if (peers.length === 0 || !this.isHealthy) return Promise.resolve(local);
     const id = randomUUID();
+    this.stats.requests += 1;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         const request = this.requests.get(id);
         if (!request) return;
         this.requests.delete(id);
-        this.log.warn({ missing: [...request.missing], command: command.kind }, 'cluster request timed out; answering with what arrived');
+        this.stats.requestTimeouts += 1;
+        const fields = { missing: [...request.missing], command: command.kind };
+        if (this.options.refusals) this.options.refusals.note('', REQUEST_TIMED_OUT, fields);
+        else this.log.warn(fields, REQUEST_TIMED_OUT);
         resolve(request.results);
       }, this.options.requestTimeoutMs);
       timer.unref();
-      this.requests.set(id, { missing: new Set(peers), results: local, resolve, timer });
+      this.requests.set(id, { missing: new Set(peers), results: local, resolve, timer, sentAt: performance.now() });
       this.send({ t: 'cmd', id, c: command });
     });
   }
@@ -161,6 +178,7 @@ export class ClusterBus implements MessageBus {
     if (this.probe?.frozen && message.t !== 'hb') return; // only the heartbeat probes a frozen engine
     this.seq += 1;
     this.engine.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
+    this.stats.sent += 1;
   }
 
   private flush(): void {
@@ -242,6 +260,7 @@ export class ClusterBus implements MessageBus {
     }
     const e = decoded.envelope;
     if (e.o === this.nodeId || !this.sink) return;
+    this.stats.received += 1;
     const known = this.lastSeen.has(e.o);
     this.lastSeen.set(e.o, Date.now());
     if (e.s !== undefined) this.checkSequence(e, known);
@@ -303,7 +322,10 @@ export class ClusterBus implements MessageBus {
         const request = this.requests.get(e.id);
         if (!request || !request.missing.delete(e.o)) return;
         request.results.push(e.r);
-        if (request.missing.size === 0) this.finish(e.id, request);
+        if (request.missing.size === 0) {
+          this.stats.observeRoundTrip((performance.now() - request.sentAt) / 1000);
+          this.finish(e.id, request);
+        }
         return;
       }
     }

@@ -8,6 +8,8 @@ import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
 import { HttpError, errorReply, pusherErrorBody } from './errors.js';
 import { decodeSegment, sendJson } from './respond.js';
+import { routeLabel } from './route-label.js';
+import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 
 export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext, AdminApiContext {
   readonly log: Logger;
@@ -17,18 +19,26 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
   readonly servesApi: boolean;
   /** Set when browser origins may call the APIs. */
   readonly cors?: CorsPolicy;
+  /** Told of every answered request, for the metrics: its route (a fixed label), status and duration. */
+  readonly onAnswered: (route: string, status: number, seconds: number) => void;
+  readonly refusals: RefusalLog;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
 export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    const startedAt = performance.now();
+    res.once('finish', () => {
+      const path = req.url?.split('?')[0] ?? '/';
+      ctx.onAnswered(routeLabel(req.method, path), res.statusCode, (performance.now() - startedAt) / 1000);
+    });
     // Draining: this connection is about to be cut, so the client must not reuse it.
     if (!ctx.isServing()) res.shouldKeepAlive = false;
     if (ctx.cors?.handle(req, res, (req.url ?? '/').split('?')[0])) return;
     handle(req, res, ctx).catch((err: unknown) => {
       const reply = errorReply(err);
       if (reply) return sendJson(res, reply.status, pusherErrorBody(reply), reply.headers);
-      ctx.log.error({ err, url: req.url?.split('?')[0] }, 'HTTP handler failed');
+      ctx.refusals.note('', HTTP_FAILED, { err, url: req.url?.split('?')[0] });
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
       else res.destroy();
     });

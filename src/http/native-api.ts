@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
-import type { Logger } from '../log.js';
+import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 import type { App } from '../core/app.js';
 import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
@@ -17,7 +17,8 @@ import { ApiError, INTERNAL_ERROR_MESSAGE, errorReply, nativeErrorBody } from '.
 import { readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
-  readonly log: Logger;
+  /** Where failures that are not the client's are logged, throttled. */
+  readonly refusals: RefusalLog;
   /** The hub as the API sees it: reads of channels and users, publishing, cluster commands. */
   readonly hub: HubReadView & HubActions;
   readonly apps: AppRegistry;
@@ -27,7 +28,7 @@ export interface NativeApiContext extends ApiRateContext {
   readonly webhooks: DeadLetterAccess;
 }
 
-const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
+export const NATIVE_ROUTES: ReadonlySet<string> = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -36,7 +37,7 @@ const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /se
  */
 export async function handleNativeApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: NativeApiContext): Promise<boolean> {
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
-  if (!ROUTES.has(route)) return false;
+  if (!NATIVE_ROUTES.has(route)) return false;
   try {
     const ipLimit = enforceIpRate(ctx, req);
     if (ipLimit) await ipLimit;
@@ -52,7 +53,7 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     if (reply) sendJson(res, reply.status, nativeErrorBody(reply), reply.headers);
     else {
       // A store that is down (Redis, JetStream) ends here: answer in this API's shape, log the cause.
-      ctx.log.error({ err, route }, 'native API call failed');
+      ctx.refusals.note('', HTTP_FAILED, { err, route });
       sendJson(res, 500, nativeErrorBody({ status: 500, message: INTERNAL_ERROR_MESSAGE, errorCode: 'INTERNAL_ERROR', headers: {} }));
     }
   }

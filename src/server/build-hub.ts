@@ -7,6 +7,7 @@ import { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
 import { createWebhookQueue } from '../webhooks/create-queue.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import type { Reporting } from './reporting.js';
 
 /** Most events in one request of a batching target on a durable queue. */
 const WEBHOOK_MAX_BATCH = 100;
@@ -20,13 +21,16 @@ export interface HubParts extends ClusterParts {
 }
 
 /** Joins the cluster engine the config names and starts the hub on it, with its webhooks and counters. */
-export async function buildHub(config: Config, apps: AppRegistry, log: Logger, resolver?: AppResolver): Promise<HubParts> {
+export async function buildHub(config: Config, apps: AppRegistry, log: Logger, reporting: Reporting, resolver?: AppResolver): Promise<HubParts> {
+  const { refusals } = reporting;
   // Before the cluster: a queue that cannot connect then leaves no engine connections behind.
   const webhookQueue = await createWebhookQueue(config);
-  const cluster = await createCluster(config, log);
-  const counters = new Counters();
+  const cluster = await createCluster(config, log, { stats: reporting.cluster, refusals });
+  // Each step of a counter that is a refusal goes to the throttled log too.
+  const counters = new Counters(refusals.noteCounter);
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
-    (id) => apps.cachedById(id),
+    // Apps of the config file are known at start (a durable queue's targets then run on every node at once).
+    config.appStore === 'config' ? config.apps : (id) => apps.cachedById(id),
     {
       batchMs: config.webhookBatchMs,
       leaveDelayMs: config.webhookLeaveDelayMs,
@@ -35,7 +39,7 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
       maxQueue: config.webhookMaxQueue,
     },
     counters,
-    log.child({ component: 'webhooks' }),
+    refusals,
     // Called later, when a held-back leave is due; the hub exists by then.
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),

@@ -17,7 +17,9 @@ import type { CertificateReloader } from '../transport/tls.js';
 import { WsTransport, refuseUpgrade } from '../transport/ws/server.js';
 import { ClientAddressResolver } from '../util/client-address.js';
 import type { HookSetup } from '../embedding/connection-hooks.js';
+import { UPGRADE_FAILED } from '../refusal-log.js';
 import type { HubParts } from './build-hub.js';
+import type { Reporting } from './reporting.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
 const CLIENT_ERROR_LINGER_MS = 1_000;
@@ -36,12 +38,14 @@ export function createListeners(
   apps: AppRegistry,
   parts: HubParts,
   log: Logger,
+  reporting: Reporting,
   isServing: () => boolean,
   tls: CertificateReloader | undefined,
   admin: Omit<AdminApiContext, 'log' | 'maxRequestBodyBytes'>,
   hooks?: HookSetup,
 ): Listeners {
   const { hub, counters, claims, rateLimiter } = parts;
+  const { refusals, metrics } = reporting;
   const nextSocketId = socketIdFactory();
   // With a database store there is no "first app": /ws must name its key.
   const defaultApp: App | undefined = config.appStore === 'config' ? config.apps[0] : undefined;
@@ -86,6 +90,8 @@ export function createListeners(
       // Refused before the app is known: counted under "".
       onError: (err) => log.error({ err }, 'a message handler failed; connection closed with 1011'),
       onRefused: (reason) => counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
+      onAdmissionError: (err) => refusals.note('', UPGRADE_FAILED, { err }),
+      wireStats: reporting.wire,
     },
   );
   const httpOptions = {
@@ -103,6 +109,7 @@ export function createListeners(
       hub,
       apps,
       claims,
+      refusals,
       log,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       now: Date.now,
@@ -111,6 +118,7 @@ export function createListeners(
       clientAddress,
       webhooks: parts.webhooks,
       ...admin,
+      onAnswered: metrics.observeHttp,
       ...(cors.enabled ? { cors } : {}),
     });
   const http: Server = tls

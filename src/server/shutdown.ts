@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import type { WsTransport } from '../transport/ws/server.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
@@ -22,6 +23,8 @@ export interface RunningParts {
   /** Leaves the cluster and closes the engine's stores. */
   readonly leaveCluster: () => Promise<void>;
   readonly log: Logger;
+  /** What it gathered is written before the process goes. */
+  readonly refusals: RefusalLog;
 }
 
 export interface ShutdownTiming {
@@ -57,6 +60,7 @@ export async function shutDown(parts: RunningParts, timing: ShutdownTiming, stop
   const leaving = parts.leaveCluster();
   if (await settlesWithin(leaving, Math.max(0, deadline - Date.now()) + CLUSTER_GOODBYE_MS)) await leaving; // its error, if any
   else log.warn({ afterMs: timing.shutdownTimeoutMs + CLUSTER_GOODBYE_MS }, 'the cluster engine did not answer in time: stopped without a clean leave');
+  parts.refusals.flush();
 }
 
 /** Whether `work` settled (either way) within `ms`; it is left to finish on its own if not. */

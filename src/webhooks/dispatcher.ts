@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { App, WebhookTarget } from '../core/app.js';
 import { CounterName, type Counters } from '../core/counters.js';
 import type { HubEvent } from '../core/hub-events.js';
-import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { laneCount, laneOf, targetAccepts } from './lanes.js';
 import { DurableTarget, type DurableOptions } from './durable-target.js';
 import { OncePerPeriod } from './once-per-period.js';
@@ -63,9 +63,9 @@ class TargetQueue implements Target {
     private readonly target: WebhookTarget,
     private readonly options: WebhookOptions,
     private readonly counters: Counters,
-    log: Logger,
+    refusals: RefusalLog,
   ) {
-    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, log);
+    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals);
     this.lanes = Array.from({ length: laneCount(target) }, () => ({ queued: [], sending: undefined }));
   }
 
@@ -81,6 +81,11 @@ class TargetQueue implements Target {
     if (this.size > 0) this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, this.size);
     for (const lane of this.lanes) lane.queued = [];
     this.size = 0;
+  }
+
+  /** Events waiting for a request (not those of the request under way). */
+  get depth(): number {
+    return this.size;
   }
 
   accepts(event: HubEvent): boolean {
@@ -141,6 +146,7 @@ class TargetQueue implements Target {
         this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, entries.length);
         return;
       }
+      this.counters.increment(this.app.id, CounterName.WebhookRetries);
       await backoff(wait, this.wakers);
       wait = Math.min(wait * 2, MAX_RETRY_MS);
     }
@@ -149,6 +155,8 @@ class TargetQueue implements Target {
 
 /** What the dispatcher needs of a target, kept in memory (TargetQueue) or in a shared queue (DurableTarget). */
 interface Target {
+  /** Events waiting here for a request (a shared queue's are counted by the queue, not here). */
+  readonly depth: number;
   accepts(event: HubEvent): boolean;
   add(event: WireEvent): void;
   close(): void;
@@ -192,14 +200,14 @@ export class WebhookDispatcher {
     apps: readonly App[] | ((id: string) => App | undefined),
     private readonly options: WebhookOptions,
     counters: Counters,
-    private readonly log: Logger,
+    private readonly refusals: RefusalLog,
     private readonly stillLeft: StillLeft = () => true,
     durable?: { readonly queue: WebhookQueue; readonly options: DurableOptions },
   ) {
     this.durable = durable?.queue;
     const warnings = new OncePerPeriod(LOG_PERIOD_MS);
     this.targetFor = (app, target) =>
-      durable ? new DurableTarget(app, target, durable.queue, durable.options, counters, log, warnings) : new TargetQueue(app, target, options, counters, log);
+      durable ? new DurableTarget(app, target, durable.queue, durable.options, counters, refusals, warnings) : new TargetQueue(app, target, options, counters, refusals);
     if (typeof apps === 'function') this.appById = apps;
     else {
       const byId = new Map(apps.map((app) => [app.id, app]));
@@ -258,7 +266,7 @@ export class WebhookDispatcher {
         queue.close();
         queue.flush().then(
           () => queue.stop(),
-          (err: unknown) => this.log.error({ err }, 'webhook flush failed'),
+          (err: unknown) => this.refusals.log.error({ err }, 'webhook flush failed'),
         );
       }
       this.queues.delete(appId);
@@ -267,6 +275,13 @@ export class WebhookDispatcher {
     const queues = app.webhooks.map((target) => this.targetFor(app, target));
     this.queues.set(appId, { app, queues });
     return queues;
+  }
+
+  /** Events of the app waiting to be sent, over all its targets (read when metrics are scraped). */
+  queueDepth(appId: string): number {
+    let depth = 0;
+    for (const queue of this.queues.get(appId)?.queues ?? []) depth += queue.depth;
+    return depth;
   }
 
   private route(appId: string, event: HubEvent): void {

@@ -3,6 +3,7 @@ import type { App, WebhookTarget } from '../core/app.js';
 import { CounterName, type Counters } from '../core/counters.js';
 import type { HubEvent } from '../core/hub-events.js';
 import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { laneCount, laneOf, targetAccepts } from './lanes.js';
 import type { Lease, WebhookQueue, WireEvent } from './queue.js';
 import { FIRST_RETRY_MS, MAX_RETRY_MS, WebhookSender, backoff } from './sender.js';
@@ -41,17 +42,22 @@ export class DurableTarget {
   private readonly wakers = new Set<() => void>();
   private readonly stopper = new AbortController();
 
+  private readonly log: Logger;
+  /** What waits lives in the shared queue, counted there; none waits in this node's memory. */
+  readonly depth = 0;
+
   constructor(
     private readonly app: App,
     private readonly target: WebhookTarget,
     private readonly queue: WebhookQueue,
     private readonly options: DurableOptions,
     private readonly counters: Counters,
-    private readonly log: Logger,
+    refusals: RefusalLog,
     private readonly warnings: OncePerPeriod,
   ) {
+    this.log = refusals.log;
     this.key = targetKey(target);
-    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, log);
+    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals);
     for (let lane = 0; lane < laneCount(target); lane++) this.loops.push(this.run(lane));
   }
 

@@ -1,6 +1,6 @@
 import type { App, WebhookTarget } from '../core/app.js';
 import { CounterName, type Counters } from '../core/counters.js';
-import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { hmacSha256Hex } from '../util/hmac.js';
 import type { QueueEntry } from './queue.js';
 
@@ -20,6 +20,9 @@ export function webhookBody(entries: readonly QueueEntry[]): string {
   return JSON.stringify({ time_ms: (entries[0]).at, events: entries.map((e) => e.event) });
 }
 
+/** Failed deliveries are logged throttled, per target (the URL without its query string). */
+const WEBHOOK_FAILED = 'webhook deliveries failed (refused or unreachable)';
+
 /** One POST of a signed body to one target; counts and logs how it went. */
 export class WebhookSender {
   /** The target without its query string, which may carry a token. */
@@ -30,7 +33,7 @@ export class WebhookSender {
     private readonly target: WebhookTarget,
     private readonly timeoutMs: number,
     private readonly counters: Counters,
-    private readonly log: Logger,
+    private readonly refusals: RefusalLog,
   ) {
     const url = new URL(target.url);
     this.loggedUrl = url.origin + url.pathname;
@@ -60,10 +63,10 @@ export class WebhookSender {
         return { ok: true };
       }
       reason = `status ${response.status}`;
-      this.log.warn({ app: this.app.id, url: this.loggedUrl, status: response.status }, 'webhook refused');
+      this.refusals.note(this.app.id, WEBHOOK_FAILED, { url: this.loggedUrl, status: response.status }, 1, this.loggedUrl);
     } catch (err) {
       reason = (err as Error).message;
-      this.log.warn({ app: this.app.id, url: this.loggedUrl, err: reason }, 'webhook failed');
+      this.refusals.note(this.app.id, WEBHOOK_FAILED, { url: this.loggedUrl, err: reason }, 1, this.loggedUrl);
     }
     this.counters.increment(this.app.id, CounterName.WebhookFailures);
     return { ok: false, reason };

@@ -44,6 +44,7 @@ const refuse = (status: number, errorCode: NativeRefusalCode, error: string): Ad
 /** `/ws`, `/ws/{appKey}` and dSock's `/connect`: the native front-end's entry. */
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
   return {
+    protocol: 'native',
     matches: (path) => PATH.test(path),
     async admit(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
@@ -76,6 +77,8 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const auth = await authenticateNative(app, req, url, options.claims, clientAddress);
       if (!auth.ok) {
         options.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
+        // An outage of the backend's auth webhook, not a client's bad credentials: the operator's to fix.
+        if (auth.errorCode === 'AUTH_WEBHOOK_FAILED') options.counters.increment(app.id, CounterName.AuthWebhookFailures, 1, auth.error);
         return refuse(auth.status, auth.errorCode, auth.error);
       }
       // Again: others may have been let in while this one waited for its auth webhook.
@@ -86,6 +89,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
     },
     open(link: ClientLink, req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const { app, identity } = state as Admitted;
+      link.attribute(app.id);
       // The app's format, unless the client asks for another one.
       const format = nativeFormatNamed(url.searchParams.get('format')) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');

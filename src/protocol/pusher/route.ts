@@ -55,6 +55,7 @@ class RefusedLink implements LinkHandler {
 /** `ws://host/app/{key}?protocol=7`: the Pusher front-end's entry. */
 export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
   return {
+    protocol: 'pusher',
     matches: (path) => path.startsWith('/app/'),
     // Origins are checked before the handshake, as browsers cannot be told a close code for it anyway.
     // The app is looked up here, where waiting is possible (a database store), and handed to open.
@@ -84,6 +85,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       const app = found.app;
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');
+      link.attribute(app.id);
 
       if (options.maxConnections > 0 && options.hub.size >= options.maxConnections) {
         options.counters.increment(app.id, CounterName.ConnectionsRefusedCapacity);

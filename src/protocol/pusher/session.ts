@@ -337,6 +337,7 @@ export class PusherSession implements Connection, LinkHandler {
     }
     if (frame.event.length > this.app.maxEventNameLength) return this.error(PusherCode.InvalidMessage, 'Event name is too long');
     if (!this.clientEvents.take()) {
+      this.ctx.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
     }
     let data: string;

@@ -40,8 +40,7 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     if (ipLimit) await ipLimit;
     const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
     const app = authenticate(req, url, body, ctx);
-    const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
-    if (appLimit) await appLimit;
+    if (app.apiRequestsPerSecond > 0) await enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
     const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
     const result = await dispatch(route, app, params, body, ctx);
     sendJson(res, 200, { success: true, ...result });

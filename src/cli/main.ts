@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { EngineStartError } from '../cluster/health.js';
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
+import { runWebhooksCommand } from './webhooks.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -11,6 +13,10 @@ function isLoopbackHost(host: string): boolean {
 const SHUTDOWN_OVERRUN_MS = 3_000;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'webhooks') {
+    process.exitCode = await runWebhooksCommand(process.argv.slice(3), process.env, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return;
+  }
   let config;
   try {
     config = loadConfig({ argv: process.argv.slice(2), env: process.env });
@@ -61,6 +67,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // An engine that does not answer at start is an operator's problem to fix, like a bad config: no stack.
+  if (err instanceof EngineStartError) {
+    process.stderr.write(`switchboard: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`switchboard: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -117,11 +117,24 @@ export const configSchema = z
     heartbeatIntervalMs: positiveInt.default(2_000).describe('How often a node tells the cluster it is alive.'),
     nodeTimeoutMs: positiveInt.default(10_000).describe('A node silent this long is dead: its connections and presence members are removed.'),
     clusterRequestTimeoutMs: positiveInt.default(2_000).describe('How long a cluster-wide command (terminate, /info, /disconnect) waits for the other nodes.'),
+    engineTimeoutMs: positiveInt
+      .default(5_000)
+      .describe("A node whose own heartbeats have not come back through the engine for this long counts the engine as down although connected (frozen); must be greater than heartbeatIntervalMs."),
+    startTimeoutMs: positiveInt.default(10_000).describe('Connecting to the cluster engine and the webhook queue at start-up gives up after this long: the CLI exits 2.'),
     webhookBatchMs: nonNegativeInt.default(100).describe('Webhook events are batched for this long into one POST per target.'),
     webhookLeaveDelayMs: nonNegativeInt.default(3_000).describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),
     webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
-    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
+    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target (webhookQueue memory); beyond it the oldest are dropped (and counted).'),
+    webhookQueue: z
+      .enum(['memory', 'redis', 'nats'])
+      .default('memory')
+      .describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
+    webhookQueueMaxEntries: positiveInt.default(100_000).describe('Durable webhook queue: events waiting per app; at the bound new events are refused (and counted).'),
+    webhookQueueMaxBytes: positiveInt.default(64 * 1024 * 1024).describe('Durable webhook queue: bytes of events waiting per app; at the bound new events are refused (and counted).'),
+    webhookQueueLeaseMs: positiveInt.default(30_000).describe('Durable webhook queue: a node that took events and went silent this long (died, froze) leaves them to another node.'),
+    webhookQueuePollMs: positiveInt.default(1_000).describe('Durable webhook queue: how often each lane looks for events raised on other nodes (pushes on this node are sent at once).'),
+    webhookDeadLetterMax: positiveInt.default(1_000).describe('Durable webhook queue: dead letters (events given up after the last retry) kept per app; beyond it the oldest go.'),
     shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
     shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
     apps: z.array(appSchema).default([]),
@@ -156,6 +169,10 @@ export const configSchema = z
       }
       if (typeof nodeTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && nodeTimeoutMs <= heartbeatIntervalMs) {
         ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
+      }
+      const { engineTimeoutMs } = config as Partial<typeof config>;
+      if (typeof engineTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && engineTimeoutMs <= heartbeatIntervalMs) {
+        ctx.addIssue({ code: 'custom', path: ['engineTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
       }
     },
     { when: () => true },

@@ -44,9 +44,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }
   if (path === '/ready') {
-    // Ready = serving and connected to the cluster engine; a degraded node still serves its own clients.
-    const ready = ctx.isServing() && ctx.hub.isHealthy;
-    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
+    // Ready = serving and connected to the cluster engine (and the webhook queue, when shared); a degraded node still serves its own clients.
+    const queue = ctx.webhooks.queueHealthy;
+    const ready = ctx.isServing() && ctx.hub.isHealthy && queue !== false;
+    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy, ...(queue === undefined ? {} : { webhookQueue: queue }) });
   }
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
   if (await handlePusherApi(req, res, url, ctx)) return;

@@ -87,6 +87,7 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       isServing,
       servesApi: config.role !== 'websocket',
       clientAddress,
+      webhooks: parts.webhooks,
     }),
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));

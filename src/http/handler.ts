@@ -52,7 +52,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
   if (path === '/up' || path === '/') {
     return sendJson(res, ctx.isServing() ? 200 : 503, { ok: ctx.isServing() });
   }
-  const up = /^\/up\/([^/]+)$/.exec(path);
+  const up = path.startsWith('/up/') ? /^\/up\/([^/]+)$/.exec(path) : null;
   if (up) {
     const app = await ctx.apps.byId(decodeSegment(up[1]));
     if (!app) throw new HttpError(404, 'Unknown app id');

@@ -71,11 +71,8 @@ export async function historySuite(target: HistoryStoreUnderTest): Promise<void>
 
     it('keeps at most `size` messages, and says when a position is too old to resume from', async () => {
       const ch = channel();
-      let first;
-      for (let i = 1; i <= 12; i += 1) {
-        const p = await store.append('app', ch, entry(i), LIMITS);
-        first ??= p;
-      }
+      const first = await store.append('app', ch, entry(1), LIMITS);
+      for (let i = 2; i <= 12; i += 1) await store.append('app', ch, entry(i), LIMITS);
       const page = await store.read('app', ch, undefined, 100, LIMITS);
       assert.deepEqual(page.messages.map((m) => m.offset), [8, 9, 10, 11, 12]);
       assert.equal(page.oldest, 8);

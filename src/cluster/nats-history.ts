@@ -100,3 +100,30 @@ export class NatsHistoryStore implements HistoryStore {
     return Promise.resolve();
   }
 }
+
+/** Opens the JetStream store on first use: it needs the connection the bus makes at start. */
+export class LazyNatsHistoryStore implements HistoryStore {
+  private store: Promise<HistoryStore> | undefined;
+
+  constructor(private readonly open: () => Promise<HistoryStore>) {}
+
+  private get(): Promise<HistoryStore> {
+    // A failed open (JetStream not reachable yet) is retried on the next use, not remembered.
+    return (this.store ??= this.open().catch((err: unknown) => {
+      this.store = undefined;
+      throw err;
+    }));
+  }
+
+  async append(...args: Parameters<HistoryStore['append']>): Promise<Position> {
+    return (await this.get()).append(...args);
+  }
+
+  async read(...args: Parameters<HistoryStore['read']>): Promise<HistoryPage> {
+    return (await this.get()).read(...args);
+  }
+
+  async close(): Promise<void> {
+    if (this.store) await (await this.store.catch(() => undefined))?.close();
+  }
+}

@@ -33,12 +33,13 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger): 
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
   );
-  const hub: Hub = new Hub(cluster.bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
+  const hub: Hub = new Hub(cluster.bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters, cluster.history);
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
     await hub.close();
     await cluster.claims.close();
     await cluster.rateLimiter.close();
+    await cluster.history.close();
   };
   return { ...cluster, hub, counters, webhooks, leaveCluster };
 }

@@ -22,6 +22,7 @@ export const NativeErrorCode = {
   CHANNEL_FULL: 'the channel has `maxChannelSubscribers` subscribers on this node',
   TOO_MANY_CHANNELS: 'the connection is on `maxChannelsPerConnection` channels',
   RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second; the frame is dropped',
+  HISTORY_UNAVAILABLE: 'the history store could not be read: subscribed, but without a replay',
 } as const;
 export type NativeErrorCode = keyof typeof NativeErrorCode;
 

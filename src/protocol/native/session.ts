@@ -11,7 +11,7 @@ import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import type { NativeIdentity } from './auth.js';
 import { NativeClose, type NativeErrorCode } from './codes.js';
-import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
+import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, parsePosition, type NativeFormat } from './codec.js';
 
 
 export interface NativeSessionOptions {
@@ -107,7 +107,7 @@ export class NativeSession implements Connection, LinkHandler {
     const m = decoded.message;
     switch (m.action) {
       case 'subscribe':
-        return this.subscribe(m.channel, typeof m.password === 'string' ? m.password : undefined);
+        return this.subscribe(m.channel, typeof m.password === 'string' ? m.password : undefined, m.since);
       case 'unsubscribe':
         if (typeof m.channel !== 'string') return this.error('INVALID_CHANNEL', 'unsubscribe needs a channel');
         this.hub.unsubscribe(this, m.channel);
@@ -151,7 +151,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.link.sendText(encodeNativeError(code, message, channel, this.options.format));
   }
 
-  private subscribe(channel: unknown, password: string | undefined): void {
+  private subscribe(channel: unknown, password: string | undefined, since?: unknown): void {
     if (!isValidNativeChannelName(channel, this.app.maxChannelNameLength)) {
       return this.error('INVALID_CHANNEL', `A channel name is 1-${this.app.maxChannelNameLength} characters, no control characters, not starting with #`);
     }
@@ -178,6 +178,19 @@ export class NativeSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
+    if (since !== undefined && since !== null && parsePosition(since) === undefined) {
+      this.error('INVALID_MESSAGE', '`since` is {"epoch": string, "offset": integer >= 0}', channel);
+    }
+    // On a history channel the ack says where the channel is (and, with `since`, whether the
+    // replay that follows it is complete); then the replay, then live messages.
+    if (this.hub.historyLimits(this.app, channel) !== null) {
+      this.hub
+        .resume(this, channel, parsePosition(since), (outcome) => {
+          if (this.options.acks || since !== undefined) this.link.sendText(encodeNativeAck('subscribed', channel, outcome));
+        })
+        .catch(() => this.error('HISTORY_UNAVAILABLE', 'History could not be read; subscribed without a replay', channel));
+      return;
+    }
     if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
   }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import { EngineStartError } from '../cluster/health.js';
 import { ConfigError, appsWithDefaultSecret, loadConfig, unknownEnvNames } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
+import { runWebhooksCommand } from './webhooks.js';
+import { TlsLoadError } from '../transport/tls.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -11,6 +14,10 @@ function isLoopbackHost(host: string): boolean {
 const SHUTDOWN_OVERRUN_MS = 3_000;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'webhooks') {
+    process.exitCode = await runWebhooksCommand(process.argv.slice(3), process.env, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return;
+  }
   let config;
   try {
     config = loadConfig({ argv: process.argv.slice(2), env: process.env });
@@ -28,9 +35,18 @@ async function main(): Promise<void> {
   if (defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
     log.warn({ apps: defaultSecret }, 'apps signing with the default secret "app-secret" on a public interface: anyone can publish to them; set SWITCHBOARD_APP_SECRET');
   }
-  const server = await createServer(config, { log });
+  const server = await createServer(config, { log }).catch((err: unknown) => {
+    // A certificate or key that cannot be read or used is a configuration problem, like a bad setting.
+    if (!(err instanceof TlsLoadError)) throw err;
+    process.stderr.write(`switchboard: ${err.message}\n`);
+    process.exit(2);
+  });
   const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
-  log.info(`Switchboard listening on ${config.host}:${server.port} (WebSocket + HTTP), serving apps: ${apps}`);
+  const over = config.tlsCert ? 'WebSocket + HTTP over TLS' : 'WebSocket + HTTP';
+  log.info(`Switchboard listening on ${config.host}:${server.port} (${over}), serving apps: ${apps}`);
+  if (server.redirectPort !== undefined) log.info(`Plain HTTP on ${config.host}:${server.redirectPort} redirects to HTTPS`);
+  // certbot's and cert-manager's renewals: `kill -HUP` (or a file change) brings the new certificate in.
+  if (config.tlsCert) process.on('SIGHUP', () => server.reloadTls());
   if (server.metricsPort !== undefined) log.info(`Prometheus metrics on ${config.metricsHost || config.host}:${server.metricsPort}/metrics`);
 
   let stopping = false;
@@ -61,6 +77,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // An engine that does not answer at start is an operator's problem to fix, like a bad config: no stack.
+  if (err instanceof EngineStartError) {
+    process.stderr.write(`switchboard: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`switchboard: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -41,6 +41,8 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
     nodeTimeoutMs: config.nodeTimeoutMs,
     requestTimeoutMs: config.clusterRequestTimeoutMs,
     dataTopics: 16,
+    engineTimeoutMs: config.engineTimeoutMs,
+    startTimeoutMs: config.startTimeoutMs,
   };
   const clusterLog = log.child({ component: 'cluster' });
   switch (config.adapter) {

@@ -124,7 +124,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
   for (const [suffix, field] of Object.entries(APP_ENV_FIELDS)) {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
     if (raw === undefined) continue;
-    if (field === 'allowedOrigins') fromEnv[field] = splitList(raw);
+    if (APP_SETTINGS.get(field)?.isList) fromEnv[field] = splitList(raw);
     else fromEnv[field] = APP_SETTINGS.get(field)?.isText ? raw : coerce(raw);
   }
   if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong

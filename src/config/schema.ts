@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isAddressOrRange } from '../util/client-address.js';
+import { isOriginPattern } from '../util/origin-pattern.js';
 
 /**
  * The one place where settings and their defaults live. Keys are camelCase; each top-level
@@ -8,6 +9,11 @@ import { isAddressOrRange } from '../util/client-address.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+
+/** Browser origins allowed to call the HTTP APIs (CORS): `*`, `https://app.example.com`, `https://*.example.com`, `*.example.com`. */
+const corsOrigins = z
+  .array(z.string().refine(isOriginPattern, 'must be *, an origin (https://app.example.com[:port]) or a sub-domain pattern (https://*.example.com)'))
+  .default([]);
 
 const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
 
@@ -29,6 +35,8 @@ export const webhookSchema = z
     events: z.array(z.enum(webhookEvents)).min(1).optional(),
     /** Only events of channels whose name starts with this. */
     channelPrefix: z.string().optional(),
+    /** Only events of channels whose name ends with this (with channelPrefix: both must match). */
+    channelSuffix: z.string().optional(),
     headers: z.record(z.string(), z.string()).default({}),
     /** Events of up to webhookBatchMs in one request (Pusher's opt-in "batch webhooks"); one per request otherwise. */
     batch: z.boolean().default(false),
@@ -46,7 +54,10 @@ const historyRuleSchema = z
 
 export const appSchema = z
   .object({
-    id: z.string().min(1, 'is required').describe('The app id of the HTTP API paths and webhooks.'),
+    // soketi's and Sockudo's example files give numeric ids: taken as their decimal string.
+    id: z
+      .union([z.string().min(1, 'is required'), z.number().int().nonnegative().transform(String)])
+      .describe('The app id of the HTTP API paths and webhooks (a number is taken as its decimal string).'),
     key: z.string().min(1, 'is required').describe('The public key clients connect with (`/app/{key}`).'),
     secret: z.string().min(1, 'is required').describe('Signs API requests, private and presence subscriptions, and webhooks.'),
     enabled: z.boolean().default(true),
@@ -71,9 +82,15 @@ export const appSchema = z
     slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close').describe('What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close.'),
     slowConsumerWaitMs: positiveInt.default(5_000),
     apiRequestsPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit.'),
+    signIn: z
+      .enum(['allowed', 'required', 'disabled'])
+      .default('allowed')
+      .describe('Pusher user sign-in: allowed; required within signInTimeoutMs of connecting (else close 4009, soketi\'s enableUserAuthentication); disabled (pusher:signin refused with 4300).'),
+    signInTimeoutMs: positiveInt.default(30_000).describe('How long a connection of a signIn: required app has to sign in.'),
     idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
     allowedOrigins: z.array(z.string().min(1)).default([]).describe('Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all.'),
+    corsOrigins: corsOrigins.describe("Browser origins allowed to call this app's HTTP API, added to the server's corsOrigins."),
     apiToken: z.string().min(16, 'must be at least 16 characters').optional().describe('Bearer token of the native HTTP API for this app; unset means Pusher signatures only.'),
     allowAnonymous: z.boolean().default(true).describe('Native protocol connections with no credentials (public channels only).'),
     clientPublish: z.boolean().default(false).describe('Native clients may publish to channels they are subscribed to.'),
@@ -94,6 +111,14 @@ export const configSchema = z
     port: z.number().int().min(0).max(65535).default(6001).describe('Port of the client and API listener; 0 picks a free one (also read from PORT).'),
     metricsPort: z.number().int().min(0).max(65535).default(0).describe('Prometheus metrics (GET /metrics) on their own listener; 0 = off.'),
     metricsHost: z.string().default('').describe('Interface of the metrics listener; empty = the same as `host`.'),
+    metricsTls: z.boolean().default(false).describe('Serve the metrics listener over TLS too, with the server\'s certificate (needs tlsCert).'),
+    tlsCert: z.string().default('').describe('PEM certificate (or full chain) file; with tlsKey, `port` serves https:// and wss:// only.'),
+    tlsKey: z.string().default('').describe('PEM private key file of tlsCert.'),
+    tlsCa: z.string().default('').describe('PEM intermediate certificates sent after tlsCert, when that file holds the certificate alone.'),
+    tlsPassphrase: z.string().default('').describe('Passphrase of an encrypted tlsKey.'),
+    tlsWatch: z.boolean().default(true).describe('Reload the certificate when its files change (SIGHUP reloads it regardless).'),
+    tlsRedirectPort: z.number().int().min(0).max(65535).default(0).describe('A plain-HTTP listener on this port that redirects (308) to https://; 0 = off.'),
+    corsOrigins: corsOrigins.describe('Browser origins allowed to call the HTTP APIs of every app (CORS); none here or in an app = CORS off.'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written (JSON lines on stdout).'),
     activityTimeoutSeconds: positiveInt.default(120).describe('Told to Pusher clients in connection_established; the server pings after this much silence.'),
     nativePingIntervalSeconds: positiveInt.default(30).describe('Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s).'),
@@ -117,11 +142,24 @@ export const configSchema = z
     heartbeatIntervalMs: positiveInt.default(2_000).describe('How often a node tells the cluster it is alive.'),
     nodeTimeoutMs: positiveInt.default(10_000).describe('A node silent this long is dead: its connections and presence members are removed.'),
     clusterRequestTimeoutMs: positiveInt.default(2_000).describe('How long a cluster-wide command (terminate, /info, /disconnect) waits for the other nodes.'),
+    engineTimeoutMs: positiveInt
+      .default(5_000)
+      .describe("A node whose own heartbeats have not come back through the engine for this long counts the engine as down although connected (frozen); must be greater than heartbeatIntervalMs."),
+    startTimeoutMs: positiveInt.default(10_000).describe('Connecting to the cluster engine and the webhook queue at start-up gives up after this long: the CLI exits 2.'),
     webhookBatchMs: nonNegativeInt.default(100).describe('Webhook events are batched for this long into one POST per target.'),
     webhookLeaveDelayMs: nonNegativeInt.default(3_000).describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),
     webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
-    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
+    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target (webhookQueue memory); beyond it the oldest are dropped (and counted).'),
+    webhookQueue: z
+      .enum(['memory', 'redis', 'nats'])
+      .default('memory')
+      .describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
+    webhookQueueMaxEntries: positiveInt.default(100_000).describe('Durable webhook queue: events waiting per app; at the bound new events are refused (and counted).'),
+    webhookQueueMaxBytes: positiveInt.default(64 * 1024 * 1024).describe('Durable webhook queue: bytes of events waiting per app; at the bound new events are refused (and counted).'),
+    webhookQueueLeaseMs: positiveInt.default(30_000).describe('Durable webhook queue: a node that took events and went silent this long (died, froze) leaves them to another node.'),
+    webhookQueuePollMs: positiveInt.default(1_000).describe('Durable webhook queue: how often each lane looks for events raised on other nodes (pushes on this node are sent at once).'),
+    webhookDeadLetterMax: positiveInt.default(1_000).describe('Durable webhook queue: dead letters (events given up after the last retry) kept per app; beyond it the oldest go.'),
     shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
     shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
     apps: z.array(appSchema).default([]),
@@ -151,15 +189,34 @@ export const configSchema = z
     (config, ctx) => {
       // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
       const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      tlsProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }
       if (typeof nodeTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && nodeTimeoutMs <= heartbeatIntervalMs) {
         ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
       }
+      const { engineTimeoutMs } = config as Partial<typeof config>;
+      if (typeof engineTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && engineTimeoutMs <= heartbeatIntervalMs) {
+        ctx.addIssue({ code: 'custom', path: ['engineTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
+      }
     },
     { when: () => true },
   );
+
+/** TLS settings that make no sense on their own. */
+function tlsProblems(config: Partial<Record<string, unknown>>): [string, string][] {
+  const problems: [string, string][] = [];
+  const on = Boolean(config.tlsCert) && Boolean(config.tlsKey);
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push([config.tlsCert ? 'tlsKey' : 'tlsCert', 'tlsCert and tlsKey go together']);
+  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls']) {
+    if (config[key] && !on) problems.push([key, 'needs tlsCert and tlsKey']);
+  }
+  if (typeof config.tlsRedirectPort === 'number' && config.tlsRedirectPort !== 0 && config.tlsRedirectPort === config.port) {
+    problems.push(['tlsRedirectPort', 'must differ from port']);
+  }
+  return problems;
+}
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

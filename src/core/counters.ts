@@ -13,6 +13,10 @@ export const CounterName = {
   WebhooksSent: 'webhooks_sent',
   WebhookFailures: 'webhook_failures',
   WebhookEventsDropped: 'webhook_events_dropped',
+  /** Of the dropped: refused because the app's durable queue was at its bound. */
+  WebhookQueueFull: 'webhook_events_refused_queue_full',
+  /** Given up after the last retry and kept as dead letters (durable queues). */
+  WebhookEventsDeadLettered: 'webhook_events_dead_lettered',
 } as const;
 
 export type CounterName = (typeof CounterName)[keyof typeof CounterName];

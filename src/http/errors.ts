@@ -28,6 +28,7 @@ export const ApiErrorCode = {
   INVALID_DURATION: { status: [400], description: '`duration` not an integer' },
   NEGATIVE_DURATION: { status: [400], description: '`duration` negative' },
   CLAIM_ID_ALREADY_USED: { status: [400], description: '`/claim` with an `id` that holds an unexpired claim' },
+  NO_DURABLE_QUEUE: { status: [409], description: 'dead letters asked for with `webhookQueue: memory`' },
   RATE_LIMITED: { status: [429], description: 'an API request rate limit reached' },
   INTERNAL_ERROR: { status: [500], description: 'the server failed (a store down, a bug); logged' },
 } as const;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import type { CorsPolicy } from './cors.js';
 import { RequestTarget } from '../util/request-target.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
@@ -13,6 +14,8 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
   readonly isServing: () => boolean;
   /** A websocket-only node answers health checks but not the APIs. */
   readonly servesApi: boolean;
+  /** Set when browser origins may call the APIs. */
+  readonly cors?: CorsPolicy;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
@@ -20,6 +23,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
   return (req, res) => {
     // Draining: this connection is about to be cut, so the client must not reuse it.
     if (!ctx.isServing()) res.shouldKeepAlive = false;
+    if (ctx.cors?.handle(req, res, (req.url ?? '/').split('?')[0])) return;
     handle(req, res, ctx).catch((err: unknown) => {
       const reply = errorReply(err);
       if (reply) return sendJson(res, reply.status, pusherErrorBody(reply), reply.headers);
@@ -44,9 +48,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }
   if (path === '/ready') {
-    // Ready = serving and connected to the cluster engine; a degraded node still serves its own clients.
-    const ready = ctx.isServing() && ctx.hub.isHealthy;
-    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
+    // Ready = serving and connected to the cluster engine (and the webhook queue, when shared); a degraded node still serves its own clients.
+    const queue = ctx.webhooks.queueHealthy;
+    const ready = ctx.isServing() && ctx.hub.isHealthy && queue !== false;
+    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy, ...(queue === undefined ? {} : { webhookQueue: queue }) });
   }
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
   if (await handlePusherApi(req, res, url, ctx)) return;

@@ -9,6 +9,7 @@ import type { HubActions, HubReadView } from '../core/hub-view.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
+import { listDeadLetters, replayDeadLetters, type DeadLetterAccess } from './dead-letters.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
@@ -23,9 +24,10 @@ export interface NativeApiContext extends ApiRateContext {
   readonly claims: ClaimStore;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
+  readonly webhooks: DeadLetterAccess;
 }
 
-const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
+const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -139,6 +141,10 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
       return info(app, p, ctx);
     case 'GET /stats':
       return stats(ctx, app) as Record<string, unknown>;
+    case 'GET /webhooks/dead-letters':
+      return listDeadLetters(app, p.string('limit'), ctx.webhooks);
+    case 'POST /webhooks/dead-letters/replay':
+      return replayDeadLetters(app, p.raw('ids'), ctx.webhooks);
     default:
       return claim(app, p, ctx);
   }

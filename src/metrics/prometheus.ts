@@ -1,10 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { processUsage } from './usage.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Traffic } from '../core/app-state.js';
 import { CounterName, type Counters } from '../core/counters.js';
 import type { HubReadView } from '../core/hub-view.js';
+import type { CertificateReloader } from '../transport/tls.js';
+import { listen } from '../util/listen.js';
 
 const PREFIX = 'switchboard_';
 /** Refusals made before an app is known are counted under this app_id. */
@@ -85,24 +88,26 @@ function totalsCounter(registry: Registry, name: string, help: string, read: () 
   });
 }
 
-/** GET /metrics on its own listener, apart from the public port, as Prometheus scrapes it unauthenticated. */
-export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics\n');
+/**
+ * GET /metrics (and soketi's GET /usage) on its own listener, apart from the public port, as
+ * Prometheus scrapes it unauthenticated; over TLS when `tls` is given (a scraper outside the host's network).
+ */
+export async function startMetricsServer(registry: Registry, host: string, port: number, tls?: CertificateReloader): Promise<{ server: Server; port: number }> {
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = req.url?.split('?')[0];
+    if (req.method === 'GET' && path === '/usage') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(processUsage()));
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics or GET /usage\n');
       return;
     }
     registry.metrics().then(
       (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
       () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics collection failed\n'),
     );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return { server, port: (server.address() as AddressInfo).port };
+  };
+  const server: Server = tls ? tls.serve(createHttpsServer(tls.options(), answer)) : createServer(answer);
+  return { server, port: await listen(server, port, host) };
 }

@@ -4,7 +4,11 @@ import type { Config } from '../config/schema.js';
 import { Counters } from '../core/counters.js';
 import { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
+import { createWebhookQueue } from '../webhooks/create-queue.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+
+/** Most events in one request of a batching target on a durable queue. */
+const WEBHOOK_MAX_BATCH = 100;
 
 export interface HubParts extends ClusterParts {
   readonly hub: Hub;
@@ -16,6 +20,8 @@ export interface HubParts extends ClusterParts {
 
 /** Joins the cluster engine the config names and starts the hub on it, with its webhooks and counters. */
 export async function buildHub(config: Config, apps: AppRegistry, log: Logger): Promise<HubParts> {
+  // Before the cluster: a queue that cannot connect then leaves no engine connections behind.
+  const webhookQueue = await createWebhookQueue(config);
   const cluster = await createCluster(config, log);
   const counters = new Counters();
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
@@ -32,10 +38,22 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger): 
     // Called later, when a held-back leave is due; the hub exists by then.
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
+    webhookQueue && {
+      queue: webhookQueue,
+      options: {
+        batchMs: config.webhookBatchMs,
+        timeoutMs: config.webhookTimeoutMs,
+        retryForMs: config.webhookRetryForMs,
+        pollMs: config.webhookQueuePollMs,
+        leaseMs: config.webhookQueueLeaseMs,
+        maxBatch: WEBHOOK_MAX_BATCH,
+      },
+    },
   );
   const hub: Hub = new Hub(cluster.bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters, cluster.history);
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
+    await webhookQueue?.close();
     await hub.close();
     await cluster.claims.close();
     await cluster.rateLimiter.close();

@@ -1,15 +1,18 @@
 import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Config } from '../config/schema.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
+import { CorsPolicy } from '../http/cors.js';
 import { createHttpHandler } from '../http/handler.js';
 import type { Logger } from '../log.js';
 import { nativeRoute } from '../protocol/native/route.js';
 import { pusherRoute } from '../protocol/pusher/route.js';
 import { queuePolicyFor } from '../protocol/session-limits.js';
+import type { CertificateReloader } from '../transport/tls.js';
 import { WsTransport, refuseUpgrade } from '../transport/ws/server.js';
 import { ClientAddressResolver } from '../util/client-address.js';
 import type { HubParts } from './build-hub.js';
@@ -22,8 +25,11 @@ export interface Listeners {
   readonly http: Server;
 }
 
-/** The WebSocket engine with both protocol front-ends, and the HTTP server (APIs, health, upgrades) in front of it. */
-export function createListeners(config: Config, apps: AppRegistry, parts: HubParts, log: Logger, isServing: () => boolean): Listeners {
+/**
+ * The WebSocket engine with both protocol front-ends, and the HTTP server (APIs, health, upgrades)
+ * in front of it; an HTTPS one with `tls`, serving wss:// upgrades on the same port.
+ */
+export function createListeners(config: Config, apps: AppRegistry, parts: HubParts, log: Logger, isServing: () => boolean, tls?: CertificateReloader): Listeners {
   const { hub, counters, claims, rateLimiter } = parts;
   const nextSocketId = socketIdFactory();
   const defaultApp = config.apps[0] as App;
@@ -66,15 +72,15 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       onRefused: (reason) => counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
     },
   );
-  const http: Server = createHttpServer(
-    {
-      // Slowloris: a client must finish its headers (an upgrade included) in time.
-      headersTimeout: config.handshakeTimeoutMs,
-      requestTimeout: config.handshakeTimeoutMs * 3,
-      connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
-      keepAliveTimeout: 65_000,
-    },
-    createHttpHandler({
+  const httpOptions = {
+    // Slowloris: a client must finish its headers (an upgrade included) in time.
+    headersTimeout: config.handshakeTimeoutMs,
+    requestTimeout: config.handshakeTimeoutMs * 3,
+    connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
+    keepAliveTimeout: 65_000,
+  };
+  const cors = new CorsPolicy(config.corsOrigins, config.apps);
+  const handler = createHttpHandler({
       rateLimiter,
       counters,
       apiRequestsPerIpPerSecond: config.apiRequestsPerIpPerSecond,
@@ -87,8 +93,13 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       isServing,
       servesApi: config.role !== 'websocket',
       clientAddress,
-    }),
-  );
+      webhooks: parts.webhooks,
+      ...(cors.enabled ? { cors } : {}),
+    });
+  const http: Server = tls
+    ? // A client that opens a connection and never finishes the TLS handshake is cut like a slow HTTP one.
+      tls.serve(createHttpsServer({ ...httpOptions, handshakeTimeout: config.handshakeTimeoutMs, ...tls.options() }, handler))
+    : createHttpServer(httpOptions, handler);
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
   else http.on('upgrade', (_req, socket) => refuseUpgrade(socket, 404, { error: 'This node serves the HTTP API only' }));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {

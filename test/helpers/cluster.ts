@@ -321,6 +321,10 @@ export interface ThrowawayServer {
   readonly stop: () => Promise<void>;
   /** Starts it again on the same port and waits until it answers. */
   readonly start: () => Promise<void>;
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a frozen engine). */
+  readonly pause: () => void;
+  /** SIGCONT after pause(). */
+  readonly resume: () => void;
 }
 
 function spawnLogged(file: string, args: readonly string[], log: string[]): ChildProcess {
@@ -334,13 +338,17 @@ function spawnLogged(file: string, args: readonly string[], log: string[]): Chil
   return child;
 }
 
-/** A standalone redis-server on a free port, without persistence. */
-export async function startRedisServer(): Promise<ThrowawayServer> {
+/**
+ * A standalone redis-server on a free port, without persistence; `persistent`: with an
+ * append-only file synced on every write, so what it holds survives a SIGKILL and restart.
+ */
+export async function startRedisServer({ persistent = false } = {}): Promise<ThrowawayServer> {
   const port = await freePort();
   const log: string[] = [];
   let child: ChildProcess | undefined;
+  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', makeTmpDir('redis-aof')] : ['--appendonly', 'no'];
   const start = async (): Promise<void> => {
-    child = spawnLogged(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], log);
+    child = spawnLogged(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no'], log);
     await eventually(() => redisAnswers(port), `redis-server on ${port}\n${log.join('')}`, 5000);
   };
   await start();
@@ -351,6 +359,8 @@ export async function startRedisServer(): Promise<ThrowawayServer> {
       if (child) await stopProcess(child, 'SIGKILL');
     },
     start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
   };
 }
 
@@ -372,6 +382,8 @@ export async function startNatsServer(): Promise<ThrowawayServer> {
       if (child) await stopProcess(child, 'SIGKILL');
     },
     start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
   };
 }
 

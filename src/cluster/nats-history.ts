@@ -2,6 +2,7 @@ import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, t
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pageOf, type HistoryEntry, type HistoryLimits, type HistoryMessage, type HistoryPage, type HistoryStore, type Position } from '../core/history.js';
 import { newEpoch } from '../core/memory-history.js';
+import { openOnce } from './open-once.js';
 
 interface Stored {
   readonly e: string;
@@ -101,29 +102,23 @@ export class NatsHistoryStore implements HistoryStore {
   }
 }
 
-/** Opens the JetStream store on first use: it needs the connection the bus makes at start. */
+/** The JetStream store, opened on first use (see openOnce). */
 export class LazyNatsHistoryStore implements HistoryStore {
-  private store: Promise<HistoryStore> | undefined;
+  private readonly store: ReturnType<typeof openOnce<HistoryStore>>;
 
-  constructor(private readonly open: () => Promise<HistoryStore>) {}
-
-  private get(): Promise<HistoryStore> {
-    // A failed open (JetStream not reachable yet) is retried on the next use, not remembered.
-    return (this.store ??= this.open().catch((err: unknown) => {
-      this.store = undefined;
-      throw err;
-    }));
+  constructor(open: () => Promise<HistoryStore>) {
+    this.store = openOnce(open);
   }
 
   async append(...args: Parameters<HistoryStore['append']>): Promise<Position> {
-    return (await this.get()).append(...args);
+    return (await this.store.get()).append(...args);
   }
 
   async read(...args: Parameters<HistoryStore['read']>): Promise<HistoryPage> {
-    return (await this.get()).read(...args);
+    return (await this.store.get()).read(...args);
   }
 
   async close(): Promise<void> {
-    if (this.store) await (await this.store.catch(() => undefined))?.close();
+    await (await this.store.opened()?.catch(() => undefined))?.close();
   }
 }

@@ -18,7 +18,7 @@ describe('history and resume (native protocol, local engine)', () => {
   const channel = () => `chat-${(n += 1)}`;
 
   before(async () => {
-    server = await startServer({ apps: [{ ...APP, clientPublish: true, nativeFormat: 'envelope', history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] }] });
+    server = await startServer({ apps: [{ ...APP, clientPublish: true, clientMessagesPerSecond: 1000, nativeFormat: 'envelope', history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] }] });
   });
   after(async () => {
     for (const c of clients) c.close();

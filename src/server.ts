@@ -1,12 +1,16 @@
 import type { Server } from 'node:http';
 import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.js';
-import { StaticAppRegistry } from './apps/registry.js';
+import { createAppStore } from './apps/create.js';
+import { AppManager } from './apps/manage.js';
+import { StaticAppRegistry, type AppRegistry } from './apps/registry.js';
+import { AppResolver } from './apps/resolver.js';
 import { validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { Hub } from './core/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { buildHub } from './server/build-hub.js';
-import { embeddingApi, type EmbeddingApi } from './server/embedding.js';
+import type { SwitchboardHooks } from './embedding/hooks.js';
+import { embeddingApi, hookSetup, type EmbeddingApi } from './server/embedding.js';
 import { createListeners, listen } from './server/listeners.js';
 import { shutDown } from './server/shutdown.js';
 import { startHttpsRedirect } from './transport/https-redirect.js';
@@ -17,6 +21,8 @@ export type { PublishOptions } from './server/embedding.js';
 export interface ServerOptions {
   /** Defaults to a pino logger at config.logLevel. */
   log?: Logger;
+  /** The application's hooks: lifecycle notices, and a say over what clients send (see README, Embedding). */
+  hooks?: SwitchboardHooks;
 }
 
 export interface Switchboard extends EmbeddingApi {
@@ -36,6 +42,8 @@ export interface Switchboard extends EmbeddingApi {
    * certificate. False when TLS is off, the files are unchanged, or they cannot be used (logged).
    */
   reloadTls(): boolean;
+  /** Where apps are looked up (and cached, for a database store). */
+  readonly apps: AppRegistry;
   /** Drains (clients told to reconnect) and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
@@ -51,11 +59,36 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const tls = config.tlsCert
     ? new CertificateReloader({ cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa, passphrase: config.tlsPassphrase }, log.child({ component: 'tls' }))
     : undefined;
-  const apps = new StaticAppRegistry(config.apps);
-  const parts = await buildHub(config, apps, log);
-  const { hub, webhooks, counters, leaveCluster } = parts;
+  const store = await createAppStore(config, log);
+  // The config store keeps its fixed, indexed registry; a database is asked through a cache.
+  const resolver =
+    config.appStore === 'config'
+      ? undefined
+      : new AppResolver(store, { ttlMs: config.appCacheTtlMs, negativeCacheSize: config.appNegativeCacheSize }, log.child({ component: 'apps' }));
+  const apps: AppRegistry = resolver ?? new StaticAppRegistry(config.apps);
+  let parts: Awaited<ReturnType<typeof buildHub>>;
+  try {
+    parts = await buildHub(config, apps, log, resolver);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const { hub, webhooks, counters } = parts;
+  const leaveCluster = async (): Promise<void> => {
+    await parts.leaveCluster();
+    await store.close();
+  };
   let serving = true;
-  const { transport, http } = createListeners(config, apps, parts, log, () => serving, tls);
+  const hooks = options.hooks && hookSetup(options.hooks, config, counters, log);
+  const { transport, http } = createListeners(config, apps, parts, log, () => serving, tls, {
+    adminToken: config.adminToken || undefined,
+    appManager: new AppManager(store),
+    // This node has re-read the app when the admin API answers; the others re-read it on the news.
+    announceAppChanged: async (appId) => {
+      await resolver?.invalidate(appId);
+      await hub.announceAppChanged(appId);
+    },
+  }, hooks);
   let metrics: { readonly server: Server; readonly port: number } | undefined;
   let redirect: { readonly server: Server; readonly port: number } | undefined;
 
@@ -104,8 +137,9 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     metricsPort: metrics?.port,
     redirectPort: redirect?.port,
     reloadTls: () => tls?.reload('reloadTls() or SIGHUP') ?? false,
+    apps,
     url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ...embeddingApi(hub, apps, config.apps[0]),
+    ...embeddingApi(hub, counters, apps, config),
     close: () => (closing ??= shutDown(running, config, () => (serving = false))),
   };
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
 import { runWebhooksCommand } from './webhooks.js';
 import { TlsLoadError } from '../transport/tls.js';
+import { runAppsCommand } from './apps.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -16,6 +17,11 @@ const SHUTDOWN_OVERRUN_MS = 3_000;
 async function main(): Promise<void> {
   if (process.argv[2] === 'webhooks') {
     process.exitCode = await runWebhooksCommand(process.argv.slice(3), process.env, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return;
+  }
+  if (process.argv[2] === 'apps') {
+    const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+    process.exitCode = await runAppsCommand(process.argv.slice(3), process.env, write(process.stdout), write(process.stderr));
     return;
   }
   let config;
@@ -32,7 +38,7 @@ async function main(): Promise<void> {
   const unknown = unknownEnvNames(process.env);
   if (unknown.length > 0) log.warn({ variables: unknown }, 'these SWITCHBOARD_ variables set nothing: mistyped?');
   const defaultSecret = appsWithDefaultSecret(config);
-  if (defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
+  if (config.appStore === 'config' && defaultSecret.length > 0 && !isLoopbackHost(config.host)) {
     log.warn({ apps: defaultSecret }, 'apps signing with the default secret "app-secret" on a public interface: anyone can publish to them; set SWITCHBOARD_APP_SECRET');
   }
   const server = await createServer(config, { log }).catch((err: unknown) => {
@@ -41,7 +47,8 @@ async function main(): Promise<void> {
     process.stderr.write(`switchboard: ${err.message}\n`);
     process.exit(2);
   });
-  const apps = config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ');
+  const apps =
+    config.appStore === 'config' ? config.apps.map((a) => `${a.id} (key ${a.key})`).join(', ') : `those of the ${config.appStore} app store (table ${config.appStoreTable})`;
   const over = config.tlsCert ? 'WebSocket + HTTP over TLS' : 'WebSocket + HTTP';
   log.info(`Switchboard listening on ${config.host}:${server.port} (${over}), serving apps: ${apps}`);
   if (server.redirectPort !== undefined) log.info(`Plain HTTP on ${config.host}:${server.redirectPort} redirects to HTTPS`);

@@ -24,6 +24,8 @@ const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'm
 const outboundUrl = z
   .url({ protocol: /^https?$/ })
   .refine((url) => {
+    // Refinements run even after the URL check failed: that one has said what is wrong.
+    if (!URL.canParse(url)) return true;
     const parsed = new URL(url);
     return parsed.username === '' && parsed.password === '';
   }, 'must not hold a user or password (send credentials in headers)');
@@ -162,6 +164,25 @@ export const configSchema = z
     webhookDeadLetterMax: positiveInt.default(1_000).describe('Durable webhook queue: dead letters (events given up after the last retry) kept per app; beyond it the oldest go.'),
     shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
     shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
+    appStore: z.enum(['config', 'postgres', 'mysql', 'dynamodb']).default('config').describe('Where apps live: the config file (fixed at start), or a database read while the server runs.'),
+    appStoreUrl: z.string().default('').describe('`postgres://user:pass@host:5432/db` or `mysql://user:pass@host:3306/db` for those stores.'),
+    appStoreTable: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and - only, starting with a letter or _')
+      .default('apps')
+      .describe('The table (or DynamoDB table) of apps: soketi\'s is `apps`, Sockudo\'s `applications`.'),
+    appStoreRegion: z.string().default('').describe('DynamoDB: the AWS region; empty = the SDK\'s (AWS_REGION).'),
+    appStoreEndpoint: z.string().default('').describe('DynamoDB: an endpoint for DynamoDB Local or dynalite; empty = AWS.'),
+    appStoreTimeoutMs: positiveInt.default(2_000).describe('A query slower than this fails: a slow database counts as down.'),
+    appCacheTtlMs: positiveInt.default(5_000).describe('How long a looked-up app is used before it is read again; apps in use are re-read at this interval.'),
+    appNegativeCacheSize: positiveInt.default(10_000).describe('Unknown keys and ids remembered (for appCacheTtlMs), so a storm of bad keys does not reach the database.'),
+    adminToken: z
+      .string()
+      .refine((token) => token === '' || token.length >= 16, 'must be at least 16 characters')
+      .default('')
+      .describe('Bearer token of the admin API (/admin/apps); empty turns the admin API off.'),
+    hookTimeoutMs: positiveInt.default(5_000).describe("Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding)."),
+    maxConnectionMetadataBytes: positiveInt.default(4 * 1024).describe('Largest metadata (as UTF-8 JSON) an embedding application may attach to one connection.'),
     apps: z.array(appSchema).default([]),
   })
   .strict()
@@ -188,7 +209,10 @@ export const configSchema = z
   .superRefine(
     (config, ctx) => {
       // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
-      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs, appStore, appStoreUrl } = config as Partial<typeof config>;
+      if ((appStore === 'postgres' || appStore === 'mysql') && !appStoreUrl) {
+        ctx.addIssue({ code: 'custom', path: ['appStoreUrl'], message: `the ${appStore} app store needs a URL (${appStore}://user:password@host/database)` });
+      }
       tlsProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });

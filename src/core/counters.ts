@@ -17,6 +17,7 @@ export const CounterName = {
   WebhookQueueFull: 'webhook_events_refused_queue_full',
   /** Given up after the last retry and kept as dead letters (durable queues). */
   WebhookEventsDeadLettered: 'webhook_events_dead_lettered',
+  HookFailures: 'hook_failures',
 } as const;
 
 export type CounterName = (typeof CounterName)[keyof typeof CounterName];

@@ -30,6 +30,7 @@ export const ApiErrorCode = {
   CLAIM_ID_ALREADY_USED: { status: [400], description: '`/claim` with an `id` that holds an unexpired claim' },
   NO_DURABLE_QUEUE: { status: [409], description: 'dead letters asked for with `webhookQueue: memory`' },
   RATE_LIMITED: { status: [429], description: 'an API request rate limit reached' },
+  APP_STORE_UNAVAILABLE: { status: [503], description: 'the app database cannot be reached and the app is not cached: retry (`Retry-After`)' },
   INTERNAL_ERROR: { status: [500], description: 'the server failed (a store down, a bug); logged' },
 } as const;
 export type ApiErrorCode = keyof typeof ApiErrorCode;

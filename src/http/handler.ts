@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { CorsPolicy } from './cors.js';
 import { RequestTarget } from '../util/request-target.js';
+import { handleAdminApi, type AdminApiContext } from './admin-api.js';
 import { handleNativeApi, type NativeApiContext } from './native-api.js';
 import { handlePusherApi, type PusherApiContext } from './pusher-api.js';
 import type { ApiRateContext } from './rate-limit.js';
 import { HttpError, errorReply, pusherErrorBody } from './errors.js';
 import { decodeSegment, sendJson } from './respond.js';
 
-export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext {
+export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRateContext, AdminApiContext {
   readonly log: Logger;
   /** False while draining: /up answers 503 so load balancers move traffic away. */
   readonly isServing: () => boolean;
@@ -43,17 +44,24 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
   }
   const up = /^\/up\/([^/]+)$/.exec(path);
   if (up) {
-    const app = ctx.apps.byId(decodeSegment(up[1]));
+    const app = await ctx.apps.byId(decodeSegment(up[1]));
     if (!app) throw new HttpError(404, 'Unknown app id');
     return sendJson(res, ctx.isServing() && app.enabled ? 200 : 503, { ok: ctx.isServing() && app.enabled });
   }
   if (path === '/ready') {
-    // Ready = serving and connected to the cluster engine (and the webhook queue, when shared); a degraded node still serves its own clients.
+    // Ready = serving, connected to the cluster engine, to the app store and (when shared) to the webhook queue; a degraded node still serves its own clients.
     const queue = ctx.webhooks.queueHealthy;
-    const ready = ctx.isServing() && ctx.hub.isHealthy && queue !== false;
-    return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy, ...(queue === undefined ? {} : { webhookQueue: queue }) });
+    const ready = ctx.isServing() && ctx.hub.isHealthy && ctx.apps.isAvailable && queue !== false;
+    return sendJson(res, ready ? 200 : 503, {
+      ready,
+      serving: ctx.isServing(),
+      cluster: ctx.hub.isHealthy,
+      appStore: ctx.apps.isAvailable,
+      ...(queue === undefined ? {} : { webhookQueue: queue }),
+    });
   }
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
+  if (await handleAdminApi(req, res, url, ctx)) return;
   if (await handlePusherApi(req, res, url, ctx)) return;
   if (await handleNativeApi(req, res, url, ctx)) return;
   throw new HttpError(404, 'Not found');

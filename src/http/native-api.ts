@@ -41,7 +41,7 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     const ipLimit = enforceIpRate(ctx, req);
     if (ipLimit) await ipLimit;
     const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
-    const app = authenticate(req, url, body, ctx);
+    const app = await authenticate(req, url, body, ctx);
     const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
     if (appLimit) await appLimit;
     const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
@@ -59,17 +59,17 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
   return true;
 }
 
-function authenticate(req: IncomingMessage, url: RequestTarget, body: Buffer, ctx: NativeApiContext): App {
+async function authenticate(req: IncomingMessage, url: RequestTarget, body: Buffer, ctx: NativeApiContext): Promise<App> {
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const token = bearer ?? url.searchParams.get('token');
   if (token) {
-    const app = ctx.apps.byApiToken(token);
+    const app = await ctx.apps.byApiToken(token);
     if (!app) throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Invalid API token');
     return checkEnabled(app);
   }
   const key = url.searchParams.get('auth_key');
   if (key) {
-    const app = ctx.apps.byKey(key);
+    const app = await ctx.apps.byKey(key);
     if (!app) throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Unknown auth_key');
     try {
       verifyPusherSignature(app, req.method ?? 'GET', url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
@@ -140,7 +140,7 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /info':
       return info(app, p, ctx);
     case 'GET /stats':
-      return stats(ctx, app) as Record<string, unknown>;
+      return { ...stats(ctx, app) };
     case 'GET /webhooks/dead-letters':
       return listDeadLetters(app, p.string('limit'), ctx.webhooks);
     case 'POST /webhooks/dead-letters/replay':
@@ -228,6 +228,7 @@ async function info(app: App, p: Params, ctx: NativeApiContext): Promise<Record<
     user: c.user,
     ...(c.session === undefined ? {} : { session: c.session }),
     protocol: c.protocol,
+    ...(c.metadata === undefined ? {} : { metadata: c.metadata }),
   }));
   const claims = 'user' in to ? await ctx.claims.list(app.id, to.user, to.session) : [];
   return { connections, claims: claims.map(({ id, expiration, user, session }) => ({ id, expiration, user, ...(session === undefined ? {} : { session }) })) };

@@ -3,6 +3,7 @@ import type { AppRegistry } from '../apps/registry.js';
 import type { App } from '../core/app.js';
 import { channelKind, isReservedEventName, isValidChannelName } from '../core/channels.js';
 import type { HubActions, HubReadView } from '../core/hub-view.js';
+import { statsOf, type StatsSnapshot } from '../core/stats.js';
 import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
@@ -32,7 +33,7 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
   if (!match) return false;
   const ipLimit = enforceIpRate(ctx, req);
   if (ipLimit) await ipLimit;
-  const app = ctx.apps.byId(decodeSegment(match[1]));
+  const app = await ctx.apps.byId(decodeSegment(match[1]));
   if (!app) throw new HttpError(404, 'Unknown app id');
   const method = req.method ?? 'GET';
   const body = method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
@@ -193,12 +194,6 @@ function presenceUsers(hub: HubReadView & HubActions, app: App, channel: string)
 }
 
 /** Refusals and losses counted on this node, plus cluster-wide connection count (GET /apps/{id}/stats). */
-export function stats({ hub, counters }: Pick<PusherApiContext, 'hub' | 'counters'>, app: App): object {
-  return {
-    node: hub.nodeId,
-    connections: hub.connectionCountOf(app.id),
-    counters: counters.snapshot(app.id),
-    // Refusals made before any app was known (per-IP limits) belong to the whole server.
-    serverCounters: counters.snapshot(''),
-  };
+export function stats({ hub, counters }: Pick<PusherApiContext, 'hub' | 'counters'>, app: App): StatsSnapshot {
+  return statsOf(hub, counters, app.id);
 }

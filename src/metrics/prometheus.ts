@@ -57,6 +57,25 @@ export function createMetricsRegistry(hub: HubReadView, counters: Counters, apps
     },
   });
 
+  new Gauge({
+    name: `${PREFIX}app_store_available`,
+    help: '1 while the app store answers (always 1 for the config store)',
+    registers: [registry],
+    collect() {
+      this.set(apps.isAvailable ? 1 : 0);
+    },
+  });
+
+  new Counter({
+    name: `${PREFIX}app_store_queries_total`,
+    help: 'Look-ups sent to the app store (cache misses and refreshes); 0 for the config store',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(apps.storeQueries);
+    },
+  });
+
   const traffic: [string, string, keyof Traffic][] = [
     ['messages_published_total', 'Messages published from this node (HTTP API, client events, embedding API)', 'published'],
     ['messages_delivered_total', 'Frames handed to connections on this node', 'delivered'],

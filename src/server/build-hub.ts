@@ -1,4 +1,5 @@
 import type { AppRegistry } from '../apps/registry.js';
+import type { AppResolver } from '../apps/resolver.js';
 import { createCluster, type ClusterParts } from '../cluster/create.js';
 import type { Config } from '../config/schema.js';
 import { Counters } from '../core/counters.js';
@@ -19,13 +20,13 @@ export interface HubParts extends ClusterParts {
 }
 
 /** Joins the cluster engine the config names and starts the hub on it, with its webhooks and counters. */
-export async function buildHub(config: Config, apps: AppRegistry, log: Logger): Promise<HubParts> {
+export async function buildHub(config: Config, apps: AppRegistry, log: Logger, resolver?: AppResolver): Promise<HubParts> {
   // Before the cluster: a queue that cannot connect then leaves no engine connections behind.
   const webhookQueue = await createWebhookQueue(config);
   const cluster = await createCluster(config, log);
   const counters = new Counters();
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
-    config.apps,
+    (id) => apps.cachedById(id),
     {
       batchMs: config.webhookBatchMs,
       leaveDelayMs: config.webhookLeaveDelayMs,
@@ -50,10 +51,19 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger): 
       },
     },
   );
-  const hub: Hub = new Hub(cluster.bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters, cluster.history);
+  // A change made through another node's admin API: re-read the app now.
+  const hub: Hub = new Hub(cluster.bus, (id) => apps.cachedById(id), Date.now, webhooks.handle, counters, (appId) => {
+    resolver?.invalidate(appId).catch((err: unknown) => log.error({ err, app: appId }, 'could not re-read a changed app'));
+  }, cluster.history);
+  resolver?.start({
+    onChange: (app) => hub.updateApp(app, app.id),
+    onRemoved: (id) => hub.updateApp(undefined, id),
+    inUse: (id) => !hub.connections(id).next().done,
+  });
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
     await webhookQueue?.close();
+    resolver?.stop();
     await hub.close();
     await cluster.claims.close();
     await cluster.rateLimiter.close();

@@ -2,7 +2,8 @@ import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, t
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AppRegistry } from '../apps/registry.js';
-import type { Config } from '../config/schema.js';
+import { appSchema, type Config } from '../config/schema.js';
+import type { AdminApiContext } from '../http/admin-api.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
@@ -15,6 +16,7 @@ import { queuePolicyFor } from '../protocol/session-limits.js';
 import type { CertificateReloader } from '../transport/tls.js';
 import { WsTransport, refuseUpgrade } from '../transport/ws/server.js';
 import { ClientAddressResolver } from '../util/client-address.js';
+import type { HookSetup } from '../embedding/connection-hooks.js';
 import type { HubParts } from './build-hub.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
@@ -29,10 +31,20 @@ export interface Listeners {
  * The WebSocket engine with both protocol front-ends, and the HTTP server (APIs, health, upgrades)
  * in front of it; an HTTPS one with `tls`, serving wss:// upgrades on the same port.
  */
-export function createListeners(config: Config, apps: AppRegistry, parts: HubParts, log: Logger, isServing: () => boolean, tls?: CertificateReloader): Listeners {
+export function createListeners(
+  config: Config,
+  apps: AppRegistry,
+  parts: HubParts,
+  log: Logger,
+  isServing: () => boolean,
+  tls: CertificateReloader | undefined,
+  admin: Omit<AdminApiContext, 'log' | 'maxRequestBodyBytes'>,
+  hooks?: HookSetup,
+): Listeners {
   const { hub, counters, claims, rateLimiter } = parts;
   const nextSocketId = socketIdFactory();
-  const defaultApp = config.apps[0] as App;
+  // With a database store there is no "first app": /ws must name its key.
+  const defaultApp: App | undefined = config.appStore === 'config' ? config.apps[0] : undefined;
   const clientAddresses = new ClientAddressResolver(config.trustedProxies);
   const clientAddress = (req: IncomingMessage): string => clientAddresses.of(req);
   const transport = new WsTransport(
@@ -45,6 +57,8 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
         nextSocketId,
         activityTimeoutSeconds: config.activityTimeoutSeconds,
         maxConnections: config.maxConnections,
+        clientAddress,
+        hooks,
       }),
       nativeRoute({
         hub,
@@ -55,11 +69,13 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
         nextSocketId,
         maxConnections: config.maxConnections,
         pingAfterMs: config.nativePingIntervalSeconds * 1000,
+        clientAddress,
+        hooks,
       }),
     ],
     {
       maxMessageBytes: config.maxMessageBytes,
-      defaultQueuePolicy: queuePolicyFor(defaultApp),
+      defaultQueuePolicy: queuePolicyFor(defaultApp ?? appSchema.parse({ id: '-', key: '-', secret: '-' })),
       activityTimeoutMs: config.activityTimeoutSeconds * 1000,
       shortestPingAfterMs: config.nativePingIntervalSeconds * 1000,
       pongTimeoutMs: config.pongTimeoutSeconds * 1000,
@@ -94,6 +110,7 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       servesApi: config.role !== 'websocket',
       clientAddress,
       webhooks: parts.webhooks,
+      ...admin,
       ...(cors.enabled ? { cors } : {}),
     });
   const http: Server = tls

@@ -47,7 +47,8 @@ export interface LinkHandler {
   onOverflow(): void;
   /** A frame was dropped because the send queue was full. */
   onDropped(): void;
-  onClose(): void;
+  /** The socket closed: `code` and `reason` of the close frame received (1005 when it had none, 1006 when the socket dropped). */
+  onClose(code?: number, reason?: string): void;
 }
 
 export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown>; retryAfter?: number };

@@ -180,24 +180,32 @@ function leaveKey(appId: string, event: JoinOrLeave): string {
  * join within a moment, and then neither is reported.
  */
 export class WebhookDispatcher {
-  private readonly queues = new Map<string, Target[]>();
+  /** Each app's queues, made on its first event (or at start), with the app they were made for. */
+  private readonly queues = new Map<string, { app: App; queues: Target[] }>();
   private readonly durable: WebhookQueue | undefined;
+  private readonly targetFor: (app: App, target: WebhookTarget) => Target;
   private readonly heldLeaves = new Map<string, { appId: string; event: LeaveEvent; timer: NodeJS.Timeout }>();
+  private readonly appById: (id: string) => App | undefined;
 
   constructor(
-    apps: readonly App[],
+    /** The apps, or how to find one (apps in a database change while the server runs). */
+    apps: readonly App[] | ((id: string) => App | undefined),
     private readonly options: WebhookOptions,
     counters: Counters,
-    log: Logger,
+    private readonly log: Logger,
     private readonly stillLeft: StillLeft = () => true,
     durable?: { readonly queue: WebhookQueue; readonly options: DurableOptions },
   ) {
     this.durable = durable?.queue;
     const warnings = new OncePerPeriod(LOG_PERIOD_MS);
-    const targetFor = (app: App, target: WebhookTarget): Target =>
+    this.targetFor = (app, target) =>
       durable ? new DurableTarget(app, target, durable.queue, durable.options, counters, log, warnings) : new TargetQueue(app, target, options, counters, log);
-    for (const app of apps) {
-      if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => targetFor(app, target)));
+    if (typeof apps === 'function') this.appById = apps;
+    else {
+      const byId = new Map(apps.map((app) => [app.id, app]));
+      this.appById = (id) => byId.get(id);
+      // Made at start: with a shared queue this node delivers what other nodes queued, events of its own or not.
+      for (const app of apps) this.queuesOf(app.id);
     }
   }
 
@@ -220,9 +228,9 @@ export class WebhookDispatcher {
     return this.durable ? this.durable.replay(appId, ids) : Promise.resolve(0);
   }
 
-  /** The hub's event listener: a map miss for apps without webhooks. */
+  /** The hub's event listener: nothing to do for apps without webhooks. */
   readonly handle = (appId: string, event: HubEvent): void => {
-    if (!this.queues.has(appId)) return;
+    if (!this.appById(appId)?.webhooks.length) return;
     if (this.options.leaveDelayMs > 0) {
       if (event.name === 'channel_vacated' || event.name === 'member_removed') return this.holdLeave(appId, event);
       if (event.name === 'channel_occupied' || event.name === 'member_added') {
@@ -239,9 +247,31 @@ export class WebhookDispatcher {
     this.route(appId, event);
   };
 
+  /** The app's queues, made anew when the app changed (targets, or the secret that signs them). */
+  private queuesOf(appId: string): readonly Target[] {
+    const app = this.appById(appId);
+    const entry = this.queues.get(appId);
+    if (entry && entry.app === app) return entry.queues;
+    if (entry) {
+      // What the old queues hold still goes out, signed as it was when it was queued.
+      for (const queue of entry.queues) {
+        queue.close();
+        queue.flush().then(
+          () => queue.stop(),
+          (err: unknown) => this.log.error({ err }, 'webhook flush failed'),
+        );
+      }
+      this.queues.delete(appId);
+    }
+    if (!app || app.webhooks.length === 0) return [];
+    const queues = app.webhooks.map((target) => this.targetFor(app, target));
+    this.queues.set(appId, { app, queues });
+    return queues;
+  }
+
   private route(appId: string, event: HubEvent): void {
     let wire: WireEvent | undefined;
-    for (const queue of this.queues.get(appId) ?? []) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
+    for (const queue of this.queuesOf(appId)) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
   }
 
   private holdLeave(appId: string, event: LeaveEvent): void {
@@ -263,7 +293,7 @@ export class WebhookDispatcher {
   /** Sends held leaves and what is queued, one attempt per batch, within `deadlineMs`. */
   async close(deadlineMs: number): Promise<void> {
     for (const key of [...this.heldLeaves.keys()]) this.releaseLeave(key);
-    const all = [...this.queues.values()].flat();
+    const all = [...this.queues.values()].flatMap((entry) => entry.queues);
     for (const queue of all) queue.close();
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => (deadline = setTimeout(resolve, deadlineMs)))]);

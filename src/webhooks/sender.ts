@@ -17,7 +17,7 @@ export type Attempt = { readonly ok: true } | { readonly ok: false; readonly rea
 
 /** The request body: Pusher's `{time_ms, events}`, stamped with when the (first) event happened. */
 export function webhookBody(entries: readonly QueueEntry[]): string {
-  return JSON.stringify({ time_ms: (entries[0] as QueueEntry).at, events: entries.map((e) => e.event) });
+  return JSON.stringify({ time_ms: (entries[0]).at, events: entries.map((e) => e.event) });
 }
 
 /** One POST of a signed body to one target; counts and logs how it went. */

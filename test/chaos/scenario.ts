@@ -1,4 +1,3 @@
-import type { Switchboard } from '../../src/index.js';
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs } from '../helpers/clients.js';
 import {
   eventually,
@@ -111,20 +110,20 @@ export async function runChaos(options: ChaosOptions): Promise<{ published: numb
   };
 
   const addMember = async (node: SwitchboardNode, user: string): Promise<void> => {
-    const client = pusherClient(node.server as Switchboard, { presence: { user_id: user } });
+    const client = pusherClient(node.server, { presence: { user_id: user } });
     await connected(client);
     const seen: number[] = [];
     const feed = client.subscribe(CHANNEL);
     feed.bind('seq', (data: { n: number }) => seen.push(data.n));
     await subscribed(client, PRESENCE);
     members.push({ user, node, client, seen });
-    const native = await connectNative(node.server as Switchboard, '/ws?ack=1');
+    const native = await connectNative(node.server, '/ws?ack=1');
     await subscribeNative(native, CHANNEL);
     natives.push(native);
   };
   const raiseWebhook = async (node: SwitchboardNode): Promise<void> => {
     const channel = `wh-${webhookChannels.length}-${node.name}`;
-    const client = pusherClient(node.server as Switchboard);
+    const client = pusherClient(node.server);
     await connected(client);
     await subscribed(client, channel);
     webhookChannels.push(channel);

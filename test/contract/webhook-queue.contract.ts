@@ -154,8 +154,8 @@ export async function webhookQueueSuite(options: QueueSuiteOptions): Promise<voi
       assert.deepEqual(dead.map((d) => d.id), entries.slice(1).map((e) => e.id), 'capped at 3, oldest gone');
       assert.deepEqual(dead[0], { ...entries[1], target: ref.target, lane: ref.lane, failedAt: 5_001, reason: 'status 500' });
       assert.equal(await take(pair.b, ref), undefined, 'buried entries left the lane');
-      assert.equal(await pair.b.replay(ref.appId, [entries[2]!.id]), 1);
-      assert.deepEqual((await pair.a.deadLetters(ref.appId, 10)).map((d) => d.id), [entries[1]!.id, entries[3]!.id]);
+      assert.equal(await pair.b.replay(ref.appId, [entries[2].id]), 1);
+      assert.deepEqual((await pair.a.deadLetters(ref.appId, 10)).map((d) => d.id), [entries[1].id, entries[3].id]);
       const back = await take(pair.a, ref);
       assert.deepEqual(back?.entries, [entries[2]]);
       await back?.ack();
@@ -165,7 +165,7 @@ export async function webhookQueueSuite(options: QueueSuiteOptions): Promise<voi
       const next = await take(pair.b, ref);
       await next?.ack();
       const last = await take(pair.b, ref);
-      assert.deepEqual([next?.entries[0]?.id, last?.entries[0]?.id], [entries[1]!.id, entries[3]!.id]);
+      assert.deepEqual([next?.entries[0]?.id, last?.entries[0]?.id], [entries[1].id, entries[3].id]);
     });
 
     it('keeps a dead letter that does not fit under the bound when replayed', async () => {

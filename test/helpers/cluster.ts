@@ -66,6 +66,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The config of in-process nodes on the machine's Redis (the same object for each node of one
+ * cluster): a prefix of their own, and a node timeout far longer than any test.
+ */
+export function redisNodeConfig<A>(label: string, apps: A[]) {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent' as const,
+    adapter: 'redis' as const,
+    clusterPrefix: uniquePrefix(label),
+    heartbeatIntervalMs: 200,
+    nodeTimeoutMs: 60_000,
+    apps,
+  };
+}
+
 /** A prefix no other run shares, for keys, channels and subjects on a shared engine. */
 export function uniquePrefix(label: string): string {
   return `sbtest-${label}-${process.pid}-${randomBytes(4).toString('hex')}`;

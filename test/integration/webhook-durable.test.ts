@@ -100,7 +100,7 @@ function checkDelivery(receiver: WebhookReceiver): void {
     assert.equal(ids.length, events.length, 'one id per event');
     events.forEach((event, i) => {
       const key = `${event.channel}|${event.name}`;
-      const id = ids[i] as string;
+      const id = ids[i];
       const seen = byId.get(id);
       assert.ok(seen === undefined || seen === key, `id ${id} used for ${seen} and ${key}`);
       byId.set(id, key);
@@ -149,7 +149,7 @@ for (const engine of engines) {
 
     it('delivers what waited in the engine across its restart', async () => {
       const { server, nodes, prefix, hookPort } = await setup();
-      await raiseEvents(nodes[0] as SwitchboardNode);
+      await raiseEvents(nodes[0]);
       await eventually(async () => (await engine.queued(server, prefix)) === 2 * CHANNELS, `${2 * CHANNELS} events queued`, 10_000);
       await server.stop();
       await server.start();

@@ -207,9 +207,9 @@ export class WsTransport {
   }
 
   /** Called once per socket when it has closed. */
-  forget(link: WsLink): void {
+  forget(link: WsLink, code: number, reason: string): void {
     this.links.delete(link);
-    link.handler.onClose();
+    link.handler.onClose(code, reason);
   }
 
   private sweep(now: number): void {
@@ -251,7 +251,7 @@ function onSocketActivity(this: WebSocket): void {
 /** Bad frames and oversized messages are followed by 'close'; ws has already chosen the code. */
 function onSocketError(): void {}
 
-function onSocketClose(this: WebSocket): void {
+function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
   const tagged = this as TaggedSocket;
-  tagged[kTransport].forget(tagged[kLink]);
+  tagged[kTransport].forget(tagged[kLink], code, reason.toString('utf8'));
 }

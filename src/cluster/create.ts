@@ -2,14 +2,18 @@ import { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
+import type { HistoryLimits, HistoryStore } from '../core/history.js';
+import { MemoryHistoryStore } from '../core/memory-history.js';
 import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
 import { ClusterBus } from './bus.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
+import { LazyNatsHistoryStore, NatsHistoryStore } from './nats-history.js';
 import { NatsEngine } from './nats.js';
 import { RedisClaimStore } from './redis-claims.js';
+import { RedisHistoryStore } from './redis-history.js';
 import { RedisRateLimiter } from './redis-rate-limit.js';
 import { RedisClusterEngine, RedisEngine } from './redis.js';
 import type { ClusterStats } from './stats.js';
@@ -33,6 +37,8 @@ export interface ClusterParts {
   readonly claims: ClaimStore;
   /** Counters of rate limits: shared through Redis on the Redis engines, per node otherwise. */
   readonly rateLimiter: RateLimiter;
+  /** Channel history: one position per message cluster-wide, so it lives in the engine too. */
+  readonly history: HistoryStore;
 }
 
 /** Picks the engine from `config.adapter`; the rest of the server never knows which it got. */
@@ -50,7 +56,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
   const clusterLog = log.child({ component: 'cluster' });
   switch (config.adapter) {
     case 'local':
-      return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter() };
+      return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter(), history: new MemoryHistoryStore() };
     case 'redis': {
       const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
@@ -58,6 +64,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
         bus: new ClusterBus(new RedisEngine(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
         rateLimiter: new RedisRateLimiter(store, prefix),
+        history: new RedisHistoryStore(store, prefix),
       };
     }
     case 'redis-cluster': {
@@ -71,6 +78,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
         bus: new ClusterBus(new RedisClusterEngine(nodes, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
         rateLimiter: new RedisRateLimiter(store, prefix),
+        history: new RedisHistoryStore(store, prefix),
       };
     }
     case 'nats': {
@@ -81,9 +89,20 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
         if (!nc) return Promise.reject(new Error('NATS is not connected'));
         return NatsClaimStore.open(nc, `${config.clusterPrefix}-claims`);
       });
-      return { bus, claims, rateLimiter: new MemoryRateLimiter() };
+      const history = new LazyNatsHistoryStore(() => {
+        const nc = transport.connection;
+        if (!nc) return Promise.reject(new Error('NATS is not connected'));
+        return NatsHistoryStore.open(nc, `${config.clusterPrefix}-history`, largestHistory(config));
+      });
+      return { bus, claims, rateLimiter: new MemoryRateLimiter(), history };
     }
   }
+}
+
+/** The stream-wide caps of the JetStream history: the largest any app's rule asks for. */
+function largestHistory(config: Config): HistoryLimits {
+  const rules = config.apps.flatMap((app) => app.history);
+  return { size: Math.max(1, ...rules.map((r) => r.size)), ttlSeconds: Math.max(1, ...rules.map((r) => r.ttlSeconds)) };
 }
 
 /** Opens a store on first use: the NATS one needs the connection that the bus makes at start. */

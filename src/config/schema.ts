@@ -45,6 +45,15 @@ export const webhookSchema = z
   })
   .strict();
 
+/** One history rule of an app: channels matching the pattern keep their last `size` messages for `ttlSeconds`. */
+const historyRuleSchema = z
+  .object({
+    channels: z.string().min(1).describe('Channel name pattern; `*` matches any run of characters.'),
+    size: positiveInt.max(1000).default(100).describe('Messages kept per channel.'),
+    ttlSeconds: positiveInt.max(24 * 60 * 60).default(300).describe('Seconds a message is kept.'),
+  })
+  .strict();
+
 export const appSchema = z
   .object({
     // soketi's and Sockudo's example files give numeric ids: taken as their decimal string.
@@ -94,6 +103,7 @@ export const appSchema = z
     claimTtlSeconds: positiveInt.default(60).describe('Lifetime of a single-use claim when its creator gives none.'),
     channelPasswords: z.record(z.string(), z.string().min(1)).default({}).describe('Channels that need a password to subscribe (plumego\'s rooms), name → password.'),
     webhooks: z.array(webhookSchema).default([]),
+    history: z.array(historyRuleSchema).default([]).describe('Channels that keep history for replay and resume: `[{ channels: "chat-*", size: 100, ttlSeconds: 300 }]`; the first matching rule applies.'),
   })
   .strict();
 

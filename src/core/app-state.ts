@@ -1,6 +1,8 @@
+import type { Catching } from './channel-history.js';
 import type { ChannelKind } from './channels.js';
 import type { Connection, SocketId } from './connection.js';
 import type { ChannelMessage } from './message.js';
+import type { Sequencer } from './sequencer.js';
 import { NodeTally } from './tally.js';
 
 /** What this node published and delivered for one app (monotonic, for metrics). */
@@ -23,6 +25,10 @@ export class ChannelState {
   readonly localSockets: Map<string, number> | undefined;
   countTimer: NodeJS.Timeout | undefined;
   lastCountSentAt = 0;
+  /** History channels only: puts positioned messages back in offset order (sequencer.ts). */
+  sequencer: Sequencer<ChannelMessage> | undefined;
+  /** Connections replaying history here (channel-history.ts); undefined until one resumes. */
+  catching: Map<Connection, Catching> | undefined;
 
   constructor(
     readonly name: string,

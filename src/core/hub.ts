@@ -1,7 +1,8 @@
 import type { App } from './app.js';
-import { AppStates, NO_CONNECTIONS, NO_TRAFFIC, type Traffic } from './app-state.js';
+import { AppStates, NO_CONNECTIONS, NO_TRAFFIC, type ChannelState, type Traffic } from './app-state.js';
 import type { BusSink, ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget, MessageBus } from './bus.js';
 import { CacheChannels } from './cache-channels.js';
+import { ChannelHistory, routeCatching, type ResumeOutcome } from './channel-history.js';
 import { ChannelReads, type ChannelInfo } from './channel-reads.js';
 import { channelKind, directTarget } from './channels.js';
 import { ClusterCommands } from './cluster-commands.js';
@@ -12,9 +13,12 @@ import { Counters } from './counters.js';
 import { fanOut } from './fan-out.js';
 import type { HubContext } from './hub-context.js';
 import type { HubEvent, HubEventListener } from './hub-events.js';
+import type { HistoryPage, HistoryStore, Position } from './history.js';
 import type { HubActions, HubReadView } from './hub-view.js';
 import type { ChannelMessage } from './message.js';
 import { Presence, type PresenceMember } from './presence.js';
+import { Sequencer } from './sequencer.js';
+import { MemoryHistoryStore } from './memory-history.js';
 import type { StateDelta } from './state-delta.js';
 import { Subscriptions, type SubscribeOutcome } from './subscriptions.js';
 import { Users } from './users.js';
@@ -44,6 +48,7 @@ export class Hub implements BusSink, HubReadView, HubActions {
   private readonly cluster: ClusterState;
   private readonly commands: ClusterCommands;
   private readonly reads: ChannelReads;
+  private readonly history: ChannelHistory;
 
   constructor(
     private readonly bus: MessageBus,
@@ -54,7 +59,10 @@ export class Hub implements BusSink, HubReadView, HubActions {
     readonly counters: Counters = new Counters(),
     /** Another node (or this one) changed an app: re-read it. */
     private readonly onAppChanged: (appId: string) => void = () => undefined,
+    /** Where history channels keep their messages; the engine's store in a cluster. */
+    historyStore: HistoryStore = new MemoryHistoryStore(now),
   ) {
+    this.history = new ChannelHistory(historyStore);
     this.ctx = { self: bus.nodeId, bus, apps: this.apps, appById, now, onEvent };
     this.registry = new ConnectionRegistry(this.ctx);
     this.presence = new Presence(this.ctx);
@@ -163,10 +171,45 @@ export class Hub implements BusSink, HubReadView, HubActions {
 
   // --- publishing and delivery ---
 
-  /** Publishes through the bus, so every node (this one included) delivers it. */
+  /**
+   * Publishes through the bus, so every node (this one included) delivers it. An event on a
+   * history channel is stored first, and goes out with the position the store gave it.
+   */
   publish(app: App, message: ChannelMessage): void {
     this.apps.of(app.id).traffic.published += 1;
-    this.bus.publish(app.id, message);
+    const limits = message.kind === 'event' ? this.history.limitsOf(app, message.channel) : null;
+    if (limits === null || message.kind !== 'event') {
+      this.bus.publish(app.id, message);
+      return;
+    }
+    this.history.append(app, message, limits).then(
+      (positioned) => this.bus.publish(app.id, positioned),
+      // The store is unreachable: delivered live without a position (at most once, as any channel).
+      () => this.bus.publish(app.id, message),
+    );
+  }
+
+  /** Whether the channel keeps history, and how much. */
+  historyLimits(app: App, channel: string): ReturnType<ChannelHistory['limitsOf']> {
+    return this.history.limitsOf(app, channel);
+  }
+
+  /** A page of a channel's history (for the REST reads). */
+  readHistory(app: App, channel: string, after: number | undefined, limit: number, newest: boolean): Promise<HistoryPage> | null {
+    const limits = this.history.limitsOf(app, channel);
+    return limits && this.history.read(app.id, channel, after, limit, limits, newest);
+  }
+
+  /**
+   * After a subscribe to a history channel: replays what the connection missed since `since`
+   * (told first through `tell`), then it is live. Resolves false when the channel keeps no history.
+   */
+  async resume(conn: Connection, channel: string, since: Position | undefined, tell: (outcome: ResumeOutcome) => void): Promise<boolean> {
+    const limits = this.history.limitsOf(conn.app, channel);
+    const ch = this.apps.get(conn.app.id)?.channels.get(channel);
+    if (!limits || !ch?.subscribers.has(conn)) return false;
+    await this.history.resume(conn.app, conn, ch, since, limits, tell);
+    return true;
   }
 
   /** This node's publish and delivery totals for the app. */
@@ -189,7 +232,9 @@ export class Hub implements BusSink, HubReadView, HubActions {
     const ch = this.apps.get(appId)?.channels.get(message.channel);
     // A subscribed channel knows its kind: no name parsing per message on the hot path.
     if (message.kind === 'event' && !message.fromClient && (ch ? ch.kind.isCache : channelKind(message.channel).isCache)) this.cache.store(appId, message);
-    if (ch) fanOut(ch.subscribers, message, ch.traffic);
+    if (!ch) return;
+    if (message.kind === 'event' && message.position !== undefined) (ch.sequencer ??= new Sequencer<ChannelMessage>((m) => deliverOnChannel(ch, m))).accept(message, message.position);
+    else fanOut(ch.subscribers, message, ch.traffic);
   }
 
   /**
@@ -278,4 +323,14 @@ export class Hub implements BusSink, HubReadView, HubActions {
   ownedState(): StateDelta[] {
     return this.cluster.ownedState();
   }
+}
+
+/** Fan-out on a history channel, where some subscribers may be catching up on a replay. */
+function deliverOnChannel(ch: ChannelState, message: ChannelMessage): void {
+  if (ch.catching === undefined || ch.catching.size === 0) {
+    fanOut(ch.subscribers, message, ch.traffic);
+    return;
+  }
+  const skip = routeCatching(ch, message);
+  fanOut(skip.size === 0 ? ch.subscribers : [...ch.subscribers].filter((c) => !skip.has(c)), message, ch.traffic);
 }

@@ -1,4 +1,5 @@
 import type { SocketId } from './connection.js';
+import type { Position } from './history.js';
 
 /**
  * What the hub fans out on a channel. The kinds are semantic: each front-end decides how a
@@ -21,6 +22,8 @@ export type ChannelMessage =
       readonly fromClient?: boolean;
       /** With a user channel: only that user's connections of this session. */
       readonly session?: string;
+      /** On channels that keep history: where the message sits in it. */
+      readonly position?: Position;
     }
   | {
       readonly kind: 'member_added';

@@ -58,7 +58,7 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
   // A change made through another node's admin API: re-read the app now.
   const hub: Hub = new Hub(cluster.bus, (id) => apps.cachedById(id), Date.now, webhooks.handle, counters, (appId) => {
     resolver?.invalidate(appId).catch((err: unknown) => log.error({ err, app: appId }, 'could not re-read a changed app'));
-  });
+  }, cluster.history);
   resolver?.start({
     onChange: (app) => hub.updateApp(app, app.id),
     onRemoved: (id) => hub.updateApp(undefined, id),
@@ -71,6 +71,7 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
     await hub.close();
     await cluster.claims.close();
     await cluster.rateLimiter.close();
+    await cluster.history.close();
   };
   return { ...cluster, hub, counters, webhooks, leaveCluster };
 }

@@ -1,3 +1,5 @@
+import type { ResumeOutcome } from '../../core/channel-history.js';
+import type { Position } from '../../core/history.js';
 import type { App } from '../../core/app.js';
 import type { NativeErrorCode } from './codes.js';
 import type { ChannelMessage, WireEncoder } from '../../core/message.js';
@@ -17,6 +19,8 @@ export interface NativeClientMessage {
   readonly data: unknown;
   readonly event: unknown;
   readonly password: unknown;
+  /** subscribe: the last position seen on a history channel, to resume from. */
+  readonly since: unknown;
 }
 
 export type NativeDecode = { ok: true; message: NativeClientMessage } | { ok: false; code: NativeErrorCode & ('INVALID_JSON' | 'INVALID_MESSAGE') };
@@ -31,7 +35,7 @@ export function decodeNative(text: string): NativeDecode {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, code: 'INVALID_MESSAGE' };
   const m = parsed as Record<string, unknown>;
   if (typeof m.action !== 'string') return { ok: false, code: 'INVALID_MESSAGE' };
-  return { ok: true, message: { action: m.action, channel: m.channel, data: m.data, event: m.event, password: m.password } };
+  return { ok: true, message: { action: m.action, channel: m.channel, data: m.data, event: m.event, password: m.password, since: m.since } };
 }
 
 export function encodeNativeError(code: NativeErrorCode, message: string, channel: string | undefined, format: NativeFormat): string {
@@ -40,8 +44,20 @@ export function encodeNativeError(code: NativeErrorCode, message: string, channe
   return JSON.stringify(channel === undefined ? { type: 'error', code, ...text } : { type: 'error', code, ...text, channel });
 }
 
-export function encodeNativeAck(type: 'subscribed' | 'unsubscribed', channel: string): string {
-  return JSON.stringify({ type, channel });
+export function encodeNativeAck(type: 'subscribed' | 'unsubscribed', channel: string, resumed?: ResumeOutcome): string {
+  return JSON.stringify(resumed ? { type, channel, recovered: resumed.recovered, position: resumed.position } : { type, channel });
+}
+
+/** On history channels every message says where it sits: `"position":{"epoch","offset"}`. */
+function positionField(position: Position | undefined): string {
+  return position === undefined ? '' : `,"position":{"epoch":${JSON.stringify(position.epoch)},"offset":${position.offset}}`;
+}
+
+/** A subscribe's `since`: the last position the client saw, or undefined when it names none (or a malformed one). */
+export function parsePosition(value: unknown): Position | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { epoch, offset } = value as Record<string, unknown>;
+  return typeof epoch === 'string' && typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0 ? { epoch, offset } : undefined;
 }
 
 /** Raw delivery: payloads only; presence and count notices are not for raw clients. */
@@ -63,7 +79,7 @@ export function encodeEnvelope(message: ChannelMessage): string {
         encoding = ',"encoding":"base64"';
       } else data = message.dataIsJson ? message.data : JSON.stringify(message.data);
       const user = message.userId === undefined ? '' : `,"user_id":${JSON.stringify(message.userId)}`;
-      return `{"channel":${channel},"event":${JSON.stringify(message.event)},"data":${data}${encoding}${user}}`;
+      return `{"channel":${channel},"event":${JSON.stringify(message.event)},"data":${data}${encoding}${user}${positionField(message.position)}}`;
     }
     case 'member_added':
       return `{"channel":${channel},"event":"member_added","data":${JSON.stringify({ user_id: message.userId, user_info: message.userInfo ?? null })}}`;
@@ -88,7 +104,7 @@ const nativeCadsockWire: WireEncoder = {
     let payload: string;
     if (typeof message.data !== 'string') payload = JSON.stringify(message.data.toString('base64'));
     else payload = message.dataIsJson || isJsonText(message.data) ? message.data : JSON.stringify(message.data);
-    return frameText(`{"type":"message","channel":${JSON.stringify(message.channel)},"payload":${payload}}`);
+    return frameText(`{"type":"message","channel":${JSON.stringify(message.channel)},"payload":${payload}${positionField(message.position)}}`);
   },
 };
 

@@ -12,7 +12,7 @@ import type { RequestTarget } from '../../util/request-target.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import type { NativeIdentity } from './auth.js';
 import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
-import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
+import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, parsePosition, type NativeFormat } from './codec.js';
 
 
 export interface NativeSessionOptions {
@@ -151,7 +151,7 @@ export class NativeSession implements Connection, LinkHandler {
     const m = decoded.message;
     switch (m.action) {
       case 'subscribe':
-        return this.subscribe(m.channel, typeof m.password === 'string' ? m.password : undefined);
+        return this.subscribe(m.channel, typeof m.password === 'string' ? m.password : undefined, m.since);
       case 'unsubscribe':
         if (typeof m.channel !== 'string') return this.error('INVALID_CHANNEL', 'unsubscribe needs a channel');
         return this.unsubscribe(m.channel);
@@ -207,7 +207,7 @@ export class NativeSession implements Connection, LinkHandler {
     if (leaving) this.hooks?.notify('unsubscribed', { channel }, this.hookFailed);
   }
 
-  private subscribe(channel: unknown, password: string | undefined): void {
+  private subscribe(channel: unknown, password: string | undefined, since?: unknown): void {
     if (!isValidNativeChannelName(channel, this.app.maxChannelNameLength)) {
       return this.error('INVALID_CHANNEL', `A channel name is 1-${this.app.maxChannelNameLength} characters, no control characters, not starting with #`);
     }
@@ -235,6 +235,19 @@ export class NativeSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
+    if (since !== undefined && since !== null && parsePosition(since) === undefined) {
+      this.error('INVALID_MESSAGE', '`since` is {"epoch": string, "offset": integer >= 0}', channel);
+    }
+    // On a history channel the ack says where the channel is (and, with `since`, whether the
+    // replay that follows it is complete); then the replay, then live messages.
+    if (this.hub.historyLimits(this.app, channel) !== null) {
+      this.hub
+        .resume(this, channel, parsePosition(since), (outcome) => {
+          if (this.options.acks || since !== undefined) this.link.sendText(encodeNativeAck('subscribed', channel, outcome));
+        })
+        .catch(() => this.error('HISTORY_UNAVAILABLE', 'History could not be read; subscribed without a replay', channel));
+      return;
+    }
     if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
     if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
   }

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { pageOf, type HistoryEntry, type HistoryLimits, type HistoryMessage, type HistoryPage, type HistoryStore, type Position } from './history.js';
+
+interface ChannelHistory {
+  readonly epoch: string;
+  top: number;
+  messages: HistoryMessage[];
+  /** When the newest message ages out: the whole channel history goes then. */
+  expiresAt: number;
+}
+
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+/** History of one node (the `local` engine): bounded per channel by count and age. */
+export class MemoryHistoryStore implements HistoryStore {
+  private readonly channels = new Map<string, ChannelHistory>();
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.sweep = setInterval(() => {
+      const t = this.now();
+      for (const [key, h] of this.channels) if (h.expiresAt <= t) this.channels.delete(key);
+    }, 30_000);
+    this.sweep.unref();
+  }
+
+  private live(key: string): ChannelHistory | undefined {
+    const h = this.channels.get(key);
+    if (h && h.expiresAt <= this.now()) {
+      this.channels.delete(key);
+      return undefined;
+    }
+    return h;
+  }
+
+  append(appId: string, channel: string, entry: HistoryEntry, limits: HistoryLimits): Promise<Position> {
+    const key = `${appId}\u0000${channel}`;
+    const at = this.now();
+    let h = this.live(key);
+    if (!h) {
+      h = { epoch: newEpoch(), top: 0, messages: [], expiresAt: 0 };
+      this.channels.set(key, h);
+    }
+    h.top += 1;
+    h.messages.push({ ...entry, offset: h.top, at });
+    if (h.messages.length > limits.size * 2) h.messages = h.messages.slice(-limits.size); // amortised trim
+    h.expiresAt = at + limits.ttlSeconds * 1000;
+    return Promise.resolve({ epoch: h.epoch, offset: h.top });
+  }
+
+  read(appId: string, channel: string, after: number | undefined, limit: number, limits: HistoryLimits, newest = false): Promise<HistoryPage> {
+    const h = this.live(`${appId}\u0000${channel}`);
+    if (!h) return Promise.resolve(pageOf(newEpoch(), 0, [], after, limit, newest));
+    const cutoff = this.now() - limits.ttlSeconds * 1000;
+    const kept = h.messages.slice(-limits.size).filter((m) => m.at > cutoff);
+    return Promise.resolve(pageOf(h.epoch, h.top, kept, after, limit, newest));
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.sweep);
+    return Promise.resolve();
+  }
+}

@@ -14,6 +14,8 @@ export interface AppRegistry {
   cachedById(id: string): App | undefined;
   /** Apps known here (all of them for the config store; the cached ones for a database). */
   all(): readonly App[];
+  /** True for a database store, whose health /ready reports; false for the config file. */
+  readonly fromDatabase: boolean;
   /** False while the app store cannot be reached (/ready says so). */
   readonly isAvailable: boolean;
   /** Queries sent to the app store so far (0 for the config file). */
@@ -24,6 +26,7 @@ export interface AppRegistry {
 export class StaticAppRegistry implements AppRegistry {
   private readonly ids = new Map<string, App>();
   private readonly keys = new Map<string, App>();
+  readonly fromDatabase = false;
   readonly isAvailable = true;
   readonly storeQueries = 0;
 

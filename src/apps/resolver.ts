@@ -90,6 +90,8 @@ export class AppResolver implements AppRegistry {
     clearInterval(this.timer);
   }
 
+  readonly fromDatabase = true;
+
   get isAvailable(): boolean {
     return this.available;
   }

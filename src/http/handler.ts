@@ -66,7 +66,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
       ready,
       serving: ctx.isServing(),
       cluster: ctx.hub.isHealthy,
-      appStore: ctx.apps.isAvailable,
+      ...(ctx.apps.fromDatabase ? { appStore: ctx.apps.isAvailable } : {}),
       ...(queue === undefined ? {} : { webhookQueue: queue }),
     });
   }

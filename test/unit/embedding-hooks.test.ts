@@ -40,7 +40,10 @@ describe('HookRunner', () => {
     const { runner: r, failures } = runner(30);
     let rejectLater: (err: Error) => void = () => undefined;
     const started = Date.now();
+    // The runner's timer does not hold the process open (a server may exit meanwhile); this test must wait for it.
+    const keepAlive = setInterval(() => undefined, 1_000);
     const result = await r.run('publish', () => new Promise((_resolve, reject) => (rejectLater = reject)), undefined, conn);
+    clearInterval(keepAlive);
     assert.deepEqual(result, { ok: false, why: 'timeout' } satisfies HookResult<unknown>);
     assert.ok(Date.now() - started >= 25);
     rejectLater(new Error('too late'));

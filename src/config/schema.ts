@@ -114,6 +114,9 @@ export const configSchema = z
     webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
     shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
     shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
+    dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form asks for. Unset = no dashboard.'),
+    dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served on the main port.'),
+    dashboardSessionMinutes: positiveInt.default(12 * 60).describe('How long a dashboard sign-in lasts.'),
     apps: z.array(appSchema).default([]),
   })
   .strict()

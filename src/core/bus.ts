@@ -17,11 +17,25 @@ export interface ConnectionSummary {
 /** Work that every node does on its own connections, with the answers gathered. */
 export type ClusterCommand =
   | { readonly kind: 'terminate'; readonly appId: string; readonly target: ConnectionTarget }
-  | { readonly kind: 'info'; readonly appId: string; readonly target: ConnectionTarget };
+  | { readonly kind: 'info'; readonly appId: string; readonly target: ConnectionTarget }
+  | { readonly kind: 'stats' };
+
+/** One node's own numbers, gathered by the `stats` command for the dashboard's overview. */
+export interface NodeStats {
+  readonly node: string;
+  readonly healthy: boolean;
+  readonly connections: number;
+  /** Since start, over all apps: published from this node, frames delivered by it. */
+  readonly published: number;
+  readonly delivered: number;
+  /** Refusals and losses over all apps (counters.ts names), and extras such as the webhook queue. */
+  readonly counters: Readonly<Record<string, number>>;
+}
 
 export interface CommandResult {
   readonly closed?: number;
   readonly connections?: readonly ConnectionSummary[];
+  readonly stats?: NodeStats;
 }
 
 /** What a bus calls on this node's hub. */

@@ -13,6 +13,8 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
   readonly isServing: () => boolean;
   /** A websocket-only node answers health checks but not the APIs. */
   readonly servesApi: boolean;
+  /** The web dashboard (dashboard/handler.ts), when a dashboard password is set; false for paths it does not own. */
+  readonly dashboard?: ((req: IncomingMessage, res: ServerResponse, url: RequestTarget) => Promise<boolean>) | undefined;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
@@ -48,6 +50,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
     const ready = ctx.isServing() && ctx.hub.isHealthy;
     return sendJson(res, ready ? 200 : 503, { ready, serving: ctx.isServing(), cluster: ctx.hub.isHealthy });
   }
+  if (ctx.dashboard && (await ctx.dashboard(req, res, url))) return;
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
   if (await handlePusherApi(req, res, url, ctx)) return;
   if (await handleNativeApi(req, res, url, ctx)) return;

@@ -26,6 +26,10 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger): 
       timeoutMs: config.webhookTimeoutMs,
       retryForMs: config.webhookRetryForMs,
       maxQueue: config.webhookMaxQueue,
+      // Called when a request ends; the hub exists by then.
+      report: (appId, sent, detail) => {
+        if (hub.tap.watched) hub.tap.emit(appId, { type: sent ? 'webhook_sent' : 'webhook_failed', detail });
+      },
     },
     counters,
     log.child({ component: 'webhooks' }),
@@ -34,6 +38,7 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger): 
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
   );
   const hub: Hub = new Hub(cluster.bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
+  hub.nodeExtras = () => ({ webhook_queue: webhooks.queued() });
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
     await hub.close();

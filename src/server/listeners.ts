@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
+import { createDashboardHandler } from '../dashboard/handler.js';
 import { createHttpHandler } from '../http/handler.js';
 import type { Logger } from '../log.js';
 import { nativeRoute } from '../protocol/native/route.js';
@@ -87,6 +88,18 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       isServing,
       servesApi: config.role !== 'websocket',
       clientAddress,
+      dashboard:
+        config.dashboardPassword === undefined
+          ? undefined
+          : createDashboardHandler({
+              password: config.dashboardPassword,
+              path: config.dashboardPath,
+              sessionMinutes: config.dashboardSessionMinutes,
+              hub,
+              apps,
+              isServing,
+              clientAddress,
+            }),
     }),
   );
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));

@@ -11,6 +11,8 @@ export interface WebhookOptions {
   readonly timeoutMs: number;
   readonly retryForMs: number;
   readonly maxQueue: number;
+  /** Hears each request's outcome (the debug console); `detail` holds no secret or URL. */
+  readonly report?: (appId: string, sent: boolean, detail: string) => void;
 }
 
 /** Pusher's webhook event shape (wire names live here). */
@@ -67,8 +69,8 @@ function laneOf(channel: string, lanes: number): number {
  */
 class TargetQueue {
   private readonly lanes: Lane[];
-  /** Events waiting over all lanes. */
-  private size = 0;
+  /** Events waiting over all lanes (read by the dashboard's webhook queue). */
+  size = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Closing: failed requests are not retried any more. */
   private closed = false;
@@ -178,10 +180,13 @@ class TargetQueue {
         await response.body?.cancel();
         if (response.ok) {
           this.counters.increment(this.app.id, CounterName.WebhooksSent);
+          this.options.report?.(this.app.id, true, `${count} event(s), HTTP ${response.status}`);
           return;
         }
+        this.options.report?.(this.app.id, false, `HTTP ${response.status}`);
         this.log.warn({ app: this.app.id, url: this.loggedUrl, status: response.status }, 'webhook refused');
       } catch (err) {
+        this.options.report?.(this.app.id, false, (err as Error).message);
         this.log.warn({ app: this.app.id, url: this.loggedUrl, err: (err as Error).message }, 'webhook failed');
       }
       this.counters.increment(this.app.id, CounterName.WebhookFailures);
@@ -237,6 +242,13 @@ export class WebhookDispatcher {
     for (const app of apps) {
       if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, log)));
     }
+  }
+
+  /** Events waiting over every target. */
+  queued(): number {
+    let n = 0;
+    for (const queues of this.queues.values()) for (const q of queues) n += q.size;
+    return n;
   }
 
   /** The hub's event listener: a map miss for apps without webhooks. */

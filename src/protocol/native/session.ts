@@ -90,7 +90,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.closed = true;
     const { code, reason: text } = NativeClose[reason];
     this.link.close(code, text);
-    this.hub.removeConnection(this);
+    this.hub.removeConnection(this, code);
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {

@@ -67,6 +67,12 @@ export function createDashboardHandler(o: DashboardOptions): Handler {
     if (path !== o.path && !path.startsWith(`${o.path}/`)) return false;
     const rest = path.slice(o.path.length);
     const method = req.method ?? 'GET';
+    if (rest === '') {
+      // The page's links are relative: they need the trailing slash.
+      res.writeHead(308, { Location: `${o.path}/` });
+      res.end();
+      return true;
+    }
     const asset = files.get(rest === '/' ? '' : rest);
     if (asset && method === 'GET') {
       res.writeHead(200, { 'Content-Type': asset.type, 'Content-Length': asset.body.length, ...SECURITY_HEADERS });

@@ -4,11 +4,11 @@ const SVG = 'http://www.w3.org/2000/svg';
 export class LineChart {
   private readonly series: number[][];
   private readonly lines: SVGPolylineElement[];
-  private readonly label: SVGTextElement;
-
   constructor(
     readonly element: SVGSVGElement,
     names: readonly string[],
+    /** Shows the chart's scale (text in an SVG stretched to its box would be distorted). */
+    private readonly label: HTMLElement,
     private readonly points = 60,
   ) {
     element.setAttribute('viewBox', `0 0 ${points} 40`);
@@ -21,11 +21,6 @@ export class LineChart {
       element.append(line);
       return line;
     });
-    this.label = document.createElementNS(SVG, 'text');
-    this.label.setAttribute('x', '1');
-    this.label.setAttribute('y', '6');
-    this.label.setAttribute('class', 'chart-max');
-    element.append(this.label);
   }
 
   push(values: readonly number[]): void {
@@ -36,7 +31,7 @@ export class LineChart {
       if (s.length > this.points) s.shift();
     });
     const max = Math.max(1, ...this.series.flat());
-    this.label.textContent = `max ${Math.round(max)}/s`;
+    this.label.textContent = `scale: top = ${Math.round(max)}/s`;
     this.series.forEach((s, i) => {
       const offset = this.points - s.length;
       this.lines[i]?.setAttribute('points', s.map((v, x) => `${x + offset},${(40 - (v / max) * 32).toFixed(2)}`).join(' '));

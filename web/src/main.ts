@@ -71,7 +71,7 @@ function show(view: View): void {
 // --- overview ---
 
 function startOverview(): void {
-  const chart = new LineChart(byId('chart') as unknown as SVGSVGElement, ['in', 'out']);
+  const chart = new LineChart(byId('chart') as unknown as SVGSVGElement, ['in', 'out'], byId('chart-max'));
   let previous: Overview | undefined;
   overviewSource?.close();
   overviewSource = new EventSource('api/overview/stream');

@@ -4,7 +4,7 @@ import { loadConfig, unknownEnvNames } from '../../src/config/load.js';
 import { listSettings } from '../../src/config/settings.js';
 
 /** A value of the setting's type that differs from its default, as env and flags spell it. */
-const SAMPLES: Record<string, string> = { logLevel: 'warn', role: 'api', adapter: 'nats', slowConsumerPolicy: 'drop', nativeFormat: 'envelope' };
+const SAMPLES: Record<string, string> = { logLevel: 'warn', role: 'api', adapter: 'nats', slowConsumerPolicy: 'drop', nativeFormat: 'envelope', dashboardPath: '/ops' };
 
 describe('the settings list (config/settings.ts)', () => {
   const settings = listSettings();

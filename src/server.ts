@@ -3,7 +3,6 @@ import { createMetricsRegistry, startMetricsServer } from './metrics/prometheus.
 import { StaticAppRegistry } from './apps/registry.js';
 import { validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
-import type { App } from './core/app.js';
 import type { Hub } from './core/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { buildHub } from './server/build-hub.js';
@@ -78,7 +77,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     port,
     metricsPort: metrics?.port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ...embeddingApi(hub, apps, config.apps[0] as App),
+    ...embeddingApi(hub, apps, config.apps[0]),
     close: () => (closing ??= shutDown(running, config, () => (serving = false))),
   };
 }

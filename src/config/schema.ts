@@ -29,6 +29,8 @@ export const webhookSchema = z
     events: z.array(z.enum(webhookEvents)).min(1).optional(),
     /** Only events of channels whose name starts with this. */
     channelPrefix: z.string().optional(),
+    /** Only events of channels whose name ends with this (with channelPrefix: both must match). */
+    channelSuffix: z.string().optional(),
     headers: z.record(z.string(), z.string()).default({}),
     /** Events of up to webhookBatchMs in one request (Pusher's opt-in "batch webhooks"); one per request otherwise. */
     batch: z.boolean().default(false),
@@ -37,7 +39,10 @@ export const webhookSchema = z
 
 export const appSchema = z
   .object({
-    id: z.string().min(1, 'is required').describe('The app id of the HTTP API paths and webhooks.'),
+    // soketi's and Sockudo's example files give numeric ids: taken as their decimal string.
+    id: z
+      .union([z.string().min(1, 'is required'), z.number().int().nonnegative().transform(String)])
+      .describe('The app id of the HTTP API paths and webhooks (a number is taken as its decimal string).'),
     key: z.string().min(1, 'is required').describe('The public key clients connect with (`/app/{key}`).'),
     secret: z.string().min(1, 'is required').describe('Signs API requests, private and presence subscriptions, and webhooks.'),
     enabled: z.boolean().default(true),
@@ -62,6 +67,11 @@ export const appSchema = z
     slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close').describe('What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close.'),
     slowConsumerWaitMs: positiveInt.default(5_000),
     apiRequestsPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit.'),
+    signIn: z
+      .enum(['allowed', 'required', 'disabled'])
+      .default('allowed')
+      .describe('Pusher user sign-in: allowed; required within signInTimeoutMs of connecting (else close 4009, soketi\'s enableUserAuthentication); disabled (pusher:signin refused with 4300).'),
+    signInTimeoutMs: positiveInt.default(30_000).describe('How long a connection of a signIn: required app has to sign in.'),
     idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
     allowedOrigins: z.array(z.string().min(1)).default([]).describe('Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all.'),

@@ -77,11 +77,11 @@ export function listSettings(): SettingInfo[] {
   const shape = configSchema.shape as Record<string, z.ZodType>;
   const server = scalarKeys.map((key): SettingInfo => {
     const alias = ENV_ALIASES[key];
-    return { key, scope: 'server', env: alias ? [envName(key), alias] : [envName(key)], flag: flagName(key), ...describeField(shape[key] as z.ZodType) };
+    return { key, scope: 'server', env: alias ? [envName(key), alias] : [envName(key)], flag: flagName(key), ...describeField(shape[key]) };
   });
   const appShape = appSchema.shape as Record<string, z.ZodType>;
   const app = Object.entries(APP_ENV_FIELDS).map(
-    ([suffix, key]): SettingInfo => ({ key, scope: 'app', env: [`${ENV_PREFIX}APP_${suffix}`], flag: undefined, ...describeField(appShape[key] as z.ZodType) }),
+    ([suffix, key]): SettingInfo => ({ key, scope: 'app', env: [`${ENV_PREFIX}APP_${suffix}`], flag: undefined, ...describeField(appShape[key]) }),
   );
   return [...server, ...app];
 }

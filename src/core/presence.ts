@@ -76,7 +76,7 @@ export class Presence {
     }
     if (after > 0) {
       let members = s.members.get(channel);
-      if (!members) s.members.set(channel, (members = new Map()));
+      if (!members) s.members.set(channel, (members = new Map<string, unknown>()));
       members.set(userId, info);
     }
     const ch = s.channels.get(channel);

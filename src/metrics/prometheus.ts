@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { processUsage } from './usage.js';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AppRegistry } from '../apps/registry.js';
@@ -85,11 +86,19 @@ function totalsCounter(registry: Registry, name: string, help: string, read: () 
   });
 }
 
-/** GET /metrics on its own listener, apart from the public port, as Prometheus scrapes it unauthenticated. */
+/**
+ * GET /metrics (and soketi's GET /usage) on its own listener, apart from the public port, as
+ * Prometheus scrapes it unauthenticated.
+ */
 export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics\n');
+    const path = req.url?.split('?')[0];
+    if (req.method === 'GET' && path === '/usage') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(processUsage()));
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics or GET /usage\n');
       return;
     }
     registry.metrics().then(

@@ -25,3 +25,14 @@ export function watchIdle(app: App, hasSubscribed: () => boolean, close: () => v
   timer.unref();
   return timer;
 }
+
+/**
+ * Closes a Pusher connection that has not signed in within the app's sign-in timeout, for apps
+ * that require sign-in (soketi's forced user authentication). Cleared by the session on sign-in.
+ */
+export function watchSignIn(app: App, close: () => void): NodeJS.Timeout | undefined {
+  if (app.signIn !== 'required') return undefined;
+  const timer = setTimeout(close, app.signInTimeoutMs);
+  timer.unref();
+  return timer;
+}

@@ -109,7 +109,8 @@ class TargetQueue {
 
   accepts(event: HubEvent): boolean {
     if (this.target.events && !this.target.events.includes(event.name)) return false;
-    return this.target.channelPrefix === undefined || event.channel.startsWith(this.target.channelPrefix);
+    const { channelPrefix, channelSuffix } = this.target;
+    return (channelPrefix === undefined || event.channel.startsWith(channelPrefix)) && (channelSuffix === undefined || event.channel.endsWith(channelSuffix));
   }
 
   add(event: WireEvent): void {

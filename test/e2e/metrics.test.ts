@@ -68,6 +68,19 @@ describe('Prometheus metrics', () => {
     assert.equal(sample(text, 'switchboard_connections_refused_quota_total{app_id="app-id"}'), 0);
   });
 
+  it("answers GET /usage with the process's memory figures in soketi's shape", async () => {
+    const { status, type, text } = await scrape(server, '/usage');
+    assert.equal(status, 200);
+    assert.equal(type, 'application/json');
+    const { memory } = JSON.parse(text) as { memory: Record<string, number> };
+    assert.deepEqual(Object.keys(memory).sort(), ['free', 'percent', 'total', 'used']);
+    // used sums the resident set and more: at least the resident set of a running Node process.
+    assert.ok(memory.used > 10 * 1024 * 1024, `used ${memory.used}`);
+    assert.ok(memory.total > 0);
+    assert.equal(memory.free, memory.total - memory.used);
+    assert.ok(Math.abs(memory.percent - (memory.used / memory.total) * 100) < 1e-9);
+  });
+
   it('answers 404 elsewhere on the metrics port', async () => {
     const { status } = await scrape(server, '/');
     assert.equal(status, 404);

@@ -43,6 +43,16 @@ describe('Pusher protocol edge cases', () => {
     assert.deepEqual((decoded(ok) as { presence: { ids: string[] } }).presence.ids, ['1234567890123456789']);
   });
 
+  it('accepts a numeric presence user_id and lists and announces it as a string', async () => {
+    const channel = 'presence-numeric-ids';
+    const first = await client();
+    await subscribeSigned(first, channel, '{"user_id":"a"}');
+    const ok = await subscribeSigned(await client(), channel, '{"user_id":42}');
+    assert.deepEqual((decoded(ok) as { presence: { ids: string[] } }).presence.ids.sort(), ['42', 'a']);
+    const added = await first.event('pusher_internal:member_added', channel);
+    assert.deepEqual(decoded(added), { user_id: '42', user_info: null });
+  });
+
   it('delivers an event once to a channel named twice in one trigger', async () => {
     const c = await client();
     await subscribeRaw(c, 'twice');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createHmac } from 'node:crypto';
 import type { Switchboard } from '../../src/index.js';
 import { RawClient, connected, pusherClient, serverSdk, type PusherJs } from '../helpers/clients.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -109,6 +110,20 @@ describe('user sign-in, send-to-user and terminate (Pusher protocol)', () => {
     assert.ok(err, 'a pusher:error precedes the close');
     assert.equal(errorOf(err).code, 4009);
     assert.equal(raw.messages.some((m) => m.event === 'pusher:signin_success'), false);
+  });
+
+  it('closes with 4009 when user_data.id is a number or an empty string (it must be a non-empty string)', async (t) => {
+    for (const id of [42, '']) {
+      const raw = await RawClient.connect(server);
+      t.after(() => raw.close());
+      // Signed by hand, as a backend without the Node SDK's own check would sign it.
+      const userData = JSON.stringify({ id });
+      const signature = createHmac('sha256', APP.secret).update(`${await raw.socketId()}::user::${userData}`).digest('hex');
+      raw.send({ event: 'pusher:signin', data: { auth: `${APP.key}:${signature}`, user_data: userData } });
+      const outcome = await Promise.race([raw.closed.then((code) => `closed ${code}`), raw.event('pusher:signin_success').then(() => 'signed in')]);
+      assert.equal(outcome, 'closed 4009', `id ${JSON.stringify(id)}`);
+      assert.deepEqual(errorOf(await raw.event('pusher:error')), { code: 4009, message: 'user_data.id must be a non-empty string' });
+    }
   });
 
   it('closes with 4009 when a signed-in connection signs in as a different user', async (t) => {

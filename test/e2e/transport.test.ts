@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { ClientLink, LinkHandler } from '../../src/transport/seam.js';
 import { WsTransport, type WsTransportOptions } from '../../src/transport/ws/server.js';
+import { Opcode, RawSocket, buildFrame } from '../helpers/raw-frames.js';
+import { until } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
 
 /** A front-end whose message handler throws on "boom" and echoes anything else. */
@@ -334,5 +336,24 @@ describe('WebSocket transport: upgrades that wait for admission', () => {
     } finally {
       t.stop();
     }
+  });
+});
+
+describe('WebSocket transport: a client that floods pings and reads no pongs', () => {
+  it('is cut once more than 60 of its pongs wait to be written (ws terminates it: no close frame)', async (t) => {
+    const server = await startServer();
+    t.after(() => server.close());
+    const s = await RawSocket.open(server.port, `/app/${APP.key}?protocol=7&client=raw&version=1.0`);
+    t.after(() => s.destroy());
+    await s.message((m) => m.event === 'pusher:connection_established');
+    s.pause();
+    const ping = buildFrame({ opcode: Opcode.Ping, payload: Buffer.alloc(125, 1) });
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    // At most 200 bursts (26 MB): far more than the loopback socket buffers hold, so pongs back up.
+    for (let i = 0; i < 200 && !s.isEnded; i++) {
+      s.write(burst);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until(() => s.isEnded, 'the server to cut the connection', 10_000);
   });
 });

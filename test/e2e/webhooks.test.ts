@@ -385,12 +385,14 @@ describe('webhooks: per-target filters and headers', () => {
   let membersOnly: WebhookReceiver;
   let prefixed: WebhookReceiver;
   let occupiedPrefixed: WebhookReceiver;
+  let suffixed: WebhookReceiver;
   let withHeaders: WebhookReceiver;
   let c: PusherJs;
   before(async () => {
     membersOnly = await startReceiver();
     prefixed = await startReceiver();
     occupiedPrefixed = await startReceiver();
+    suffixed = await startReceiver();
     withHeaders = await startReceiver();
     server = await startServer({
       webhookBatchMs: 20,
@@ -402,6 +404,7 @@ describe('webhooks: per-target filters and headers', () => {
             { url: membersOnly.url, events: ['member_added', 'member_removed'] },
             { url: prefixed.url, channelPrefix: 'presence-only-' },
             { url: occupiedPrefixed.url, events: ['channel_occupied'], channelPrefix: 'presence-only-' },
+            { url: suffixed.url, channelSuffix: '-z' },
             { url: withHeaders.url, headers: { 'X-Custom-Token': 'abc123', Authorization: 'Bearer t0k' } },
           ],
         },
@@ -417,7 +420,7 @@ describe('webhooks: per-target filters and headers', () => {
   after(async () => {
     c.disconnect();
     await server.close();
-    await Promise.all([membersOnly, prefixed, occupiedPrefixed, withHeaders].map((r) => r.close()));
+    await Promise.all([membersOnly, prefixed, occupiedPrefixed, suffixed, withHeaders].map((r) => r.close()));
   });
 
   it('sends a target only the event names in its events list', async () => {
@@ -434,6 +437,14 @@ describe('webhooks: per-target filters and headers', () => {
     assert.deepEqual(prefixed.delivered(), [
       { name: 'channel_occupied', channel: 'presence-only-a' },
       { name: 'member_added', channel: 'presence-only-a', user_id: 'u1' },
+      { name: 'channel_occupied', channel: 'presence-only-z' },
+      { name: 'member_added', channel: 'presence-only-z', user_id: 'u1' },
+    ]);
+  });
+
+  it('sends a target only the events of channels ending with its channelSuffix', async () => {
+    await suffixed.waitFor(is('member_added', 'presence-only-z'));
+    assert.deepEqual(suffixed.delivered(), [
       { name: 'channel_occupied', channel: 'presence-only-z' },
       { name: 'member_added', channel: 'presence-only-z', user_id: 'u1' },
     ]);

@@ -17,7 +17,7 @@ describe('the settings list (config/settings.ts)', () => {
       assert.ok(s.flag?.startsWith('--'), s.key);
       const raw = SAMPLES[s.key] ?? (s.isList ? '127.0.0.1' : typeof s.default === 'number' ? '4242' : typeof s.default === 'boolean' ? 'true' : s.key === 'clusterPrefix' ? 'pfx' : 'host.example');
       if (s.key === 'redisClusterNodes') continue; // host:port values, checked with the engine
-      const byEnv = loadConfig({ env: { [s.env[0] as string]: raw } }) as unknown as Record<string, unknown>;
+      const byEnv = loadConfig({ env: { [s.env[0]]: raw } }) as unknown as Record<string, unknown>;
       const byFlag = loadConfig({ argv: [`${s.flag}=${raw}`], env: {} }) as unknown as Record<string, unknown>;
       assert.deepEqual(byEnv[s.key], byFlag[s.key], `${s.key}: env and flag agree`);
       assert.notDeepEqual(byEnv[s.key], s.default, `${s.key} was set`);

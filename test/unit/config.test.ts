@@ -115,6 +115,11 @@ describe('loadConfig', () => {
       );
     });
 
+    it('takes a numeric app id (as soketi and Sockudo examples write it) as its decimal string', () => {
+      const file = configFile({ apps: [{ id: 12345, key: 'key-num', secret: 'secret-num' }] });
+      assert.equal(loadConfig({ argv: ['--config', file], env: {} }).apps[0]?.id, '12345');
+    });
+
     it('--config=file works as one argument', () => {
       const file = configFile({ port: 7101 });
       assert.equal(loadConfig({ argv: [`--config=${file}`], env: {} }).port, 7101);

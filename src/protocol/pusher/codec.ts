@@ -60,8 +60,9 @@ export function encodeSubscriptionError(channel: string, type: string, error: st
   return envelope('pusher:subscription_error', channel, JSON.stringify({ type, error, status }));
 }
 
+/** Without `data`, as Pusher sends it: pusher-js handlers receive `undefined`, and applications test for that. */
 export function encodeCacheMiss(channel: string): string {
-  return envelope('pusher:cache_miss', channel, '"{}"');
+  return `{"event":"pusher:cache_miss","channel":${JSON.stringify(channel)}}`;
 }
 
 export function encodeWatchlist(online: readonly string[], offline: readonly string[]): string {

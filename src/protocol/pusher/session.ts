@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName, type Counters } from '../../core/counters.js';
-import { queuePolicyFor, watchIdle } from '../session-limits.js';
+import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
 import {
@@ -44,6 +44,7 @@ export class PusherSession implements Connection, LinkHandler {
   private closed = false;
   private hasSubscribed = false;
   private readonly idleTimer: NodeJS.Timeout | undefined;
+  private readonly signInTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
@@ -56,6 +57,9 @@ export class PusherSession implements Connection, LinkHandler {
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
       ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
       this.close('idle');
+    });
+    this.signInTimer = watchSignIn(app, () => {
+      this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
     });
   }
 
@@ -134,6 +138,7 @@ export class PusherSession implements Connection, LinkHandler {
 
   onClose(): void {
     clearTimeout(this.idleTimer);
+    clearTimeout(this.signInTimer);
     this.closed = true;
     this.ctx.hub.removeConnection(this);
   }
@@ -226,6 +231,7 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   private signIn(frame: ClientFrame): void {
+    if (this.app.signIn === 'disabled') return this.error(PusherCode.InvalidMessage, 'User sign-in is not enabled for this app');
     const data = asObject(frame.data);
     const userData = data?.user_data;
     if (typeof userData !== 'string' || !this.validSignature(data?.auth, `${this.id}::user::${userData}`)) {
@@ -258,6 +264,7 @@ export class PusherSession implements Connection, LinkHandler {
         this.error(PusherCode.WatchlistLimit, `Watchlist limited to its first ${this.app.maxWatchlistSize} user ids`);
       }
     }
+    clearTimeout(this.signInTimer);
     // Announce success before the watchlist events that signIn() triggers.
     this.link.sendText(encodeEvent('pusher:signin_success', undefined, { user_data: userData }));
     // That frame (or the watchlist error) may not have fitted the send queue and closed the

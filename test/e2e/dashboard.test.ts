@@ -89,7 +89,8 @@ describe('web dashboard in Chromium', () => {
   });
 
   test('an event sent from the event creator reaches the client and the debug console', async () => {
-    const client = clients[0] as PusherJs;
+    const client = clients[0];
+    assert.ok(client, 'the client of the previous test');
     const received = new Promise<unknown>((resolve) => client.channel('orders').bind('shipped', resolve));
     await page.click('[data-tab=console]');
     await page.getByText('Live').first().waitFor();

@@ -18,7 +18,9 @@ async function signIn(page: Page, node: Switchboard): Promise<void> {
 
 /** The overview's node table as the page shows it: node id → connections. */
 async function nodeTable(page: Page): Promise<Array<[string, string]>> {
-  return page.locator('#nodes tbody tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-node') ?? '', r.children[2]?.textContent ?? '']));
+  const rows: Array<[string, string]> = [];
+  for (const row of await page.locator('#nodes tbody tr').all()) rows.push([(await row.getAttribute('data-node')) ?? '', (await row.locator('td').nth(1).textContent()) ?? '']);
+  return rows;
 }
 
 describe('web dashboard over a two-node Redis cluster', () => {
@@ -51,7 +53,7 @@ describe('web dashboard over a two-node Redis cluster', () => {
     const expected = [
       [a.hub.nodeId, '0'],
       [b.hub.nodeId, '1'],
-    ].sort((x, y) => (x[0] as string).localeCompare(y[0] as string));
+    ].sort((x, y) => x[0].localeCompare(y[0]));
     for (const p of pages) {
       await p.getByText('Ready · 2 node(s)').waitFor();
       await p.locator('#t-connections', { hasText: '1' }).waitFor();

@@ -53,6 +53,8 @@ interface ScenarioEntry {
   args: string[] | ((row: Record<string, number | undefined>) => string[] | undefined);
   /** Column label → value taken from the scenario's JSON line. */
   columns: Record<string, (j: Json) => number | undefined>;
+  /** Servers that speak what this scenario needs (all when absent). */
+  only?: string[];
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -89,6 +91,14 @@ const SCENARIOS: ScenarioEntry[] = [
     columns: { 'µs CPU/event (channels)': (j) => num(j.serverCpuUsPerEvent), 'events/s (channels)': (j) => num(j.eventsPerSecond) },
   },
   {
+    // The native API's POST /broadcast, one per event, to the same many channels (Switchboard only:
+    // the baselines speak the Pusher subset; the target compares it with their REST `events`).
+    name: 'channels-native',
+    args: ['channels', '--subs', '10000', '--protocol', 'native'],
+    columns: { 'µs CPU/event (native /broadcast)': (j) => num(j.serverCpuUsPerEvent), 'events/s (native /broadcast)': (j) => num(j.eventsPerSecond) },
+    only: ['switchboard'],
+  },
+  {
     name: 'channels-batch',
     args: ['channels', '--subs', '10000', '--batch'],
     columns: { 'µs CPU/event (batch)': (j) => num(j.serverCpuUsPerEvent), 'events/s (batch)': (j) => num(j.eventsPerSecond) },
@@ -109,6 +119,54 @@ const SCENARIOS: ScenarioEntry[] = [
     columns: { 'handshakes/s': (j) => num(j.handshakesPerSecond), 'µs CPU/handshake': (j) => num(j.serverCpuUsPerHandshake) },
   },
 ];
+
+type Rows = Record<string, Record<string, number | undefined>>;
+
+interface TargetResult {
+  name: string;
+  met: boolean | undefined;
+  line: string;
+}
+
+/** The corked `ws` baseline when it ran, else the plainer `ws` modes. */
+const BASELINES = ['ws-batched', 'ws-frame', 'ws-send'];
+
+/**
+ * Issue #20's targets, each as met / not met with its figure. CPU targets are ratios to a `ws`
+ * baseline measured in the same run, so a loaded or slower machine moves both sides alike.
+ */
+function checkTargets(rows: Rows): TargetResult[] {
+  const ours = rows.switchboard;
+  if (!ours) return [];
+  const baseName = BASELINES.find((b) => rows[b]);
+  const base = baseName ? rows[baseName] : undefined;
+  const out: TargetResult[] = [];
+  const ratio = (name: string, ourColumn: string, baseColumn: string, limit: number): void => {
+    const a = ours[ourColumn];
+    const b = base?.[baseColumn];
+    if (a === undefined) return;
+    if (b === undefined || !baseName) {
+      out.push({ name, met: undefined, line: `${name}: ${format(a)} µs, no ${BASELINES.join('/')} figure in this run to compare with` });
+      return;
+    }
+    const r = a / b;
+    const met = r <= limit;
+    out.push({ name, met, line: `${name}: ${met ? 'MET' : 'NOT MET'}, ${format(a)} vs ${baseName} ${format(b)} µs = ${r.toFixed(2)}× (target ≤ ${limit}×)` });
+  };
+  ratio('many channels, REST events, CPU/event', 'µs CPU/event (channels)', 'µs CPU/event (channels)', 1.15);
+  ratio('many channels, batch_events, CPU/event', 'µs CPU/event (batch)', 'µs CPU/event (batch)', 1.15);
+  ratio('many channels, native POST /broadcast, CPU/event', 'µs CPU/event (native /broadcast)', 'µs CPU/event (channels)', 1.15);
+  ratio('connect + subscribe, CPU/connection', 'µs CPU/handshake', 'µs CPU/handshake', 1.1);
+  const memory = ours['KB RSS/conn (19k)'];
+  if (memory !== undefined) {
+    const met = memory <= 3.7;
+    out.push({ name: 'memory per idle subscribed connection at 19k', met, line: `memory per idle subscribed connection at 19k: ${met ? 'MET' : 'NOT MET'}, ${format(memory)} KB (target ≤ 3.7 KB)` });
+  }
+  if (out.length) {
+    out.push({ name: 'not measured here', met: undefined, line: 'not measured here: native POST /send (one connection per event, same path as /broadcast up to the hub) and the cluster target (`npm run bench -- cross-node --pin`)' });
+  }
+  return out;
+}
 
 function kb(v: unknown): number | undefined {
   const b = num(v);
@@ -190,6 +248,7 @@ async function main(): Promise<void> {
     const row: Record<string, number | undefined> = {};
     for (const scenario of scenarios) {
       const samples: Record<string, number[]> = {};
+      if (scenario.only && !scenario.only.includes(server.name)) continue;
       const scenarioArgs = typeof scenario.args === 'function' ? scenario.args(row) : scenario.args;
       if (!scenarioArgs) failures.push(`${server.name} ${scenario.name}: needs an earlier scenario's result`);
       for (let i = 0; scenarioArgs && i < runs; i++) {
@@ -217,7 +276,9 @@ async function main(): Promise<void> {
   const body = Object.entries(rows).map(([name, row]) => `| ${name} | ${columns.map((c) => cell(name, c, row[c])).join(' | ')} |`);
   process.stdout.write(`\nmedians of ${runs} run(s) per cell; – = not measured; * = a run behind this cell was not OK\n${[header, rule, ...body].join('\n')}\n`);
   if (failures.length) process.stdout.write(`\nruns not OK:\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
-  process.stdout.write(`${JSON.stringify({ compare: true, runs, rows, failures })}\n`);
+  const targets = checkTargets(rows);
+  if (targets.length) process.stdout.write(`\ntargets of issue #20 (ratios within this run):\n${targets.map((t) => `- ${t.line}`).join('\n')}\n`);
+  process.stdout.write(`${JSON.stringify({ compare: true, runs, rows, failures, targets })}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,8 @@ import type { Options } from './options.js';
 import { schedSample, schedShares, type SchedSample } from './proc-stats.js';
 import { Publisher } from './publisher.js';
 import type { AppCredentials } from './pusher-sign.js';
-import { ServerUnderTest, pinSelf, type ServerSpec } from './server-under-test.js';
+import { prepareAppStore, type BenchAppStore } from './app-store.js';
+import { ServerUnderTest, freePort, pinSelf, type ServerSpec } from './server-under-test.js';
 import { Histogram } from './stats.js';
 import { Fleet, type ForkedHost } from './worker-pool.js';
 
@@ -62,6 +63,8 @@ export interface WindowReport {
 
 export class Harness {
   readonly warnings: string[] = [];
+  /** The database table the server reads its app from (--app-store), if any. */
+  appStore: BenchAppStore | undefined;
   readonly creds: AppCredentials;
   private publishers: Publisher[] = [];
 
@@ -90,6 +93,8 @@ export class Harness {
         ? { kind: 'cmd', command: opts.serverCmd }
         : { kind: 'switchboard' };
     const creds = { appId: opts.appId, key: opts.appKey, secret: opts.appSecret };
+    const appStore = opts.appStore === 'config' ? undefined : await prepareAppStore(opts.appStore, opts.appStoreUrl, creds, await freePort());
+    if (appStore) serverEnv = { ...appStore.env, ...serverEnv };
     const server = await ServerUnderTest.start(spec, {
       creds,
       pin: opts.pin,
@@ -101,6 +106,7 @@ export class Harness {
     });
     const { fleet, forked } = Fleet.create(opts.workers === 0 ? 0 : workers, opts.workerNodeArgs);
     const h = new Harness(opts, server, fleet, forked, connections);
+    h.appStore = appStore;
     if (opts.pin && spec.kind === 'url') h.warnings.push('--pin with --url pins only the load generator');
     const limit = server.maxOpenFiles();
     if (limit !== undefined && connections > limit - 50)
@@ -303,6 +309,7 @@ export class Harness {
     await this.fleet.closeAll();
     await this.fleet.dispose();
     await this.server.stop();
+    await this.appStore?.close();
   }
 
   killNow(): void {

@@ -50,6 +50,9 @@ export interface Options {
   /** Node flags for spawned Switchboard processes / for client workers (profiling). */
   serverNodeArgs: string[];
   workerNodeArgs: string[];
+  /** Where the spawned server finds its app: the config (default) or a database table the tool fills. */
+  appStore: 'config' | 'postgres' | 'mysql';
+  appStoreUrl: string | undefined;
   help: boolean;
 }
 
@@ -65,6 +68,8 @@ const spec = {
   'app-id': { type: 'string', default: 'app-id' },
   'app-key': { type: 'string', default: 'app-key' },
   'app-secret': { type: 'string', default: 'app-secret' },
+  'app-store': { type: 'string', default: 'config' },
+  'app-store-url': { type: 'string' },
   token: { type: 'string', default: '' },
   protocol: { type: 'string', default: 'pusher' },
   'native-path': { type: 'string', default: '/ws' },
@@ -138,6 +143,10 @@ Cluster (cross-node):
 
 App / protocol:
   --app-id app-id --app-key app-key --app-secret app-secret
+  --app-store config|postgres|mysql
+                                where the spawned server looks the app up: the config (default) or a
+                                table this tool creates (and drops) in the local database; reports the
+                                queries that reached it (--app-store-url: the database, default local)
   --protocol pusher|native      native: WebSocket at --native-path (default /ws; "{appKey}" is
                                 substituted), subscribe {"action":"subscribe"}, publish
                                 POST /broadcast with --token (Bearer; without one the request
@@ -190,6 +199,8 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   const targets = [v.url, v.server, v['server-cmd']].filter((x) => x !== undefined).length;
   if (targets > 1) throw new Error('use only one of --url, --server, --server-cmd');
   if (v['server-pid'] !== undefined && v.url === undefined) throw new Error('--server-pid goes with --url');
+  if (v['app-store'] !== 'config' && v['app-store'] !== 'postgres' && v['app-store'] !== 'mysql') throw new Error('--app-store must be config, postgres or mysql');
+  if (v['app-store'] !== 'config' && (v.url !== undefined || v['server-cmd'] !== undefined)) throw new Error('--app-store goes with a spawned Switchboard');
   if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
   if (v.batch && v.protocol === 'native') throw new Error('--batch needs --protocol pusher (native has no batch publish)');
   if (positionals[0] === 'cross-node') {
@@ -220,6 +231,8 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     appId: v['app-id'],
     appKey: v['app-key'],
     appSecret: v['app-secret'],
+    appStore: v['app-store'],
+    appStoreUrl: v['app-store-url'],
     token: v.token,
     protocol: v.protocol,
     nativePath: v['native-path'],

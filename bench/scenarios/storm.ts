@@ -25,11 +25,13 @@ export const storm: Scenario = {
       await h.fleet.closeAll();
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
+    const queriesBefore = await h.appStore?.queries();
     const start = await h.mark();
     const conn = await h.open(
       h.openSpec({ role: 'sub', firstIndex: 0, count: n, channelPrefix: 'bench-storm', channelCount }),
     );
     const window = await h.window(start);
+    const queries = h.appStore && queriesBefore !== undefined ? (await h.appStore.queries()) - queriesBefore : undefined;
     const perS = conn.opened / (conn.elapsedMs / 1000);
     const cpuPer = window.serverCpuUs === undefined || conn.opened === 0 ? undefined : window.serverCpuUs / conn.opened;
     const hs = summarizeUsAsMs(conn.handshake);
@@ -52,6 +54,8 @@ export const storm: Scenario = {
         ['warm-up connections (opened and closed first)', warmup],
         ['handshakes in flight', h.opts.connectConcurrency],
         ['elapsed (s)', fmt(conn.elapsedMs / 1000, 2)],
+        ['app store', h.appStore?.description ?? 'config'],
+        ['app store queries (measured wave) / per s', queries === undefined ? 'n/a' : `${queries} / ${fmt(queries / (conn.elapsedMs / 1000), 1)}`],
         ['handshakes/s (incl. subscribe)', fmt(perS, 0)],
         ['handshake p50/p99/max ms', `${hs.p50} / ${hs.p99} / ${hs.max}`],
         ['server CPU µs / handshake', fmt(cpuPer, 1)],
@@ -66,6 +70,8 @@ export const storm: Scenario = {
         channels: channelCount,
         warmupConnections: warmup,
         inFlight: h.opts.connectConcurrency,
+        appStore: h.opts.appStore,
+        appStoreQueries: queries ?? null,
         handshakesPerSecond: num(perS, 0),
         handshakeMs: hs,
         serverCpuUsPerHandshake: num(cpuPer, 2),

@@ -3,7 +3,10 @@ import type { BusSink, ClusterCommand, CommandResult, MessageBus } from '../core
 import type { ChannelMessage } from '../core/message.js';
 import type { StateDelta } from '../core/state-delta.js';
 import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { decodeWire, encodeWire, ownMessagePrefix, type Envelope, type WireMessage } from './messages.js';
+import { EngineProbe, EngineStartError } from './health.js';
+import { ClusterStats } from './stats.js';
 import type { ClusterEngine } from './engine.js';
 
 export interface ClusterBusOptions {
@@ -15,15 +18,27 @@ export interface ClusterBusOptions {
   requestTimeoutMs: number;
   /** Channel traffic is spread over this many topics (shards on Redis Cluster). */
   dataTopics: number;
+  /** No echo of this node's own messages for this long: the engine is connected but not answering. */
+  engineTimeoutMs: number;
+  /** Bound on connecting to the engine at start. */
+  startTimeoutMs: number;
+  /** Counts for the metrics; a private one when not given. */
+  stats?: ClusterStats;
+  /** Where timed-out requests are logged, throttled; each is logged at once when not given. */
+  refusals?: RefusalLog;
 }
 
+
 const CONTROL = 'control';
+const REQUEST_TIMED_OUT = 'cluster requests timed out; answered with what arrived';
 
 interface PendingRequest {
   readonly missing: Set<string>;
   readonly results: CommandResult[];
   readonly resolve: (results: CommandResult[]) => void;
   readonly timer: NodeJS.Timeout;
+  /** performance.now() when it was sent, for the round-trip metric. */
+  readonly sentAt: number;
 }
 
 /**
@@ -38,7 +53,9 @@ export class ClusterBus implements MessageBus {
   /** How every message this node encodes begins (see encodeWire). */
   private readonly ownPrefix = ownMessagePrefix(this.nodeId);
   private sink: BusSink | undefined;
+  /** The transport's connection is up (see also `probe`: it may be up while the engine does not answer). */
   private healthy = false;
+  private probe: EngineProbe | undefined;
   private readonly lastSeen = new Map<string, number>();
   private readonly pendingDeltas = new Map<string, StateDelta>();
   private flushScheduled = false;
@@ -50,15 +67,18 @@ export class ClusterBus implements MessageBus {
   private readonly lastSeq = new Map<string, number>();
   /** Nodes whose share this node may have missed (a gap, or first contact): asked for a snapshot every tick until one comes. */
   private readonly behind = new Set<string>();
+  private readonly stats: ClusterStats;
 
   constructor(
     private readonly engine: ClusterEngine,
     private readonly options: ClusterBusOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.stats = options.stats ?? new ClusterStats();
+  }
 
   get isHealthy(): boolean {
-    return this.healthy;
+    return this.healthy && !this.probe?.frozen;
   }
 
   /** Other nodes currently known to be alive. */
@@ -69,11 +89,29 @@ export class ClusterBus implements MessageBus {
   async start(sink: BusSink): Promise<void> {
     this.sink = sink;
     const topics = [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
-    await this.engine.start(topics, {
+    const starting = this.engine.start(topics, {
       message: (_topic, bytes) => this.receive(bytes),
       status: (up) => this.onStatus(up),
     });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new EngineStartError(`the cluster engine (${this.engine.name}) did not answer within ${this.options.startTimeoutMs} ms (startTimeoutMs)`)),
+        this.options.startTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([starting, deadline]);
+    } catch (err) {
+      starting.catch(() => undefined);
+      // Connections half made must not keep the process alive; closing waits on nothing that may hang.
+      this.engine.close().catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     this.healthy = true;
+    this.probe = new EngineProbe(this.options.engineTimeoutMs, Date.now());
     this.send({ t: 'hello' });
     this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -95,7 +133,10 @@ export class ClusterBus implements MessageBus {
 
   publish(appId: string, message: ChannelMessage): void {
     this.sink?.deliver(appId, message);
+    // An engine that does not answer gets nothing to hold: as during an outage, local delivery only.
+    if (this.probe?.frozen) return;
     this.engine.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
+    this.stats.sent += 1;
   }
 
   /** Changes are coalesced per event-loop turn: the latest value per key goes out, once. */
@@ -109,18 +150,22 @@ export class ClusterBus implements MessageBus {
   request(command: ClusterCommand): Promise<CommandResult[]> {
     const local = this.sink ? [this.sink.execute(command)] : [];
     const peers = this.peers;
-    if (peers.length === 0 || !this.healthy) return Promise.resolve(local);
+    if (peers.length === 0 || !this.isHealthy) return Promise.resolve(local);
     const id = randomUUID();
+    this.stats.requests += 1;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         const request = this.requests.get(id);
         if (!request) return;
         this.requests.delete(id);
-        this.log.warn({ missing: [...request.missing], command: command.kind }, 'cluster request timed out; answering with what arrived');
+        this.stats.requestTimeouts += 1;
+        const fields = { missing: [...request.missing], command: command.kind };
+        if (this.options.refusals) this.options.refusals.note('', REQUEST_TIMED_OUT, fields);
+        else this.log.warn(fields, REQUEST_TIMED_OUT);
         resolve(request.results);
       }, this.options.requestTimeoutMs);
       timer.unref();
-      this.requests.set(id, { missing: new Set(peers), results: local, resolve, timer });
+      this.requests.set(id, { missing: new Set(peers), results: local, resolve, timer, sentAt: performance.now() });
       this.send({ t: 'cmd', id, c: command });
     });
   }
@@ -130,8 +175,10 @@ export class ClusterBus implements MessageBus {
   }
 
   private send(message: WireMessage): void {
+    if (this.probe?.frozen && message.t !== 'hb') return; // only the heartbeat probes a frozen engine
     this.seq += 1;
     this.engine.publish(CONTROL, encodeWire(this.nodeId, message, this.seq));
+    this.stats.sent += 1;
   }
 
   private flush(): void {
@@ -144,7 +191,12 @@ export class ClusterBus implements MessageBus {
 
   private tick(): void {
     if (!this.healthy) return; // while the engine is away, silence from others proves nothing
-    this.send({ t: 'hb' });
+    const probe = this.probe as EngineProbe;
+    if (probe.check(Date.now())) {
+      this.log.error({ engine: this.engine.name, afterMs: this.options.engineTimeoutMs }, 'the cluster engine stopped answering; serving local clients only');
+    }
+    this.send({ t: 'hb' }); // one per tick, also while frozen: its echo tells when the engine is back
+    if (probe.frozen) return;
     if (this.behind.size > 0) this.send({ t: 'hello' }); // an earlier ask (or its answer) may have been lost too
     const deadline = Date.now() - this.options.nodeTimeoutMs;
     for (const [node, seen] of this.lastSeen) {
@@ -171,8 +223,13 @@ export class ClusterBus implements MessageBus {
       this.log.error({ engine: this.engine.name }, 'lost the cluster engine; serving local clients only');
       return;
     }
+    this.probe?.reset(Date.now());
     this.log.info({ engine: this.engine.name }, 'cluster engine is back; re-announcing this node');
-    // Give every known node a fresh grace period: their silence was ours.
+    this.rejoin();
+  }
+
+  /** After an outage or a freeze: the others' silence was ours, and they may have missed this node's news. */
+  private rejoin(): void {
     const now = Date.now();
     for (const node of this.lastSeen.keys()) this.lastSeen.set(node, now);
     this.send({ t: 'hello' });
@@ -186,7 +243,13 @@ export class ClusterBus implements MessageBus {
 
   private receive(bytes: Buffer): void {
     // The engine echoes this node's own messages back: recognise them by their opening bytes, unparsed.
-    if (bytes.length > this.ownPrefix.length && bytes.subarray(0, this.ownPrefix.length).equals(this.ownPrefix)) return;
+    if (bytes.length > this.ownPrefix.length && bytes.subarray(0, this.ownPrefix.length).equals(this.ownPrefix)) {
+      if (this.probe?.echoed(Date.now()) && this.healthy) {
+        this.log.info({ engine: this.engine.name }, 'the cluster engine answers again; re-announcing this node');
+        this.rejoin();
+      }
+      return;
+    }
     const decoded = decodeWire(bytes);
     if (!decoded.ok) {
       this.droppedMessages += 1;
@@ -197,6 +260,7 @@ export class ClusterBus implements MessageBus {
     }
     const e = decoded.envelope;
     if (e.o === this.nodeId || !this.sink) return;
+    this.stats.received += 1;
     const known = this.lastSeen.has(e.o);
     this.lastSeen.set(e.o, Date.now());
     if (e.s !== undefined) this.checkSequence(e, known);
@@ -258,7 +322,10 @@ export class ClusterBus implements MessageBus {
         const request = this.requests.get(e.id);
         if (!request || !request.missing.delete(e.o)) return;
         request.results.push(e.r);
-        if (request.missing.size === 0) this.finish(e.id, request);
+        if (request.missing.size === 0) {
+          this.stats.observeRoundTrip((performance.now() - request.sentAt) / 1000);
+          this.finish(e.id, request);
+        }
         return;
       }
     }

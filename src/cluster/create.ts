@@ -4,6 +4,7 @@ import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
 import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import { ClusterBus } from './bus.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
@@ -11,6 +12,13 @@ import { NatsEngine } from './nats.js';
 import { RedisClaimStore } from './redis-claims.js';
 import { RedisRateLimiter } from './redis-rate-limit.js';
 import { RedisClusterEngine, RedisEngine } from './redis.js';
+import type { ClusterStats } from './stats.js';
+
+/** What the engines report to: counts for the metrics, and a throttled log of refusals. */
+export interface ClusterReporting {
+  readonly stats: ClusterStats;
+  readonly refusals: RefusalLog;
+}
 
 /**
  * How long a claim or rate-limit command may wait for Redis. A Redis that is connected but not
@@ -28,13 +36,16 @@ export interface ClusterParts {
 }
 
 /** Picks the engine from `config.adapter`; the rest of the server never knows which it got. */
-export async function createCluster(config: Config, log: Logger): Promise<ClusterParts> {
+export async function createCluster(config: Config, log: Logger, reporting?: ClusterReporting): Promise<ClusterParts> {
   const prefix = `${config.clusterPrefix}:`;
   const busOptions = {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     nodeTimeoutMs: config.nodeTimeoutMs,
     requestTimeoutMs: config.clusterRequestTimeoutMs,
     dataTopics: 16,
+    engineTimeoutMs: config.engineTimeoutMs,
+    startTimeoutMs: config.startTimeoutMs,
+    ...reporting,
   };
   const clusterLog = log.child({ component: 'cluster' });
   switch (config.adapter) {

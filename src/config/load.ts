@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readConfigFile, type ConfigFile } from './file.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 import { APP_ENV_FIELDS, ENV_PREFIX, envName, listSettings, scalarKeys } from './settings.js';
 
@@ -46,15 +46,12 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
   const flags = parseFlags(argv, problems);
   let input: Record<string, unknown> = {};
 
-  const file = flags.get('config') ?? env[`${ENV_PREFIX}CONFIG`];
-  if (file !== undefined) {
-    try {
-      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) problems.push(`${file}: must hold a JSON object`);
-      else input = parsed as Record<string, unknown>;
-    } catch (err) {
-      problems.push(`${file}: ${(err as Error).message}`);
-    }
+  const path = flags.get('config') ?? env[`${ENV_PREFIX}CONFIG`];
+  let file: (ConfigFile & { path: string }) | undefined;
+  if (path !== undefined) {
+    file = { ...readConfigFile(path), path };
+    problems.push(...file.problems);
+    input = { ...file.input };
   }
 
   for (const key of scalarKeys) {
@@ -70,11 +67,21 @@ export function loadConfig({ argv = [], env = process.env }: LoadOptions = {}): 
     else input[key] = parseValue(key, raw);
   }
 
-  return validateConfig(input, problems);
+  return validateConfig(input, problems, file);
 }
 
-/** Validates a config object (as createServer() receives it), filling in defaults. */
-export function validateConfig(input: ConfigInput | Record<string, unknown>, earlier: string[] = []): Config {
+/** The value at `path` inside `value`, or undefined. */
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let at = value;
+  for (const key of path) at = typeof at === 'object' && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined;
+  return at;
+}
+
+/**
+ * Validates a config object (as createServer() receives it), filling in defaults. With the file
+ * it came from, a problem with a value that the file holds names the file and its line.
+ */
+export function validateConfig(input: ConfigInput | Record<string, unknown>, earlier: string[] = [], file?: ConfigFile & { path: string }): Config {
   const withApps = { ...input } as Record<string, unknown>;
   if (withApps.apps === undefined || (Array.isArray(withApps.apps) && withApps.apps.length === 0)) {
     withApps.apps = [{ ...DEFAULT_APP }];
@@ -84,7 +91,10 @@ export function validateConfig(input: ConfigInput | Record<string, unknown>, ear
   if (!result.success) {
     for (const issue of result.error.issues) {
       const where = issue.path.length ? issue.path.join('.') : 'config';
-      problems.push(`${where}: ${issue.message}`);
+      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+      // Only when the value is the file's (not one the environment or a flag put there).
+      const line = file && valueAt(file.input, path) !== undefined && valueAt(file.input, path) === valueAt(withApps, path) ? file.lineOf(path) : undefined;
+      problems.push(`${line === undefined ? '' : `${file?.path}:${line}: `}${where}: ${issue.message}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
@@ -124,7 +134,7 @@ function mergeEnvApp(fileApps: unknown, env: Env): unknown {
   for (const [suffix, field] of Object.entries(APP_ENV_FIELDS)) {
     const raw = env[`${ENV_PREFIX}APP_${suffix}`];
     if (raw === undefined) continue;
-    if (field === 'allowedOrigins') fromEnv[field] = splitList(raw);
+    if (APP_SETTINGS.get(field)?.isList) fromEnv[field] = splitList(raw);
     else fromEnv[field] = APP_SETTINGS.get(field)?.isText ? raw : coerce(raw);
   }
   if (fileApps !== undefined && !Array.isArray(fileApps)) return fileApps; // let the schema say what is wrong

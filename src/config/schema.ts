@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isAddressOrRange } from '../util/client-address.js';
+import { isOriginPattern } from '../util/origin-pattern.js';
 
 /**
  * The one place where settings and their defaults live. Keys are camelCase; each top-level
@@ -8,6 +9,11 @@ import { isAddressOrRange } from '../util/client-address.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+
+/** Browser origins allowed to call the HTTP APIs (CORS): `*`, `https://app.example.com`, `https://*.example.com`, `*.example.com`. */
+const corsOrigins = z
+  .array(z.string().refine(isOriginPattern, 'must be *, an origin (https://app.example.com[:port]) or a sub-domain pattern (https://*.example.com)'))
+  .default([]);
 
 const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
 
@@ -18,6 +24,8 @@ const webhookEvents = ['channel_occupied', 'channel_vacated', 'member_added', 'm
 const outboundUrl = z
   .url({ protocol: /^https?$/ })
   .refine((url) => {
+    // Refinements run even after the URL check failed: that one has said what is wrong.
+    if (!URL.canParse(url)) return true;
     const parsed = new URL(url);
     return parsed.username === '' && parsed.password === '';
   }, 'must not hold a user or password (send credentials in headers)');
@@ -75,6 +83,7 @@ export const appSchema = z
     idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
     allowedOrigins: z.array(z.string().min(1)).default([]).describe('Browser origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty allows all.'),
+    corsOrigins: corsOrigins.describe("Browser origins allowed to call this app's HTTP API, added to the server's corsOrigins."),
     apiToken: z.string().min(16, 'must be at least 16 characters').optional().describe('Bearer token of the native HTTP API for this app; unset means Pusher signatures only.'),
     allowAnonymous: z.boolean().default(true).describe('Native protocol connections with no credentials (public channels only).'),
     clientPublish: z.boolean().default(false).describe('Native clients may publish to channels they are subscribed to.'),
@@ -94,7 +103,18 @@ export const configSchema = z
     port: z.number().int().min(0).max(65535).default(6001).describe('Port of the client and API listener; 0 picks a free one (also read from PORT).'),
     metricsPort: z.number().int().min(0).max(65535).default(0).describe('Prometheus metrics (GET /metrics) on their own listener; 0 = off.'),
     metricsHost: z.string().default('').describe('Interface of the metrics listener; empty = the same as `host`.'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written (JSON lines on stdout).'),
+    metricsTls: z.boolean().default(false).describe('Serve the metrics listener over TLS too, with the server\'s certificate (needs tlsCert).'),
+    tlsCert: z.string().default('').describe('PEM certificate (or full chain) file; with tlsKey, `port` serves https:// and wss:// only.'),
+    tlsKey: z.string().default('').describe('PEM private key file of tlsCert.'),
+    tlsCa: z.string().default('').describe('PEM intermediate certificates sent after tlsCert, when that file holds the certificate alone.'),
+    tlsPassphrase: z.string().default('').describe('Passphrase of an encrypted tlsKey.'),
+    tlsWatch: z.boolean().default(true).describe('Reload the certificate when its files change (SIGHUP reloads it regardless).'),
+    tlsRedirectPort: z.number().int().min(0).max(65535).default(0).describe('A plain-HTTP listener on this port that redirects (308) to https://; 0 = off.'),
+    corsOrigins: corsOrigins.describe('Browser origins allowed to call the HTTP APIs of every app (CORS); none here or in an app = CORS off.'),
+    metricsMaxApps: positiveInt.default(1000).describe('Apps with an app_id label of their own in the metrics; the rest are summed under "_other".'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe log level written.'),
+    logFormat: z.enum(['auto', 'json', 'pretty']).default('auto').describe('json: one JSON object per line; pretty: coloured lines for people; auto: pretty when stdout is a terminal, json otherwise.'),
+    refusalLogIntervalMs: positiveInt.default(10_000).describe('Refusals (rate limits, slow consumers, failing webhooks, auth webhooks and engines) are logged at most once per this period per app and kind, with a count.'),
     activityTimeoutSeconds: positiveInt.default(120).describe('Told to Pusher clients in connection_established; the server pings after this much silence.'),
     nativePingIntervalSeconds: positiveInt.default(30).describe('Native clients silent this long get a WebSocket ping (they send none of their own; proxies cut idle connections at 60 s).'),
     pongTimeoutSeconds: positiveInt.default(30).describe('How long a pinged connection has to answer before it is closed with 4201.'),
@@ -117,13 +137,45 @@ export const configSchema = z
     heartbeatIntervalMs: positiveInt.default(2_000).describe('How often a node tells the cluster it is alive.'),
     nodeTimeoutMs: positiveInt.default(10_000).describe('A node silent this long is dead: its connections and presence members are removed.'),
     clusterRequestTimeoutMs: positiveInt.default(2_000).describe('How long a cluster-wide command (terminate, /info, /disconnect) waits for the other nodes.'),
+    engineTimeoutMs: positiveInt
+      .default(5_000)
+      .describe("A node whose own heartbeats have not come back through the engine for this long counts the engine as down although connected (frozen); must be greater than heartbeatIntervalMs."),
+    startTimeoutMs: positiveInt.default(10_000).describe('Connecting to the cluster engine and the webhook queue at start-up gives up after this long: the CLI exits 2.'),
     webhookBatchMs: nonNegativeInt.default(100).describe('Webhook events are batched for this long into one POST per target.'),
     webhookLeaveDelayMs: nonNegativeInt.default(3_000).describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),
     webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
-    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target; beyond it the oldest are dropped (and counted).'),
+    webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target (webhookQueue memory); beyond it the oldest are dropped (and counted).'),
+    webhookQueue: z
+      .enum(['memory', 'redis', 'nats'])
+      .default('memory')
+      .describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
+    webhookQueueMaxEntries: positiveInt.default(100_000).describe('Durable webhook queue: events waiting per app; at the bound new events are refused (and counted).'),
+    webhookQueueMaxBytes: positiveInt.default(64 * 1024 * 1024).describe('Durable webhook queue: bytes of events waiting per app; at the bound new events are refused (and counted).'),
+    webhookQueueLeaseMs: positiveInt.default(30_000).describe('Durable webhook queue: a node that took events and went silent this long (died, froze) leaves them to another node.'),
+    webhookQueuePollMs: positiveInt.default(1_000).describe('Durable webhook queue: how often each lane looks for events raised on other nodes (pushes on this node are sent at once).'),
+    webhookDeadLetterMax: positiveInt.default(1_000).describe('Durable webhook queue: dead letters (events given up after the last retry) kept per app; beyond it the oldest go.'),
     shutdownSpreadMs: nonNegativeInt.default(2_000).describe('On shutdown, clients are told to reconnect spread over this window, so other nodes see no storm.'),
     shutdownTimeoutMs: nonNegativeInt.default(10_000).describe('Bound on a graceful shutdown.'),
+    appStore: z.enum(['config', 'postgres', 'mysql', 'dynamodb']).default('config').describe('Where apps live: the config file (fixed at start), or a database read while the server runs.'),
+    appStoreUrl: z.string().default('').describe('`postgres://user:pass@host:5432/db` or `mysql://user:pass@host:3306/db` for those stores.'),
+    appStoreTable: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and - only, starting with a letter or _')
+      .default('apps')
+      .describe('The table (or DynamoDB table) of apps: soketi\'s is `apps`, Sockudo\'s `applications`.'),
+    appStoreRegion: z.string().default('').describe('DynamoDB: the AWS region; empty = the SDK\'s (AWS_REGION).'),
+    appStoreEndpoint: z.string().default('').describe('DynamoDB: an endpoint for DynamoDB Local or dynalite; empty = AWS.'),
+    appStoreTimeoutMs: positiveInt.default(2_000).describe('A query slower than this fails: a slow database counts as down.'),
+    appCacheTtlMs: positiveInt.default(5_000).describe('How long a looked-up app is used before it is read again; apps in use are re-read at this interval.'),
+    appNegativeCacheSize: positiveInt.default(10_000).describe('Unknown keys and ids remembered (for appCacheTtlMs), so a storm of bad keys does not reach the database.'),
+    adminToken: z
+      .string()
+      .refine((token) => token === '' || token.length >= 16, 'must be at least 16 characters')
+      .default('')
+      .describe('Bearer token of the admin API (/admin/apps); empty turns the admin API off.'),
+    hookTimeoutMs: positiveInt.default(5_000).describe("Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding)."),
+    maxConnectionMetadataBytes: positiveInt.default(4 * 1024).describe('Largest metadata (as UTF-8 JSON) an embedding application may attach to one connection.'),
     dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form asks for. Unset = no dashboard.'),
     dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served on the main port.'),
     dashboardSessionMinutes: positiveInt.default(12 * 60).describe('How long a dashboard sign-in lasts.'),
@@ -153,16 +205,38 @@ export const configSchema = z
   .superRefine(
     (config, ctx) => {
       // Runs even when other settings failed, so every problem is listed at once; fields may be invalid here.
-      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs } = config as Partial<typeof config>;
+      const { adapter, redisClusterNodes, nodeTimeoutMs, heartbeatIntervalMs, appStore, appStoreUrl } = config as Partial<typeof config>;
+      if ((appStore === 'postgres' || appStore === 'mysql') && !appStoreUrl) {
+        ctx.addIssue({ code: 'custom', path: ['appStoreUrl'], message: `the ${appStore} app store needs a URL (${appStore}://user:password@host/database)` });
+      }
+      tlsProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }
       if (typeof nodeTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && nodeTimeoutMs <= heartbeatIntervalMs) {
         ctx.addIssue({ code: 'custom', path: ['nodeTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
       }
+      const { engineTimeoutMs } = config as Partial<typeof config>;
+      if (typeof engineTimeoutMs === 'number' && typeof heartbeatIntervalMs === 'number' && engineTimeoutMs <= heartbeatIntervalMs) {
+        ctx.addIssue({ code: 'custom', path: ['engineTimeoutMs'], message: 'must be longer than heartbeatIntervalMs' });
+      }
     },
     { when: () => true },
   );
+
+/** TLS settings that make no sense on their own. */
+function tlsProblems(config: Partial<Record<string, unknown>>): [string, string][] {
+  const problems: [string, string][] = [];
+  const on = Boolean(config.tlsCert) && Boolean(config.tlsKey);
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push([config.tlsCert ? 'tlsKey' : 'tlsCert', 'tlsCert and tlsKey go together']);
+  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls']) {
+    if (config[key] && !on) problems.push([key, 'needs tlsCert and tlsKey']);
+  }
+  if (typeof config.tlsRedirectPort === 'number' && config.tlsRedirectPort !== 0 && config.tlsRedirectPort === config.port) {
+    problems.push(['tlsRedirectPort', 'must differ from port']);
+  }
+  return problems;
+}
 
 export type AppConfig = z.output<typeof appSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { appSchema, configSchema } from './schema.js';
+import { appSchema, configSchema, webhookSchema } from './schema.js';
 
 /**
  * Where each setting can be given: the one list of environment names and flags, derived from
@@ -21,6 +21,8 @@ export interface SettingInfo {
   readonly isList: boolean;
   /** Text settings (strings, URLs, choices) keep "123" as a string. */
   readonly isText: boolean;
+  /** What values it takes, for --help: an enum's values, or a kind (<number>, <text>, true|false, <list>, <map>). */
+  readonly type: string;
 }
 
 export const ENV_PREFIX = 'SWITCHBOARD_';
@@ -40,6 +42,7 @@ export const APP_ENV_FIELDS: Readonly<Record<string, string>> = {
   CLIENT_PUBLISH: 'clientPublish',
   NATIVE_FORMAT: 'nativeFormat',
   ALLOWED_ORIGINS: 'allowedOrigins',
+  CORS_ORIGINS: 'corsOrigins',
 };
 
 /** Env names read besides SWITCHBOARD_<KEY>, as platforms set them. */
@@ -58,7 +61,16 @@ export function flagName(key: string): string {
 /** Top-level settings that env and flags can set (every one but `apps`). */
 export const scalarKeys: readonly string[] = Object.keys(configSchema.shape).filter((key) => key !== 'apps');
 
-function describeField(schema: z.ZodType): { default: unknown; isList: boolean; isText: boolean; description: string } {
+function typeOf(inner: z.ZodType): string {
+  if (inner instanceof z.ZodEnum) return (inner.options as readonly string[]).join('|');
+  if (inner instanceof z.ZodNumber) return '<number>';
+  if (inner instanceof z.ZodBoolean) return 'true|false';
+  if (inner instanceof z.ZodArray) return '<list>';
+  if (inner instanceof z.ZodRecord) return '<map>';
+  return '<text>';
+}
+
+function describeField(schema: z.ZodType): { default: unknown; isList: boolean; isText: boolean; description: string; type: string } {
   let inner: z.ZodType = schema;
   let fallback: unknown;
   // Peel the wrappers (default, optional) to see what the value is.
@@ -69,7 +81,13 @@ function describeField(schema: z.ZodType): { default: unknown; isList: boolean; 
     } else if (inner instanceof z.ZodOptional) inner = inner.def.innerType as z.ZodType;
     else break;
   }
-  return { default: fallback, isList: inner instanceof z.ZodArray, isText: inner instanceof z.ZodString || inner instanceof z.ZodStringFormat || inner instanceof z.ZodEnum, description: schema.description ?? '' };
+  return {
+    default: fallback,
+    isList: inner instanceof z.ZodArray,
+    isText: inner instanceof z.ZodString || inner instanceof z.ZodStringFormat || inner instanceof z.ZodEnum,
+    description: schema.description ?? '',
+    type: typeOf(inner),
+  };
 }
 
 /** Every setting with its key, env names, flag, default and description, server settings first. */
@@ -84,4 +102,23 @@ export function listSettings(): SettingInfo[] {
     ([suffix, key]): SettingInfo => ({ key, scope: 'app', env: [`${ENV_PREFIX}APP_${suffix}`], flag: undefined, ...describeField(appShape[key]) }),
   );
   return [...server, ...app];
+}
+
+/** Top-level settings (`apps` aside): each has a flag and an environment variable. */
+export function serverSettings(): SettingInfo[] {
+  return listSettings().filter((s) => s.scope === 'server');
+}
+
+/** Every setting of one app (`apps[]`), the default app's SWITCHBOARD_APP_* name with those that have one. */
+export function appSettings(): SettingInfo[] {
+  const envOf = new Map(Object.entries(APP_ENV_FIELDS).map(([suffix, key]) => [key, `${ENV_PREFIX}APP_${suffix}`]));
+  return Object.entries(appSchema.shape as Record<string, z.ZodType>).map(([key, schema]): SettingInfo => {
+    const env = envOf.get(key);
+    return { key, scope: 'app', env: env === undefined ? [] : [env], flag: undefined, ...describeField(schema) };
+  });
+}
+
+/** Settings of one webhook target (`apps[].webhooks[]`). */
+export function webhookSettings(): SettingInfo[] {
+  return Object.entries(webhookSchema.shape as Record<string, z.ZodType>).map(([key, schema]): SettingInfo => ({ key, scope: 'app', env: [], flag: undefined, ...describeField(schema) }));
 }

@@ -12,12 +12,18 @@ export interface ConnectionSummary {
   readonly session?: string | undefined;
   /** Epoch ms of the client's last sign of life. */
   readonly lastActivityAt: number;
+  /** The embedding application's data for the connection, when it set some. */
+  readonly metadata?: unknown;
 }
 
 /** Work that every node does on its own connections, with the answers gathered. */
 export type ClusterCommand =
   | { readonly kind: 'terminate'; readonly appId: string; readonly target: ConnectionTarget }
   | { readonly kind: 'info'; readonly appId: string; readonly target: ConnectionTarget }
+  /** An app was changed through this cluster (admin API): every node re-reads it now rather than after its cache TTL. */
+  | { readonly kind: 'app-changed'; readonly appId: string }
+  /** `value` is already bounded and JSON (embedding/metadata.ts); undefined clears. */
+  | { readonly kind: 'metadata'; readonly appId: string; readonly target: ConnectionTarget; readonly value?: unknown }
   | { readonly kind: 'stats' };
 
 /** One node's own numbers, gathered by the `stats` command for the dashboard's overview. */
@@ -34,6 +40,7 @@ export interface NodeStats {
 
 export interface CommandResult {
   readonly closed?: number;
+  readonly updated?: number;
   readonly connections?: readonly ConnectionSummary[];
   readonly stats?: NodeStats;
 }

@@ -66,9 +66,16 @@ export function socketChannel(socketId: string): string {
   return SOCKET_CHANNEL + socketId;
 }
 
-/** Direct-delivery channels (`#...`) name a user or a socket instead of subscribers. */
-export function directTarget(name: string): { user: string } | { socket: string } | undefined {
+/**
+ * A pseudo-channel that reaches every connection of the app (embedding `broadcastAll`). A node
+ * that predates it finds no subscribers of `#all` and delivers nothing, which is safe.
+ */
+export const ALL_CONNECTIONS_CHANNEL = '#all';
+
+/** Direct-delivery channels (`#...`) name a user, a socket or every connection instead of subscribers. */
+export function directTarget(name: string): { user: string } | { socket: string } | { all: true } | undefined {
   if (name.charCodeAt(0) !== 35 /* # */) return undefined;
+  if (name === ALL_CONNECTIONS_CHANNEL) return { all: true };
   if (name.startsWith(SERVER_TO_USER)) return { user: name.slice(SERVER_TO_USER.length) };
   if (name.startsWith(SOCKET_CHANNEL)) return { socket: name.slice(SOCKET_CHANNEL.length) };
   return undefined;

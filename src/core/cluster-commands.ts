@@ -2,7 +2,7 @@ import type { ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { HubContext } from './hub-context.js';
 
-/** Commands run on every node's own connections with the answers gathered: dSock's /disconnect and /info, Pusher's terminate. */
+/** Commands run on every node's own connections with the answers gathered: dSock's /disconnect and /info, Pusher's terminate, the embedding API's setMetadata. */
 export class ClusterCommands {
   constructor(
     private readonly ctx: HubContext,
@@ -37,13 +37,23 @@ export class ClusterCommands {
     return results.flatMap((r) => r.connections ?? []);
   }
 
+  /** Sets (or with undefined, clears) the embedding application's data of connections anywhere in the cluster; returns how many. */
+  async setMetadata(appId: string, target: ConnectionTarget, value: unknown): Promise<number> {
+    const results = await this.ctx.bus.request({ kind: 'metadata', appId, target, value });
+    return results.reduce((sum, r) => sum + (r.updated ?? 0), 0);
+  }
+
   /** Runs a command (from any node) on this node's connections. */
-  execute(command: ClusterCommand): CommandResult {
+  execute(command: Exclude<ClusterCommand, { kind: 'app-changed' }>): CommandResult {
     if (command.kind === 'stats') return { stats: this.nodeStats() };
     const conns = this.registry.find(command.appId, command.target);
     if (command.kind === 'terminate') {
       for (const conn of conns) conn.close('terminated');
       return { closed: conns.length };
+    }
+    if (command.kind === 'metadata') {
+      for (const conn of conns) conn.metadata = command.value;
+      return { updated: conns.length };
     }
     return {
       connections: conns.map((c) => ({
@@ -53,6 +63,7 @@ export class ClusterCommands {
         user: c.user?.id,
         session: c.user?.session,
         lastActivityAt: c.lastActivityAt,
+        ...(c.metadata === undefined ? {} : { metadata: c.metadata }),
       })),
     };
   }

@@ -10,7 +10,8 @@ export type CloseReason =
   | 'slow_consumer' // the send queue overflowed: back off, then reconnect
   | 'pong_timeout'
   | 'over_quota'
-  | 'idle'; // never subscribed within the app's idle timeout
+  | 'idle' // never subscribed within the app's idle timeout
+  | 'app_disabled'; // the app was disabled or deleted while the connection was open
 
 /** Notices for one connection that are not channel messages. */
 export type ConnectionNotice = { readonly kind: 'watchlist'; readonly online: string[]; readonly offline: string[] };
@@ -28,13 +29,16 @@ export interface SignedInUser {
  */
 export interface Connection {
   readonly id: SocketId;
-  readonly app: App;
+  /** Replaced by the hub when the app changes while the connection is open (a rotated secret). */
+  app: App;
   readonly wire: WireEncoder;
   readonly protocol: 'pusher' | 'native';
   /** Epoch ms of the client's last sign of life. */
   readonly lastActivityAt: number;
   /** Set once the connection has authenticated as a user (Pusher sign-in, native auth). */
   user: SignedInUser | undefined;
+  /** The embedding application's data (a bounded JSON copy, see embedding/metadata.ts); shown in info answers. */
+  metadata: unknown;
   /** Channel names this connection is subscribed to; maintained by the hub. */
   readonly channels: Set<string>;
   /** Writes pre-encoded bytes; never throws. Returns false when the bytes were dropped. */

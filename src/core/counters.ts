@@ -13,6 +13,13 @@ export const CounterName = {
   WebhooksSent: 'webhooks_sent',
   WebhookFailures: 'webhook_failures',
   WebhookEventsDropped: 'webhook_events_dropped',
+  /** Of the dropped: refused because the app's durable queue was at its bound. */
+  WebhookQueueFull: 'webhook_events_refused_queue_full',
+  /** Given up after the last retry and kept as dead letters (durable queues). */
+  WebhookEventsDeadLettered: 'webhook_events_dead_lettered',
+  HookFailures: 'hook_failures',
+  WebhookRetries: 'webhook_retries',
+  AuthWebhookFailures: 'auth_webhook_failures',
 } as const;
 
 export type CounterName = (typeof CounterName)[keyof typeof CounterName];
@@ -21,10 +28,15 @@ export type CounterName = (typeof CounterName)[keyof typeof CounterName];
 export class Counters {
   private readonly byApp = new Map<string, Map<CounterName, number>>();
 
-  increment(appId: string, name: CounterName, by = 1): void {
+  /** `onIncrement` hears every step (the server logs the refusals among them, throttled). */
+  constructor(private readonly onIncrement?: (appId: string, name: CounterName, by: number, detail?: string) => void) {}
+
+  /** `detail`: what the listener may report of this occurrence (a cause, never a secret). */
+  increment(appId: string, name: CounterName, by = 1, detail?: string): void {
     let counters = this.byApp.get(appId);
     if (!counters) this.byApp.set(appId, (counters = new Map<CounterName, number>()));
     counters.set(name, (counters.get(name) ?? 0) + by);
+    this.onIncrement?.(appId, name, by, detail);
   }
 
   /** Every counter of the app, zeros included. */

@@ -57,6 +57,8 @@ export class Hub implements BusSink, HubReadView, HubActions {
     private readonly onEvent: HubEventListener = () => undefined,
     /** Refusals and losses per app, for the stats endpoint. */
     readonly counters: Counters = new Counters(),
+    /** Another node (or this one) changed an app: re-read it. */
+    private readonly onAppChanged: (appId: string) => void = () => undefined,
   ) {
     this.ctx = { self: bus.nodeId, bus, apps: this.apps, appById, now, onEvent };
     this.registry = new ConnectionRegistry(this.ctx);
@@ -225,11 +227,12 @@ export class Hub implements BusSink, HubReadView, HubActions {
    * subscribed to the user channel and whichever protocol they speak; messages to a socket
    * reach that socket.
    */
-  private deliverDirect(appId: string, target: { user: string } | { socket: string }, message: ChannelMessage): void {
+  private deliverDirect(appId: string, target: { user: string } | { socket: string } | { all: true }, message: ChannelMessage): void {
     const s = this.apps.get(appId);
     if (!s) return;
     let targets: Iterable<Connection>;
     if ('user' in target) targets = s.users.get(target.user) ?? NO_CONNECTIONS;
+    else if ('all' in target) targets = s.connections.values();
     else {
       const conn = s.connections.get(target.socket);
       targets = conn ? [conn] : [];
@@ -270,8 +273,32 @@ export class Hub implements BusSink, HubReadView, HubActions {
     return { node: this.ctx.self, healthy: this.bus.isHealthy, connections: this.registry.size, published, delivered, counters };
   }
 
+  setMetadata(appId: string, target: ConnectionTarget, value: unknown): Promise<number> {
+    return this.commands.setMetadata(appId, target, value);
+  }
+
   execute(command: ClusterCommand): CommandResult {
+    if (command.kind === 'app-changed') {
+      this.onAppChanged(command.appId);
+      return {};
+    }
     return this.commands.execute(command);
+  }
+
+  /** Tells every node (this one too) that an app changed, and waits for their answers. */
+  async announceAppChanged(appId: string): Promise<void> {
+    await this.bus.request({ kind: 'app-changed', appId });
+  }
+
+  /**
+   * An app's settings changed while it has connections here: they use the new ones from now
+   * on (a rotated secret signs their next subscription); a disabled (or deleted) app's close.
+   */
+  updateApp(app: App | undefined, appId: string): void {
+    for (const conn of [...this.connections(appId)]) {
+      if (app?.enabled) conn.app = app;
+      else conn.close('app_disabled');
+    }
   }
 
   // --- REST reads (channel-reads.ts) ---

@@ -121,7 +121,8 @@ export function createDashboardHandler(o: DashboardOptions): Handler {
       return true;
     }
     const appRoute = /^\/apps\/([^/]+)(\/console|\/publish)?$/.exec(api);
-    const app = appRoute ? o.apps.byId(decodeSegment(appRoute[1])) : undefined;
+    // A database store may answer with a promise.
+    const app = appRoute ? await o.apps.byId(decodeSegment(appRoute[1])) : undefined;
     if (!appRoute || !app) throw new HttpError(404, appRoute ? 'Unknown app id' : 'Not found');
     if (method === 'GET' && !appRoute[2]) {
       sendJson(res, 200, appView(o.hub, app, url.searchParams.get('q') ?? ''), SECURITY_HEADERS);

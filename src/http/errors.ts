@@ -28,7 +28,9 @@ export const ApiErrorCode = {
   INVALID_DURATION: { status: [400], description: '`duration` not an integer' },
   NEGATIVE_DURATION: { status: [400], description: '`duration` negative' },
   CLAIM_ID_ALREADY_USED: { status: [400], description: '`/claim` with an `id` that holds an unexpired claim' },
+  NO_DURABLE_QUEUE: { status: [409], description: 'dead letters asked for with `webhookQueue: memory`' },
   RATE_LIMITED: { status: [429], description: 'an API request rate limit reached' },
+  APP_STORE_UNAVAILABLE: { status: [503], description: 'the app database cannot be reached and the app is not cached: retry (`Retry-After`)' },
   INTERNAL_ERROR: { status: [500], description: 'the server failed (a store down, a bug); logged' },
 } as const;
 export type ApiErrorCode = keyof typeof ApiErrorCode;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
-import type { Logger } from '../log.js';
+import { HTTP_FAILED, type RefusalLog } from '../refusal-log.js';
 import type { App } from '../core/app.js';
 import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, socketChannel } from '../core/channels.js';
 import { newClaimId, type ClaimStore } from '../core/claims.js';
@@ -9,6 +9,7 @@ import type { HubActions, HubReadView } from '../core/hub-view.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
+import { listDeadLetters, replayDeadLetters, type DeadLetterAccess } from './dead-letters.js';
 import { stats } from './pusher-api.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
@@ -16,16 +17,18 @@ import { ApiError, INTERNAL_ERROR_MESSAGE, errorReply, nativeErrorBody } from '.
 import { readBody, sendJson } from './respond.js';
 
 export interface NativeApiContext extends ApiRateContext {
-  readonly log: Logger;
+  /** Where failures that are not the client's are logged, throttled. */
+  readonly refusals: RefusalLog;
   /** The hub as the API sees it: reads of channels and users, publishing, cluster commands. */
   readonly hub: HubReadView & HubActions;
   readonly apps: AppRegistry;
   readonly claims: ClaimStore;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
+  readonly webhooks: DeadLetterAccess;
 }
 
-const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats']);
+export const NATIVE_ROUTES: ReadonlySet<string> = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -34,12 +37,12 @@ const ROUTES = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /se
  */
 export async function handleNativeApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: NativeApiContext): Promise<boolean> {
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
-  if (!ROUTES.has(route)) return false;
+  if (!NATIVE_ROUTES.has(route)) return false;
   try {
     const ipLimit = enforceIpRate(ctx, req);
     if (ipLimit) await ipLimit;
     const body = req.method === 'POST' ? await readBody(req, ctx.maxRequestBodyBytes) : Buffer.alloc(0);
-    const app = authenticate(req, url, body, ctx);
+    const app = await authenticate(req, url, body, ctx);
     const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
     if (appLimit) await appLimit;
     const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
@@ -50,24 +53,24 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     if (reply) sendJson(res, reply.status, nativeErrorBody(reply), reply.headers);
     else {
       // A store that is down (Redis, JetStream) ends here: answer in this API's shape, log the cause.
-      ctx.log.error({ err, route }, 'native API call failed');
+      ctx.refusals.note('', HTTP_FAILED, { err, route });
       sendJson(res, 500, nativeErrorBody({ status: 500, message: INTERNAL_ERROR_MESSAGE, errorCode: 'INTERNAL_ERROR', headers: {} }));
     }
   }
   return true;
 }
 
-function authenticate(req: IncomingMessage, url: RequestTarget, body: Buffer, ctx: NativeApiContext): App {
+async function authenticate(req: IncomingMessage, url: RequestTarget, body: Buffer, ctx: NativeApiContext): Promise<App> {
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   const token = bearer ?? url.searchParams.get('token');
   if (token) {
-    const app = ctx.apps.byApiToken(token);
+    const app = await ctx.apps.byApiToken(token);
     if (!app) throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Invalid API token');
     return checkEnabled(app);
   }
   const key = url.searchParams.get('auth_key');
   if (key) {
-    const app = ctx.apps.byKey(key);
+    const app = await ctx.apps.byKey(key);
     if (!app) throw new ApiError(401, 'INVALID_AUTHORIZATION', 'Unknown auth_key');
     try {
       verifyPusherSignature(app, req.method ?? 'GET', url.pathname, url.searchParams, body, Math.floor(ctx.now() / 1000));
@@ -138,7 +141,11 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
     case 'GET /info':
       return info(app, p, ctx);
     case 'GET /stats':
-      return stats(ctx, app) as Record<string, unknown>;
+      return { ...stats(ctx, app) };
+    case 'GET /webhooks/dead-letters':
+      return listDeadLetters(app, p.string('limit'), ctx.webhooks);
+    case 'POST /webhooks/dead-letters/replay':
+      return replayDeadLetters(app, p.raw('ids'), ctx.webhooks);
     default:
       return claim(app, p, ctx);
   }
@@ -222,6 +229,7 @@ async function info(app: App, p: Params, ctx: NativeApiContext): Promise<Record<
     user: c.user,
     ...(c.session === undefined ? {} : { session: c.session }),
     protocol: c.protocol,
+    ...(c.metadata === undefined ? {} : { metadata: c.metadata }),
   }));
   const claims = 'user' in to ? await ctx.claims.list(app.id, to.user, to.session) : [];
   return { connections, claims: claims.map(({ id, expiration, user, session }) => ({ id, expiration, user, ...(session === undefined ? {} : { session }) })) };

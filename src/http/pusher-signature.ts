@@ -10,8 +10,15 @@ export const SIGNATURE_WINDOW_SECONDS = 600;
 export function stringToSign(method: string, path: string, query: URLSearchParams): string {
   const pairs: [string, string][] = [];
   for (const [key, value] of query) if (key !== 'auth_signature') pairs.push([key.toLowerCase(), value]);
-  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `${method.toUpperCase()}\n${path}\n${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`;
+  pairs.sort(byKey); // stable: a repeated key keeps the order it was sent in
+  // One string built in place: the map/join of the pairs made a closure, an array and a string per pair.
+  let text = `${method.toUpperCase()}\n${path}\n`;
+  for (let i = 0; i < pairs.length; i++) text += `${i === 0 ? '' : '&'}${pairs[i][0]}=${pairs[i][1]}`;
+  return text;
+}
+
+function byKey(a: [string, string], b: [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 /** Checks a signed Pusher REST request; throws HttpError 401 naming what is wrong. */

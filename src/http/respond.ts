@@ -1,9 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from './errors.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/**
+ * Answers with a JSON body. The headers go to Node as one flat list: an object built per answer
+ * (spread over the caller's extras) and walked key by key showed in the REST API's profile, and
+ * most answers have no extras.
+ */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  const list: string[] = ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(text))];
+  if (headers) for (const name in headers) list.push(name, headers[name]);
+  res.writeHead(status, list);
   res.end(text);
 }
 

@@ -1,10 +1,16 @@
 import type { AppRegistry } from '../apps/registry.js';
+import type { AppResolver } from '../apps/resolver.js';
 import { createCluster, type ClusterParts } from '../cluster/create.js';
 import type { Config } from '../config/schema.js';
 import { Counters } from '../core/counters.js';
 import { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
+import { createWebhookQueue } from '../webhooks/create-queue.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import type { Reporting } from './reporting.js';
+
+/** Most events in one request of a batching target on a durable queue. */
+const WEBHOOK_MAX_BATCH = 100;
 
 export interface HubParts extends ClusterParts {
   readonly hub: Hub;
@@ -15,11 +21,16 @@ export interface HubParts extends ClusterParts {
 }
 
 /** Joins the cluster engine the config names and starts the hub on it, with its webhooks and counters. */
-export async function buildHub(config: Config, apps: AppRegistry, log: Logger): Promise<HubParts> {
-  const cluster = await createCluster(config, log);
-  const counters = new Counters();
+export async function buildHub(config: Config, apps: AppRegistry, log: Logger, reporting: Reporting, resolver?: AppResolver): Promise<HubParts> {
+  const { refusals } = reporting;
+  // Before the cluster: a queue that cannot connect then leaves no engine connections behind.
+  const webhookQueue = await createWebhookQueue(config);
+  const cluster = await createCluster(config, log, { stats: reporting.cluster, refusals });
+  // Each step of a counter that is a refusal goes to the throttled log too.
+  const counters = new Counters(refusals.noteCounter);
   const webhooks: WebhookDispatcher = new WebhookDispatcher(
-    config.apps,
+    // Apps of the config file are known at start (a durable queue's targets then run on every node at once).
+    config.appStore === 'config' ? config.apps : (id) => apps.cachedById(id),
     {
       batchMs: config.webhookBatchMs,
       leaveDelayMs: config.webhookLeaveDelayMs,
@@ -32,15 +43,36 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger): 
       },
     },
     counters,
-    log.child({ component: 'webhooks' }),
+    refusals,
     // Called later, when a held-back leave is due; the hub exists by then.
     (appId, event): boolean =>
       event.name === 'channel_vacated' ? !hub.channelInfo(appId, event.channel).occupied : !hub.isMember(appId, event.channel, event.userId),
+    webhookQueue && {
+      queue: webhookQueue,
+      options: {
+        batchMs: config.webhookBatchMs,
+        timeoutMs: config.webhookTimeoutMs,
+        retryForMs: config.webhookRetryForMs,
+        pollMs: config.webhookQueuePollMs,
+        leaseMs: config.webhookQueueLeaseMs,
+        maxBatch: WEBHOOK_MAX_BATCH,
+      },
+    },
   );
-  const hub: Hub = new Hub(cluster.bus, (id) => apps.byId(id), Date.now, webhooks.handle, counters);
+  // A change made through another node's admin API: re-read the app now.
+  const hub: Hub = new Hub(cluster.bus, (id) => apps.cachedById(id), Date.now, webhooks.handle, counters, (appId) => {
+    resolver?.invalidate(appId).catch((err: unknown) => log.error({ err, app: appId }, 'could not re-read a changed app'));
+  });
+  resolver?.start({
+    onChange: (app) => hub.updateApp(app, app.id),
+    onRemoved: (id) => hub.updateApp(undefined, id),
+    inUse: (id) => !hub.connections(id).next().done,
+  });
   hub.nodeExtras = () => ({ webhook_queue: webhooks.queued() });
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
+    await webhookQueue?.close();
+    resolver?.stop();
     await hub.close();
     await cluster.claims.close();
     await cluster.rateLimiter.close();

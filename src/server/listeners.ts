@@ -1,19 +1,26 @@
 import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AppRegistry } from '../apps/registry.js';
-import type { Config } from '../config/schema.js';
+import { appSchema, type Config } from '../config/schema.js';
+import type { AdminApiContext } from '../http/admin-api.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
 import { createDashboardHandler } from '../dashboard/handler.js';
+import { CorsPolicy } from '../http/cors.js';
 import { createHttpHandler } from '../http/handler.js';
 import type { Logger } from '../log.js';
 import { nativeRoute } from '../protocol/native/route.js';
 import { pusherRoute } from '../protocol/pusher/route.js';
 import { queuePolicyFor } from '../protocol/session-limits.js';
+import type { CertificateReloader } from '../transport/tls.js';
 import { WsTransport, refuseUpgrade } from '../transport/ws/server.js';
 import { ClientAddressResolver } from '../util/client-address.js';
+import type { HookSetup } from '../embedding/connection-hooks.js';
+import { UPGRADE_FAILED } from '../refusal-log.js';
 import type { HubParts } from './build-hub.js';
+import type { Reporting } from './reporting.js';
 
 /** After answering a malformed or timed-out request, how long the client has to close before the socket is cut. */
 const CLIENT_ERROR_LINGER_MS = 1_000;
@@ -23,11 +30,26 @@ export interface Listeners {
   readonly http: Server;
 }
 
-/** The WebSocket engine with both protocol front-ends, and the HTTP server (APIs, health, upgrades) in front of it. */
-export function createListeners(config: Config, apps: AppRegistry, parts: HubParts, log: Logger, isServing: () => boolean): Listeners {
+/**
+ * The WebSocket engine with both protocol front-ends, and the HTTP server (APIs, health, upgrades)
+ * in front of it; an HTTPS one with `tls`, serving wss:// upgrades on the same port.
+ */
+export function createListeners(
+  config: Config,
+  apps: AppRegistry,
+  parts: HubParts,
+  log: Logger,
+  reporting: Reporting,
+  isServing: () => boolean,
+  tls: CertificateReloader | undefined,
+  admin: Omit<AdminApiContext, 'log' | 'maxRequestBodyBytes'>,
+  hooks?: HookSetup,
+): Listeners {
   const { hub, counters, claims, rateLimiter } = parts;
+  const { refusals, metrics } = reporting;
   const nextSocketId = socketIdFactory();
-  const defaultApp = config.apps[0] as App;
+  // With a database store there is no "first app": /ws must name its key.
+  const defaultApp: App | undefined = config.appStore === 'config' ? config.apps[0] : undefined;
   const clientAddresses = new ClientAddressResolver(config.trustedProxies);
   const clientAddress = (req: IncomingMessage): string => clientAddresses.of(req);
   const transport = new WsTransport(
@@ -40,6 +62,8 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
         nextSocketId,
         activityTimeoutSeconds: config.activityTimeoutSeconds,
         maxConnections: config.maxConnections,
+        clientAddress,
+        hooks,
       }),
       nativeRoute({
         hub,
@@ -50,11 +74,13 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
         nextSocketId,
         maxConnections: config.maxConnections,
         pingAfterMs: config.nativePingIntervalSeconds * 1000,
+        clientAddress,
+        hooks,
       }),
     ],
     {
       maxMessageBytes: config.maxMessageBytes,
-      defaultQueuePolicy: queuePolicyFor(defaultApp),
+      defaultQueuePolicy: queuePolicyFor(defaultApp ?? appSchema.parse({ id: '-', key: '-', secret: '-' })),
       activityTimeoutMs: config.activityTimeoutSeconds * 1000,
       shortestPingAfterMs: config.nativePingIntervalSeconds * 1000,
       pongTimeoutMs: config.pongTimeoutSeconds * 1000,
@@ -65,23 +91,26 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
       // Refused before the app is known: counted under "".
       onError: (err) => log.error({ err }, 'a message handler failed; connection closed with 1011'),
       onRefused: (reason) => counters.increment('', reason === 'ip_limit' ? CounterName.ConnectionsRefusedIpLimit : CounterName.ConnectionsRefusedRate),
+      onAdmissionError: (err) => refusals.note('', UPGRADE_FAILED, { err }),
+      wireStats: reporting.wire,
     },
   );
-  const http: Server = createHttpServer(
-    {
-      // Slowloris: a client must finish its headers (an upgrade included) in time.
-      headersTimeout: config.handshakeTimeoutMs,
-      requestTimeout: config.handshakeTimeoutMs * 3,
-      connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
-      keepAliveTimeout: 65_000,
-    },
-    createHttpHandler({
+  const httpOptions = {
+    // Slowloris: a client must finish its headers (an upgrade included) in time.
+    headersTimeout: config.handshakeTimeoutMs,
+    requestTimeout: config.handshakeTimeoutMs * 3,
+    connectionsCheckingInterval: Math.min(1_000, config.handshakeTimeoutMs),
+    keepAliveTimeout: 65_000,
+  };
+  const cors = new CorsPolicy(config.corsOrigins, config.apps);
+  const handler = createHttpHandler({
       rateLimiter,
       counters,
       apiRequestsPerIpPerSecond: config.apiRequestsPerIpPerSecond,
       hub,
       apps,
       claims,
+      refusals,
       log,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       now: Date.now,
@@ -100,8 +129,15 @@ export function createListeners(config: Config, apps: AppRegistry, parts: HubPar
               isServing,
               clientAddress,
             }),
-    }),
-  );
+      webhooks: parts.webhooks,
+      ...admin,
+      onAnswered: metrics.observeHttp,
+      ...(cors.enabled ? { cors } : {}),
+    });
+  const http: Server = tls
+    ? // A client that opens a connection and never finishes the TLS handshake is cut like a slow HTTP one.
+      tls.serve(createHttpsServer({ ...httpOptions, handshakeTimeout: config.handshakeTimeoutMs, ...tls.options() }, handler))
+    : createHttpServer(httpOptions, handler);
   if (config.role !== 'api') http.on('upgrade', (req, socket, head) => transport.handleUpgrade(req, socket, head));
   else http.on('upgrade', (_req, socket) => refuseUpgrade(socket, 404, { error: 'This node serves the HTTP API only' }));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {

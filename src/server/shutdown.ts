@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
+import type { RefusalLog } from '../refusal-log.js';
 import type { WsTransport } from '../transport/ws/server.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
@@ -15,9 +16,15 @@ export interface RunningParts {
   readonly http: Server;
   readonly webhooks: WebhookDispatcher;
   readonly metrics: { readonly server: Server } | undefined;
+  /** The plain-HTTP listener redirecting to HTTPS, when there is one. */
+  readonly redirect: { readonly server: Server } | undefined;
+  /** Stops watching the certificate files. */
+  readonly tls: { close(): void } | undefined;
   /** Leaves the cluster and closes the engine's stores. */
   readonly leaveCluster: () => Promise<void>;
   readonly log: Logger;
+  /** What it gathered is written before the process goes. */
+  readonly refusals: RefusalLog;
 }
 
 export interface ShutdownTiming {
@@ -46,12 +53,14 @@ export async function shutDown(parts: RunningParts, timing: ShutdownTiming, stop
     setTimeout(() => http.closeAllConnections(), Math.max(0, deadline - Date.now())).unref();
   });
   await webhooks.close(Math.max(0, deadline - Date.now()));
-  if (metrics) await new Promise<void>((resolve) => metrics.server.close(() => resolve()).closeAllConnections());
+  for (const extra of [metrics, parts.redirect]) if (extra) await new Promise<void>((resolve) => extra.server.close(() => resolve()).closeAllConnections());
+  parts.tls?.close();
   // Leaving the cluster waits on the engine's answers: an engine that stopped answering must
   // not hold the shutdown past its deadline (plus a moment to say goodbye when it is spent).
   const leaving = parts.leaveCluster();
   if (await settlesWithin(leaving, Math.max(0, deadline - Date.now()) + CLUSTER_GOODBYE_MS)) await leaving; // its error, if any
   else log.warn({ afterMs: timing.shutdownTimeoutMs + CLUSTER_GOODBYE_MS }, 'the cluster engine did not answer in time: stopped without a clean leave');
+  parts.refusals.flush();
 }
 
 /** Whether `work` settled (either way) within `ms`; it is left to finish on its own if not. */

@@ -27,6 +27,8 @@ export interface ClientLink {
    * for clients that send nothing on their own, whose connections a proxy would otherwise cut.
    */
   setPingAfter(ms: number): void;
+  /** Counts this link's traffic (and its opening) under the app from now on, once the front-end knows it. */
+  attribute(appId: string): void;
   /** Writes a complete, pre-built frame. False when it was refused (link closed or queue full). */
   write(frame: Buffer): boolean;
   sendText(text: string): boolean;
@@ -47,7 +49,8 @@ export interface LinkHandler {
   onOverflow(): void;
   /** A frame was dropped because the send queue was full. */
   onDropped(): void;
-  onClose(): void;
+  /** The socket closed: `code` and `reason` of the close frame received (1005 when it had none, 1006 when the socket dropped). */
+  onClose(code?: number, reason?: string): void;
 }
 
 export type Admission = { ok: true; state?: unknown } | { ok: false; status: number; body: Record<string, unknown>; retryAfter?: number };
@@ -58,6 +61,8 @@ export type Admission = { ok: true; state?: unknown } | { ok: false; status: num
  * A verdict known at once is returned as it is, so the handshake goes on in the same turn.
  */
 export interface UpgradeRoute {
+  /** The protocol's name in the metrics. */
+  readonly protocol: string;
   matches(path: string): boolean;
   /** `clientAddress`: the client's IP (the TCP peer, or what trusted proxies report), looked up when first asked. */
   admit?(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Admission | Promise<Admission>;

@@ -1,8 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { App, WebhookTarget } from '../core/app.js';
 import { CounterName, type Counters } from '../core/counters.js';
 import type { HubEvent } from '../core/hub-events.js';
-import type { Logger } from '../log.js';
-import { hmacSha256Hex } from '../util/hmac.js';
+import type { RefusalLog } from '../refusal-log.js';
+import { laneCount, laneOf, targetAccepts } from './lanes.js';
+import { DurableTarget, type DurableOptions } from './durable-target.js';
+import { OncePerPeriod } from './once-per-period.js';
+import type { DeadLetter, QueueEntry, WebhookQueue, WireEvent } from './queue.js';
+import { FIRST_RETRY_MS, MAX_RETRY_MS, WebhookSender, backoff, type WebhookReport } from './sender.js';
 
 export interface WebhookOptions {
   readonly batchMs: number;
@@ -11,15 +16,8 @@ export interface WebhookOptions {
   readonly timeoutMs: number;
   readonly retryForMs: number;
   readonly maxQueue: number;
-  /** Hears each request's outcome (the debug console); `detail` holds no secret or URL. */
-  readonly report?: (appId: string, sent: boolean, detail: string) => void;
+  readonly report?: WebhookReport;
 }
-
-/** Pusher's webhook event shape (wire names live here). */
-type WireEvent = Record<string, string>;
-
-const FIRST_RETRY_MS = 1_000;
-const MAX_RETRY_MS = 60_000;
 
 function toWire(event: HubEvent): WireEvent {
   switch (event.name) {
@@ -36,29 +34,10 @@ function toWire(event: HubEvent): WireEvent {
   }
 }
 
-/** An event waiting for its request, with the time it happened (the body's `time_ms`). */
-interface Queued {
-  readonly event: WireEvent;
-  readonly at: number;
-}
-
 /** One request at a time: what waits here is sent in the order it came. */
 interface Lane {
-  queued: Queued[];
+  queued: QueueEntry[];
   sending: Promise<void> | undefined;
-}
-
-/**
- * Without batching, how many requests one target may have under way. A channel's events always
- * take the same lane, so they arrive in order; other channels need not wait behind them.
- */
-const UNBATCHED_LANES = 8;
-
-/** Spreads channels over the lanes (FNV-1a): stable, so one channel keeps one lane. */
-function laneOf(channel: string, lanes: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < channel.length; i++) h = Math.imul(h ^ channel.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % lanes;
 }
 
 /**
@@ -67,10 +46,10 @@ function laneOf(channel: string, lanes: number): number {
  * request instead. Bodies are signed with the app secret. A failing request is retried with
  * exponential backoff until `retryForMs`, then its events are dropped and counted.
  */
-class TargetQueue {
+class TargetQueue implements Target {
   private readonly lanes: Lane[];
-  /** Events waiting over all lanes (read by the dashboard's webhook queue). */
-  size = 0;
+  /** Events waiting over all lanes. */
+  private size = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Closing: failed requests are not retried any more. */
   private closed = false;
@@ -78,19 +57,17 @@ class TargetQueue {
   private readonly wakers = new Set<() => void>();
   /** Aborted when the shutdown's deadline has passed: no request may outlive the server. */
   private readonly stopper = new AbortController();
-  /** The target without its query string, which may carry a token. */
-  private readonly loggedUrl: string;
+  private readonly sender: WebhookSender;
 
   constructor(
     private readonly app: App,
     private readonly target: WebhookTarget,
     private readonly options: WebhookOptions,
     private readonly counters: Counters,
-    private readonly log: Logger,
+    refusals: RefusalLog,
   ) {
-    const url = new URL(target.url);
-    this.loggedUrl = url.origin + url.pathname;
-    this.lanes = Array.from({ length: target.batch ? 1 : UNBATCHED_LANES }, () => ({ queued: [], sending: undefined }));
+    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals, options.report);
+    this.lanes = Array.from({ length: laneCount(target) }, () => ({ queued: [], sending: undefined }));
   }
 
   /** Stops retrying; a request waiting out a backoff gets its last attempt now rather than after the wait. */
@@ -107,16 +84,19 @@ class TargetQueue {
     this.size = 0;
   }
 
+  /** Events waiting for a request (not those of the request under way). */
+  get depth(): number {
+    return this.size;
+  }
+
   accepts(event: HubEvent): boolean {
-    if (this.target.events && !this.target.events.includes(event.name)) return false;
-    const { channelPrefix, channelSuffix } = this.target;
-    return (channelPrefix === undefined || event.channel.startsWith(channelPrefix)) && (channelSuffix === undefined || event.channel.endsWith(channelSuffix));
+    return targetAccepts(this.target, event);
   }
 
   add(event: WireEvent): void {
     if (this.size >= this.options.maxQueue) this.dropOldest();
     const lane = this.lanes.length === 1 ? this.lanes[0] : this.lanes[laneOf(event.channel ?? '', this.lanes.length)];
-    (lane).queued.push({ event, at: Date.now() });
+    lane.queued.push({ id: randomUUID(), event, at: Date.now() });
     this.size += 1;
     if (!this.timer) {
       // Batches gather for batchMs; single events go on the next turn, after the hub's own work.
@@ -154,60 +134,39 @@ class TargetQueue {
     while (lane.queued.length > 0) {
       const taken = lane.queued.splice(0, this.target.batch ? lane.queued.length : 1);
       this.size -= taken.length;
-      // time_ms is when the (first) event happened, not when the queue got round to sending it.
-      const body = JSON.stringify({ time_ms: (taken[0]).at, events: taken.map((q) => q.event) });
-      await this.deliver(body, taken.length);
+      await this.deliver(taken);
     }
   }
 
-  private async deliver(body: string, count: number): Promise<void> {
+  private async deliver(entries: readonly QueueEntry[]): Promise<void> {
     const giveUpAt = Date.now() + this.options.retryForMs;
     let wait = FIRST_RETRY_MS;
     for (;;) {
-      try {
-        const response = await fetch(this.target.url, {
-          method: 'POST',
-          headers: {
-            ...this.target.headers,
-            'Content-Type': 'application/json',
-            'X-Pusher-Key': this.app.key,
-            'X-Pusher-Signature': hmacSha256Hex(this.app.secret, body),
-          },
-          body,
-          signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), this.stopper.signal]),
-          // A redirect would re-send the signed body to wherever the target points: not followed.
-          redirect: 'manual',
-        });
-        await response.body?.cancel();
-        if (response.ok) {
-          this.counters.increment(this.app.id, CounterName.WebhooksSent);
-          this.options.report?.(this.app.id, true, `${count} event(s), HTTP ${response.status}`);
-          return;
-        }
-        this.options.report?.(this.app.id, false, `HTTP ${response.status}`);
-        this.log.warn({ app: this.app.id, url: this.loggedUrl, status: response.status }, 'webhook refused');
-      } catch (err) {
-        this.options.report?.(this.app.id, false, (err as Error).message);
-        this.log.warn({ app: this.app.id, url: this.loggedUrl, err: (err as Error).message }, 'webhook failed');
-      }
-      this.counters.increment(this.app.id, CounterName.WebhookFailures);
+      if ((await this.sender.attempt(entries, this.stopper.signal)).ok) return;
       if (Date.now() + wait > giveUpAt || this.closed || this.stopper.signal.aborted) {
-        this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, count);
+        this.counters.increment(this.app.id, CounterName.WebhookEventsDropped, entries.length);
         return;
       }
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          clearTimeout(timer);
-          this.wakers.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, wait).unref();
-        this.wakers.add(wake);
-      });
+      this.counters.increment(this.app.id, CounterName.WebhookRetries);
+      await backoff(wait, this.wakers);
       wait = Math.min(wait * 2, MAX_RETRY_MS);
     }
   }
 }
+
+/** What the dispatcher needs of a target, kept in memory (TargetQueue) or in a shared queue (DurableTarget). */
+interface Target {
+  /** Events waiting here for a request (a shared queue's are counted by the queue, not here). */
+  readonly depth: number;
+  accepts(event: HubEvent): boolean;
+  add(event: WireEvent): void;
+  close(): void;
+  flush(): Promise<void>;
+  stop(): void;
+}
+
+/** A queue that stays full, or an engine that stays away, is logged at most this often per app. */
+const LOG_PERIOD_MS = 60_000;
 
 type LeaveEvent = Extract<HubEvent, { name: 'channel_vacated' | 'member_removed' }>;
 
@@ -230,31 +189,57 @@ function leaveKey(appId: string, event: JoinOrLeave): string {
  * join within a moment, and then neither is reported.
  */
 export class WebhookDispatcher {
-  private readonly queues = new Map<string, TargetQueue[]>();
+  /** Each app's queues, made on its first event (or at start), with the app they were made for. */
+  private readonly queues = new Map<string, { app: App; queues: Target[] }>();
+  private readonly durable: WebhookQueue | undefined;
+  private readonly targetFor: (app: App, target: WebhookTarget) => Target;
   private readonly heldLeaves = new Map<string, { appId: string; event: LeaveEvent; timer: NodeJS.Timeout }>();
+  private readonly appById: (id: string) => App | undefined;
 
   constructor(
-    apps: readonly App[],
+    /** The apps, or how to find one (apps in a database change while the server runs). */
+    apps: readonly App[] | ((id: string) => App | undefined),
     private readonly options: WebhookOptions,
     counters: Counters,
-    log: Logger,
+    private readonly refusals: RefusalLog,
     private readonly stillLeft: StillLeft = () => true,
+    durable?: { readonly queue: WebhookQueue; readonly options: DurableOptions },
   ) {
-    for (const app of apps) {
-      if (app.webhooks.length > 0) this.queues.set(app.id, app.webhooks.map((target) => new TargetQueue(app, target, options, counters, log)));
+    this.durable = durable?.queue;
+    const warnings = new OncePerPeriod(LOG_PERIOD_MS);
+    this.targetFor = (app, target) =>
+      durable ? new DurableTarget(app, target, durable.queue, durable.options, counters, refusals, warnings, options.report) : new TargetQueue(app, target, options, counters, refusals);
+    if (typeof apps === 'function') this.appById = apps;
+    else {
+      const byId = new Map(apps.map((app) => [app.id, app]));
+      this.appById = (id) => byId.get(id);
+      // Made at start: with a shared queue this node delivers what other nodes queued, events of its own or not.
+      for (const app of apps) this.queuesOf(app.id);
     }
   }
 
-  /** Events waiting over every target. */
-  queued(): number {
-    let n = 0;
-    for (const queues of this.queues.values()) for (const q of queues) n += q.size;
-    return n;
+  /** Whether events outlive this node (a shared queue): only then are there dead letters to read and replay. */
+  get keepsDeadLetters(): boolean {
+    return this.durable !== undefined;
   }
 
-  /** The hub's event listener: a map miss for apps without webhooks. */
+  get queueHealthy(): boolean | undefined {
+    return this.durable?.isHealthy;
+  }
+
+  /** The app's dead letters, oldest first. */
+  deadLetters(appId: string, limit: number): Promise<DeadLetter[]> {
+    return this.durable ? this.durable.deadLetters(appId, limit) : Promise.resolve([]);
+  }
+
+  /** Queues dead letters (the given ids, or all) for delivery again; how many were. */
+  replay(appId: string, ids: readonly string[] | undefined): Promise<number> {
+    return this.durable ? this.durable.replay(appId, ids) : Promise.resolve(0);
+  }
+
+  /** The hub's event listener: nothing to do for apps without webhooks. */
   readonly handle = (appId: string, event: HubEvent): void => {
-    if (!this.queues.has(appId)) return;
+    if (!this.appById(appId)?.webhooks.length) return;
     if (this.options.leaveDelayMs > 0) {
       if (event.name === 'channel_vacated' || event.name === 'member_removed') return this.holdLeave(appId, event);
       if (event.name === 'channel_occupied' || event.name === 'member_added') {
@@ -271,9 +256,45 @@ export class WebhookDispatcher {
     this.route(appId, event);
   };
 
+  /** The app's queues, made anew when the app changed (targets, or the secret that signs them). */
+  private queuesOf(appId: string): readonly Target[] {
+    const app = this.appById(appId);
+    const entry = this.queues.get(appId);
+    if (entry && entry.app === app) return entry.queues;
+    if (entry) {
+      // What the old queues hold still goes out, signed as it was when it was queued.
+      for (const queue of entry.queues) {
+        queue.close();
+        queue.flush().then(
+          () => queue.stop(),
+          (err: unknown) => this.refusals.log.error({ err }, 'webhook flush failed'),
+        );
+      }
+      this.queues.delete(appId);
+    }
+    if (!app || app.webhooks.length === 0) return [];
+    const queues = app.webhooks.map((target) => this.targetFor(app, target));
+    this.queues.set(appId, { app, queues });
+    return queues;
+  }
+
+  /** Events of the app waiting to be sent, over all its targets (read when metrics are scraped). */
+  queueDepth(appId: string): number {
+    let depth = 0;
+    for (const queue of this.queues.get(appId)?.queues ?? []) depth += queue.depth;
+    return depth;
+  }
+
+  /** Events waiting over every app (the dashboard's node overview). */
+  queued(): number {
+    let n = 0;
+    for (const appId of this.queues.keys()) n += this.queueDepth(appId);
+    return n;
+  }
+
   private route(appId: string, event: HubEvent): void {
     let wire: WireEvent | undefined;
-    for (const queue of this.queues.get(appId) ?? []) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
+    for (const queue of this.queuesOf(appId)) if (queue.accepts(event)) queue.add((wire ??= toWire(event)));
   }
 
   private holdLeave(appId: string, event: LeaveEvent): void {
@@ -295,7 +316,7 @@ export class WebhookDispatcher {
   /** Sends held leaves and what is queued, one attempt per batch, within `deadlineMs`. */
   async close(deadlineMs: number): Promise<void> {
     for (const key of [...this.heldLeaves.keys()]) this.releaseLeave(key);
-    const all = [...this.queues.values()].flat();
+    const all = [...this.queues.values()].flatMap((entry) => entry.queues);
     for (const queue of all) queue.close();
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(all.map((queue) => queue.flush())), new Promise((resolve) => (deadline = setTimeout(resolve, deadlineMs)))]);

@@ -390,3 +390,60 @@ describe('examples/shell/broadcast.sh', () => {
     assert.equal((JSON.parse(out.stdout) as { errorCode?: string }).errorCode, 'INVALID_AUTHORIZATION');
   });
 });
+
+describe('examples/node/moderated-chat.mjs (Switchboard embedded, with hooks)', () => {
+  let child: ChildProcess;
+  let chat: Switchboard;
+  const clients: NativeClient[] = [];
+  const join = async (name: string): Promise<NativeClient> => {
+    const c = await connectNative(chat, `/ws?format=envelope&name=${name}`);
+    clients.push(c);
+    await subscribeNative(c, 'chat');
+    return c;
+  };
+
+  before(async () => {
+    const port = await freePort();
+    child = spawn(process.execPath, [`${EXAMPLES}node/moderated-chat.mjs`], { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const url = await new Promise<string>((resolve, reject) => {
+      lines.on('line', (line) => {
+        const m = /listening on (\S+)/.exec(line);
+        if (m?.[1]) resolve(m[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`the example exited with ${code}`)));
+    });
+    // The helpers only need where it listens.
+    chat = { port, url } as Switchboard;
+  });
+  after(async () => {
+    await closeAll(clients);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  });
+
+  it('names each connection, moderates what it sends (changed, refused, swallowed) and announces arrivals and departures', async () => {
+    const alice = await join('alice');
+    const bob = await join('bob');
+    await alice.message((m) => m.event === 'notice' && m.data === JSON.stringify({ from: 'server', text: 'bob joined' }));
+    alice.send({ action: 'publish', channel: 'chat', data: { text: 'well heck, hello' } });
+    alice.send({ action: 'publish', channel: 'chat', data: '   ' });
+    alice.send({ action: 'publish', channel: 'chat', data: 'see spam-link.example' });
+    alice.send({ action: 'publish', channel: 'chat', data: 'bye' });
+    await bob.message((m) => (m.data as { text?: string } | undefined)?.text === 'bye');
+    assert.deepEqual(
+      bob.json.filter((m) => m.event === 'message').map((m) => m.data),
+      [{ from: 'alice', text: 'well ***, hello' }, { from: 'alice', text: 'bye' }],
+    );
+    assert.equal((await alice.error('MESSAGE_REJECTED', 'chat')).message, 'Links to that site are not allowed here');
+    bob.close();
+    await alice.message((m) => m.event === 'notice' && m.channel === '#all' && m.data === JSON.stringify({ from: 'server', text: 'bob left' }));
+  });
+
+  it('refuses a connection without a name (4010, with the reason)', async () => {
+    const anonymous = await connectNative(chat, '/ws');
+    clients.push(anonymous);
+    assert.equal(await anonymous.closed, 4010);
+    assert.equal(anonymous.closeReason, 'Connect with ?name=<your name>');
+  });
+});

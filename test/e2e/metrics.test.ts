@@ -3,22 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { RawClient, serverSdk } from '../helpers/clients.js';
 import { freePort } from '../helpers/cluster.js';
+import { sample, scrape } from '../helpers/metrics.js';
 import { closeAll, connectNative, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { rawClient, subscribeRaw } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
 
 const QUOTA = { id: 'quota-id', key: 'quota-key', secret: 'quota-secret', maxConnections: 1 };
 
-async function scrape(server: Switchboard, path = '/metrics'): Promise<{ status: number; type: string | null; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${server.metricsPort}${path}`);
-  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
-}
-
-/** The value of one sample line, e.g. `switchboard_connections{app_id="x",protocol="pusher"}`. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('Prometheus metrics', () => {
   let server: Switchboard;

@@ -5,6 +5,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { ClientLink, LinkHandler } from '../../src/transport/seam.js';
+import { WireStatsTable } from '../../src/transport/wire-stats.js';
 import { WsTransport, type WsTransportOptions } from '../../src/transport/ws/server.js';
 import { Opcode, RawSocket, buildFrame } from '../helpers/raw-frames.js';
 import { until } from '../helpers/raw-pusher.js';
@@ -38,6 +39,8 @@ function transportOptions(overrides: Partial<WsTransportOptions>): WsTransportOp
     consumeAttempt: () => Promise.resolve(true),
     onRefused: () => undefined,
     onError: () => undefined,
+    onAdmissionError: () => undefined,
+    wireStats: new WireStatsTable(10),
     ...overrides,
   };
 }
@@ -59,8 +62,9 @@ describe('WebSocket transport', () => {
   before(async () => {
     transport = new WsTransport(
       [
-        { matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) },
+        { protocol: 'test', matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) },
         {
+          protocol: 'test',
           matches: (path) => path === '/broken',
           open: () => {
             throw new Error('open bug');
@@ -122,8 +126,9 @@ describe('WebSocket transport: client address lookups', () => {
     let lookups = 0;
     const transport = new WsTransport(
       [
-        { matches: (path) => path === '/plain', open: (link) => new FaultyHandler(link) },
+        { protocol: 'test', matches: (path) => path === '/plain', open: (link) => new FaultyHandler(link) },
         {
+          protocol: 'test',
           matches: (path) => path === '/asks',
           admit: (_req, _url, clientAddress) => {
             admitSeen.push(clientAddress());
@@ -197,9 +202,10 @@ describe('WebSocket transport: sockets it refuses or has not taken yet', { timeo
   before(async () => {
     transport = new WsTransport(
       [
-        { matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) },
+        { protocol: 'test', matches: (path) => path === '/t', open: (link) => new FaultyHandler(link) },
         {
           // Admission that takes a while, as an auth webhook or a shared rate counter does.
+          protocol: 'test',
           matches: (path) => path === '/slow',
           admit: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 300)),
           open: (link) => new FaultyHandler(link),
@@ -285,6 +291,7 @@ describe('WebSocket transport: upgrades that wait for admission', () => {
     const transport = new WsTransport(
       [
         {
+          protocol: 'test',
           matches: (path) => path === '/slow',
           admit: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), admitMs)),
           open: (link) => new FaultyHandler(link),

@@ -66,6 +66,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The config of in-process nodes on the machine's Redis (the same object for each node of one
+ * cluster): a prefix of their own, and a node timeout far longer than any test.
+ */
+export function redisNodeConfig<A>(label: string, apps: A[]) {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent' as const,
+    adapter: 'redis' as const,
+    clusterPrefix: uniquePrefix(label),
+    heartbeatIntervalMs: 200,
+    nodeTimeoutMs: 60_000,
+    apps,
+  };
+}
+
 /** A prefix no other run shares, for keys, channels and subjects on a shared engine. */
 export function uniquePrefix(label: string): string {
   return `sbtest-${label}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -321,6 +338,10 @@ export interface ThrowawayServer {
   readonly stop: () => Promise<void>;
   /** Starts it again on the same port and waits until it answers. */
   readonly start: () => Promise<void>;
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a frozen engine). */
+  readonly pause: () => void;
+  /** SIGCONT after pause(). */
+  readonly resume: () => void;
 }
 
 function spawnLogged(file: string, args: readonly string[], log: string[]): ChildProcess {
@@ -334,13 +355,17 @@ function spawnLogged(file: string, args: readonly string[], log: string[]): Chil
   return child;
 }
 
-/** A standalone redis-server on a free port, without persistence. */
-export async function startRedisServer(): Promise<ThrowawayServer> {
+/**
+ * A standalone redis-server on a free port, without persistence; `persistent`: with an
+ * append-only file synced on every write, so what it holds survives a SIGKILL and restart.
+ */
+export async function startRedisServer({ persistent = false } = {}): Promise<ThrowawayServer> {
   const port = await freePort();
   const log: string[] = [];
   let child: ChildProcess | undefined;
+  const persistence = persistent ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', makeTmpDir('redis-aof')] : ['--appendonly', 'no'];
   const start = async (): Promise<void> => {
-    child = spawnLogged(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], log);
+    child = spawnLogged(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no'], log);
     await eventually(() => redisAnswers(port), `redis-server on ${port}\n${log.join('')}`, 5000);
   };
   await start();
@@ -351,6 +376,8 @@ export async function startRedisServer(): Promise<ThrowawayServer> {
       if (child) await stopProcess(child, 'SIGKILL');
     },
     start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
   };
 }
 
@@ -372,6 +399,8 @@ export async function startNatsServer(): Promise<ThrowawayServer> {
       if (child) await stopProcess(child, 'SIGKILL');
     },
     start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
   };
 }
 

@@ -25,6 +25,8 @@ export interface ReceiverOptions {
   hold?: boolean;
   /** Path of the URL the server is given. */
   path?: string;
+  /** Listen on this port (a receiver that comes back where it was); a free one otherwise. */
+  port?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export class WebhookReceiver {
 
   static async start(options: ReceiverOptions = {}): Promise<WebhookReceiver> {
     const receiver = new WebhookReceiver(options, options.path ?? '/webhooks');
-    await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => receiver.server.listen(options.port ?? 0, '127.0.0.1', resolve));
     return receiver;
   }
 

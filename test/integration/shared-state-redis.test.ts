@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createServer, type Switchboard } from '../../src/index.js';
-import { REDIS_SERVER, eventually, freePort, redisAnswers, redisBinariesMissing, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
+import { REDIS_SERVER, eventually, freePort, redisAnswers, redisBinariesMissing, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/clients.js';
 import { channelAuth } from '../helpers/raw-pusher.js';
 
@@ -17,16 +17,7 @@ describe('state shared through Redis', { skip: missing }, () => {
   let a: Switchboard;
   let b: Switchboard;
   before(async () => {
-    const config = {
-      host: '127.0.0.1',
-      port: 0,
-      logLevel: 'silent' as const,
-      adapter: 'redis' as const,
-      clusterPrefix: uniquePrefix('shared'),
-      heartbeatIntervalMs: 200,
-      nodeTimeoutMs: 60_000,
-      apps: [APP],
-    };
+    const config = redisNodeConfig('shared', [APP]);
     a = await createServer(config);
     b = await createServer(config);
   });

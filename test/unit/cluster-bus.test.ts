@@ -75,7 +75,7 @@ class Sink implements BusSink {
   }
 }
 
-const OPTIONS = { heartbeatIntervalMs: 20, nodeTimeoutMs: 5000, requestTimeoutMs: 500, dataTopics: 2 };
+const OPTIONS = { heartbeatIntervalMs: 20, nodeTimeoutMs: 5000, requestTimeoutMs: 500, dataTopics: 2, engineTimeoutMs: 5000, startTimeoutMs: 5000 };
 
 async function until(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -23,6 +23,7 @@ class FakeConnection implements Connection {
   readonly protocol = 'pusher';
   readonly lastActivityAt = 0;
   user: SignedInUser | undefined = undefined;
+  metadata: unknown = undefined;
   readonly channels = new Set<string>();
   readonly written: Buffer[] = [];
   readonly notices: ConnectionNotice[] = [];

@@ -6,7 +6,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import { Counters } from '../../src/core/counters.js';
 import { pino } from 'pino';
-import { createLogger, type Logger } from '../../src/log.js';
+import { createLogger } from '../../src/log.js';
+import { RefusalLog } from '../../src/refusal-log.js';
 import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 
 /** A webhook target on loopback that hands every request to `handle`. */
@@ -18,9 +19,9 @@ async function target(t: TestContext, handle: (req: IncomingMessage, res: Server
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 }
 
-function dispatcherFor(url: string, counters: Counters, timeoutMs: number, log: Logger = createLogger('silent')): WebhookDispatcher {
+function dispatcherFor(url: string, counters: Counters, timeoutMs: number, refusals = new RefusalLog(createLogger('silent'), 1000)): WebhookDispatcher {
   const app = validateConfig({ apps: [{ id: 'a', key: 'k', secret: 's', webhooks: [{ url }] }] }).apps[0];
-  return new WebhookDispatcher([app], { batchMs: 5, leaveDelayMs: 0, timeoutMs, retryForMs: 0, maxQueue: 100 }, counters, log, () => true);
+  return new WebhookDispatcher([app], { batchMs: 5, leaveDelayMs: 0, timeoutMs, retryForMs: 0, maxQueue: 100 }, counters, refusals, () => true);
 }
 
 describe('WebhookDispatcher: targets that misbehave', () => {
@@ -28,11 +29,14 @@ describe('WebhookDispatcher: targets that misbehave', () => {
     const url = await target(t, (_req, res) => res.writeHead(500).end());
     const lines: string[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    const dispatcher = dispatcherFor(`${url}?token=HOOK-SECRET`, new Counters(), 1000, log);
+    const refusals = new RefusalLog(log, 60_000);
+    const dispatcher = dispatcherFor(`${url}?token=HOOK-SECRET`, new Counters(), 1000, refusals);
     dispatcher.handle('a', { name: 'channel_occupied', channel: 'room' });
     await dispatcher.close(1000);
-    const refused = lines.map((l) => JSON.parse(l) as { msg: string; url: string }).find((l) => l.msg === 'webhook refused');
+    refusals.flush();
+    const refused = lines.map((l) => JSON.parse(l) as { msg: string; url: string; status: number }).find((l) => l.msg.startsWith('webhook deliveries failed'));
     assert.equal(refused?.url, url);
+    assert.equal(refused?.status, 500);
     assert.ok(!lines.join('').includes('HOOK-SECRET'));
   });
 

@@ -4,6 +4,7 @@ import { validateConfig } from '../../src/config/load.js';
 import { Counters } from '../../src/core/counters.js';
 import type { HubEvent } from '../../src/core/hub-events.js';
 import { createLogger } from '../../src/log.js';
+import { RefusalLog } from '../../src/refusal-log.js';
 import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
@@ -23,7 +24,7 @@ describe('WebhookDispatcher: held leaves and the cluster-wide state', () => {
       [app],
       { batchMs: 5, leaveDelayMs: DELAY_MS, timeoutMs: 1000, retryForMs: 0, maxQueue: 100 },
       new Counters(),
-      createLogger('silent'),
+      new RefusalLog(createLogger('silent'), 1000),
       () => !backElsewhere,
     );
     const vacated: HubEvent = { name: 'channel_vacated', channel: 'room' };

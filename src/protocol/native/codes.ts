@@ -21,7 +21,9 @@ export const NativeErrorCode = {
   MESSAGE_TOO_LARGE: '`data` larger than `maxEventDataBytes`',
   CHANNEL_FULL: 'the channel has `maxChannelSubscribers` subscribers on this node',
   TOO_MANY_CHANNELS: 'the connection is on `maxChannelsPerConnection` channels',
-  RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second; the frame is dropped',
+  RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second, or more than 100 frames waiting behind a hook; the frame is dropped',
+  MESSAGE_REJECTED: "the embedding application's `publish` hook refused the message; not delivered",
+  HOOK_FAILED: 'a hook threw, rejected or timed out: the `publish` hook (message not delivered) or a notification hook',
 } as const;
 export type NativeErrorCode = keyof typeof NativeErrorCode;
 
@@ -32,6 +34,7 @@ export const NativeRefusalCode = {
   ORIGIN_NOT_ALLOWED: { status: [403], description: 'an `Origin` the app does not allow' },
   WRONG_PASSWORD: { status: [403], description: 'a room in `channelPasswords` named without its password' },
   OVER_CAPACITY: { status: [503], description: 'the node has `maxConnections` connections' },
+  APP_STORE_UNAVAILABLE: { status: [503], description: 'the app database cannot be reached and the app is not cached: retry (`Retry-After`)' },
   MISSING_CLAIM: { status: [401], description: 'claim unknown or already used' },
   EXPIRED_CLAIM: { status: [401], description: 'claim past its expiration' },
   INVALID_JWT: { status: [401], description: 'a JWT that does not verify or breaks a limit' },
@@ -43,9 +46,14 @@ export type NativeRefusalCode = keyof typeof NativeRefusalCode;
 
 /** The 4xxx codes of the native protocol, the same numbers as Pusher's where the meaning is the same. */
 export const NativeCloseCode = {
+  AppDisabled: 4003,
   OverConnectionQuota: 4004,
   Terminated: 4009,
+  /** The embedding application's connectionOpened hook refused the connection (its reason is the close reason). */
+  RefusedByApplication: 4010,
   SlowConsumer: 4100,
+  /** The connectionOpened hook threw, rejected or timed out: reconnect after a back-off. */
+  ConnectionHookFailed: 4101,
   PongNotReceived: 4201,
   ClosedAfterInactivity: 4202,
 } as const;
@@ -58,4 +66,5 @@ export const NativeClose: Record<CloseReason, { code: number; reason: string }> 
   pong_timeout: { code: NativeCloseCode.PongNotReceived, reason: 'Pong not received' },
   over_quota: { code: NativeCloseCode.OverConnectionQuota, reason: 'Application is over its connection quota' },
   idle: { code: NativeCloseCode.ClosedAfterInactivity, reason: 'Closed after inactivity: no subscription' },
+  app_disabled: { code: NativeCloseCode.AppDisabled, reason: 'Application is disabled' },
 };

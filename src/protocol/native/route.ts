@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
+import type { AppLookup } from '../../apps/registry.js';
 import type { ClaimStore } from '../../core/claims.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
@@ -11,19 +12,24 @@ import { NativeClose, type NativeRefusalCode } from './codes.js';
 import { authenticateNative, isCrossSite, isOriginAllowed, type NativeIdentity } from './auth.js';
 import { nativeFormatNamed } from './codec.js';
 import { NativeSession, channelPasswordGiven } from './session.js';
+import type { HookSetup } from '../../embedding/connection-hooks.js';
 
 export interface NativeRouteOptions {
   readonly hub: Hub;
   /** Refusals and losses per app. */
   readonly counters: Counters;
   readonly claims: ClaimStore;
-  readonly appByKey: (key: string) => App | undefined;
-  /** The app served on `/ws` and `/connect` without a key. */
-  readonly defaultApp: App;
+  /** Throws (or rejects) when the app store cannot be asked. */
+  readonly appByKey: (key: string) => AppLookup;
+  /** The app served on `/ws` and `/connect` without a key (none with a database store). */
+  readonly defaultApp: App | undefined;
   readonly nextSocketId: () => string;
   readonly maxConnections: number;
   /** Native clients do not ping on their own: the server pings them after this much silence. */
   readonly pingAfterMs: number;
+  readonly clientAddress: (req: IncomingMessage) => string;
+  /** The embedding application's hooks, when it set any. */
+  readonly hooks?: HookSetup | undefined;
 }
 
 interface Admitted {
@@ -38,11 +44,17 @@ const refuse = (status: number, errorCode: NativeRefusalCode, error: string): Ad
 /** `/ws`, `/ws/{appKey}` and dSock's `/connect`: the native front-end's entry. */
 export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
   return {
+    protocol: 'native',
     matches: (path) => PATH.test(path),
     async admit(req: IncomingMessage, url: RequestTarget, clientAddress: () => string): Promise<Admission> {
       const key = PATH.exec(url.pathname)?.[1];
-      const app = key === undefined ? options.defaultApp : options.appByKey(decodeOrKeep(key));
-      if (!app) return refuse(404, 'APP_NOT_FOUND', 'Unknown app key');
+      let app: App | undefined;
+      try {
+        app = key === undefined ? options.defaultApp : await options.appByKey(decodeOrKeep(key));
+      } catch {
+        return { ok: false, status: 503, body: { success: false, error: 'The app store is unavailable, try again shortly', errorCode: 'APP_STORE_UNAVAILABLE' }, retryAfter: 1 };
+      }
+      if (!app) return refuse(404, 'APP_NOT_FOUND', key === undefined ? 'Name an app key: /ws/{appKey}' : 'Unknown app key');
       if (!app.enabled) return refuse(403, 'APP_DISABLED', 'Application is disabled');
       if (!isOriginAllowed(app, req.headers.origin)) return refuse(403, 'ORIGIN_NOT_ALLOWED', 'Origin not allowed');
       // The auth webhook gets the browser's cookies: without an allow-list, only this site's own
@@ -65,6 +77,8 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const auth = await authenticateNative(app, req, url, options.claims, clientAddress);
       if (!auth.ok) {
         options.counters.increment(app.id, CounterName.ConnectionsRefusedAuth);
+        // An outage of the backend's auth webhook, not a client's bad credentials: the operator's to fix.
+        if (auth.errorCode === 'AUTH_WEBHOOK_FAILED') options.counters.increment(app.id, CounterName.AuthWebhookFailures, 1, auth.error);
         return refuse(auth.status, auth.errorCode, auth.error);
       }
       // Again: others may have been let in while this one waited for its auth webhook.
@@ -73,16 +87,24 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       const admitted: Admitted = { app, identity: auth.identity };
       return { ok: true, state: admitted };
     },
-    open(link: ClientLink, _req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
+    open(link: ClientLink, req: IncomingMessage, url: RequestTarget, state: unknown): LinkHandler {
       const { app, identity } = state as Admitted;
+      link.attribute(app.id);
       // The app's format, unless the client asks for another one.
       const format = nativeFormatNamed(url.searchParams.get('format')) ?? app.nativeFormat;
       const ack = url.searchParams.get('ack');
       link.setPingAfter(options.pingAfterMs);
-      const session = new NativeSession(options.nextSocketId(), app, link, options.hub, options.counters, identity, {
-        format,
-        acks: format !== 'raw' || ack === '1' || ack === 'true',
-      });
+      const request = options.hooks ? { address: options.clientAddress(req), headers: req.headers, url: req.url ?? url.pathname } : undefined;
+      const session = new NativeSession(
+        options.nextSocketId(),
+        app,
+        link,
+        options.hub,
+        options.counters,
+        identity,
+        { format, acks: format !== 'raw' || ack === '1' || ack === 'true', hooks: options.hooks },
+        request,
+      );
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored
         options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
@@ -90,7 +112,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
         return session;
       }
       try {
-        session.begin(url);
+        session.begin(url, request);
       } catch (err) {
         session.onClose(); // it joined the hub: the transport will not call the session again
         throw err;

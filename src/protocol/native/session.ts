@@ -9,8 +9,9 @@ import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
+import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import type { NativeIdentity } from './auth.js';
-import { NativeClose, type NativeErrorCode } from './codes.js';
+import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
 import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
 
 
@@ -18,6 +19,8 @@ export interface NativeSessionOptions {
   readonly format: NativeFormat;
   /** Acknowledge subscribe/unsubscribe (always on with envelopes and cadsock; raw clients opt in with ?ack=1). */
   readonly acks: boolean;
+  /** The embedding application's hooks, when it set any. */
+  readonly hooks?: HookSetup | undefined;
 }
 
 /** Whether `password` opens `channel`: channels without a password in `channelPasswords` need none. */
@@ -42,6 +45,11 @@ export class NativeSession implements Connection, LinkHandler {
   readonly protocol = 'native';
   readonly channels = new Set<string>();
   user: SignedInUser | undefined;
+  metadata: unknown = undefined;
+  /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
+  private readonly hooks: ConnectionHooks | undefined;
+  /** The close frame this side sent, reported to connectionClosed rather than the client's echo. */
+  private sentClose: { code: number; reason: string } | undefined;
   private closed = false;
   private hasSubscribed = false;
   private readonly idleTimer: NodeJS.Timeout | undefined;
@@ -49,13 +57,15 @@ export class NativeSession implements Connection, LinkHandler {
 
   constructor(
     readonly id: string,
-    readonly app: App,
+    public app: App,
     private readonly link: ClientLink,
     private readonly hub: Hub,
     private readonly counters: Counters,
     private readonly identity: NativeIdentity,
     private readonly options: NativeSessionOptions,
+    request?: OpenRequest,
   ) {
+    if (options.hooks && request) this.hooks = new ConnectionHooks(this, request.address, options.hooks);
     this.wire = NATIVE_WIRES[options.format];
     this.messages = new TokenBucket(app.clientMessagesPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
@@ -69,10 +79,28 @@ export class NativeSession implements Connection, LinkHandler {
     return this.link.lastActivityAt;
   }
 
-  /** After the hub accepted the connection: bind the user, join channels named in the URL. */
-  begin(url: RequestTarget): void {
+  /**
+   * After the hub accepted the connection: runs connectionOpened (the client's frames wait for
+   * it), then binds the user and joins the channel named in the URL.
+   */
+  begin(url: RequestTarget, request?: OpenRequest): void {
+    if (!this.hooks || !request) return this.start(url);
+    const settle = (outcome: OpenOutcome): void => {
+      if (this.closed) return;
+      if (outcome.kind === 'accept') return this.start(url);
+      this.closeWith(outcome.kind === 'reject' ? NativeCloseCode.RefusedByApplication : NativeCloseCode.ConnectionHookFailed, outcome.reason);
+    };
+    const outcome = this.hooks.opened(request.headers, request.url, hookUser(this.identity.user));
+    if (outcome instanceof Promise) this.hooks.order.run(() => outcome.then(settle));
+    else settle(outcome);
+  }
+
+  private start(url: RequestTarget): void {
     const user = this.identity.user;
-    if (user) this.hub.signIn(this, { id: user.id, session: user.session, info: user.info, watchlist: [] });
+    if (user) {
+      this.hub.signIn(this, { id: user.id, session: user.session, info: user.info, watchlist: [] });
+      if (this.user) this.hooks?.notify('signedIn', { user: hookUser(user) }, this.hookFailed);
+    }
     const room = url.searchParams.get('channel') ?? url.searchParams.get('room');
     if (room !== null) this.subscribe(room, url.searchParams.get('room_password') ?? undefined);
   }
@@ -86,19 +114,35 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   close(reason: CloseReason): void {
+    const { code, reason: text } = NativeClose[reason];
+    this.closeWith(code, text);
+  }
+
+  private closeWith(code: number, text: string): void {
     if (this.closed) return;
     this.closed = true;
-    const { code, reason: text } = NativeClose[reason];
+    this.sentClose = { code, reason: text };
+    this.hooks?.order.stop();
     this.link.close(code, text);
     this.hub.removeConnection(this, code);
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    // Counted as frames arrive, not as they are handled, so frames held behind a hook are not refused in a burst.
     if (!this.messages.take()) {
       this.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error('RATE_LIMITED', `More than ${this.app.clientMessagesPerSecond} messages per second; this one was dropped`);
     }
+    if (!this.hooks) return void this.handle(data, isBinary);
+    if (!this.hooks.order.run(() => this.handle(data, isBinary))) {
+      this.error('RATE_LIMITED', `More than ${MAX_FRAMES_WAITING_ON_HOOKS} messages are waiting for the application's hooks; this one was dropped`);
+    }
+  }
+
+  /** A promise only when a hook answers asynchronously; the frames after this one wait for it. */
+  private handle(data: Buffer, isBinary: boolean): void | Promise<void> {
+    if (this.closed) return;
     if (isBinary) return this.error('INVALID_MESSAGE', 'Send actions as JSON text frames');
     const decoded = decodeNative(data.toString('utf8'));
     if (!decoded.ok) {
@@ -110,9 +154,7 @@ export class NativeSession implements Connection, LinkHandler {
         return this.subscribe(m.channel, typeof m.password === 'string' ? m.password : undefined);
       case 'unsubscribe':
         if (typeof m.channel !== 'string') return this.error('INVALID_CHANNEL', 'unsubscribe needs a channel');
-        this.hub.unsubscribe(this, m.channel);
-        if (this.options.acks) this.link.sendText(encodeNativeAck('unsubscribed', m.channel));
-        return;
+        return this.unsubscribe(m.channel);
       case 'publish':
         return this.publish(m.channel, m.event, m.data);
       case 'ping':
@@ -141,14 +183,28 @@ export class NativeSession implements Connection, LinkHandler {
     this.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
-  onClose(): void {
+  onClose(code = 1006, reason = ''): void {
     clearTimeout(this.idleTimer);
     this.closed = true;
     this.hub.removeConnection(this);
+    if (!this.hooks) return;
+    this.hooks.order.stop();
+    this.hooks.notify('connectionClosed', this.sentClose ?? { code, reason }, () => undefined);
   }
 
   private error(code: NativeErrorCode, message: string, channel?: string): void {
     this.link.sendText(encodeNativeError(code, message, channel, this.options.format));
+  }
+
+  private readonly hookFailed = (text: string): void => {
+    if (!this.closed) this.error('HOOK_FAILED', text);
+  };
+
+  private unsubscribe(channel: string): void {
+    const leaving = this.channels.has(channel);
+    this.hub.unsubscribe(this, channel);
+    if (this.options.acks) this.link.sendText(encodeNativeAck('unsubscribed', channel));
+    if (leaving) this.hooks?.notify('unsubscribed', { channel }, this.hookFailed);
   }
 
   private subscribe(channel: unknown, password: string | undefined): void {
@@ -161,6 +217,7 @@ export class NativeSession implements Connection, LinkHandler {
       return this.error('FORBIDDEN_CHANNEL', 'Private and presence channels need a connection allowed to join them', channel);
     }
     const member = kind.isPresence && this.user ? { userId: this.user.id, info: this.user.info } : undefined;
+    const joining = !this.channels.has(channel);
     const outcome = this.hub.subscribe(this, channel, member);
     if (!outcome.ok) {
       switch (outcome.error) {
@@ -179,9 +236,10 @@ export class NativeSession implements Connection, LinkHandler {
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
     if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
+    if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
   }
 
-  private publish(channel: unknown, event: unknown, data: unknown): void {
+  private publish(channel: unknown, event: unknown, data: unknown): void | Promise<void> {
     if (!this.app.clientPublish) return this.error('PUBLISH_DISABLED', 'Client publishing is not enabled for this app');
     if (typeof channel !== 'string' || !this.channels.has(channel)) {
       return this.error('NOT_SUBSCRIBED', 'Publish to a channel this connection is subscribed to');
@@ -204,15 +262,29 @@ export class NativeSession implements Connection, LinkHandler {
     if (Buffer.byteLength(text) > this.app.maxEventDataBytes) {
       return this.error('MESSAGE_TOO_LARGE', `data is larger than ${this.app.maxEventDataBytes} bytes`, channel);
     }
-    this.hub.publish(this.app, {
-      kind: 'event',
-      channel,
-      event: (event) ?? 'message',
-      data: text,
-      dataIsJson: typeof data !== 'string',
-      fromClient: true,
-      exceptSocketId: this.id,
-    });
-    this.hub.report(this.app.id, { name: 'client_event', channel, event: (event) ?? 'message', data: text, socketId: this.id, userId: this.user?.id });
+    const name = event ?? 'message';
+    if (!this.hooks?.has('publish')) return this.deliver(channel, name, text, typeof data !== 'string');
+    const outcome = this.hooks.inbound('publish', { channel, event: name, data }, false);
+    const settle = (o: InboundOutcome): void => {
+      if (this.closed) return;
+      switch (o.kind) {
+        case 'deliver':
+          return this.deliver(channel, name, text, typeof data !== 'string');
+        case 'replace':
+          return this.deliver(channel, name, o.data, o.dataIsJson);
+        case 'drop':
+          return;
+        case 'reject':
+          return this.error('MESSAGE_REJECTED', o.message, channel);
+        case 'failed':
+          return this.error('HOOK_FAILED', o.message, channel);
+      }
+    };
+    return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
+  }
+
+  private deliver(channel: string, event: string, text: string, dataIsJson: boolean): void {
+    this.hub.publish(this.app, { kind: 'event', channel, event, data: text, dataIsJson, fromClient: true, exceptSocketId: this.id });
+    this.hub.report(this.app.id, { name: 'client_event', channel, event, data: text, socketId: this.id, userId: this.user?.id });
   }
 }

@@ -14,7 +14,11 @@ export const PusherCode = {
   InvalidVersion: 4006,
   UnsupportedProtocol: 4007,
   Unauthorized: 4009,
+  /** The embedding application's connectionOpened hook refused the connection. */
+  RefusedByApplication: 4010,
   OverCapacity: 4100,
+  /** The connectionOpened hook threw, rejected or timed out: try again after a back-off. */
+  ConnectionHookFailed: 4101,
   Reconnect: 4200,
   PongNotReceived: 4201,
   ClosedAfterInactivity: 4202,
@@ -22,6 +26,10 @@ export const PusherCode = {
   InvalidMessage: 4300,
   ClientEventRateLimit: 4301,
   WatchlistLimit: 4302,
+  /** The clientEvent hook refused a client event (its reason follows). */
+  MessageRejected: 4303,
+  /** A hook threw, rejected or timed out: a client event was not delivered, or a notification hook failed. */
+  HookFailed: 4304,
 } as const;
 
 export type PusherCode = (typeof PusherCode)[keyof typeof PusherCode];
@@ -44,4 +52,5 @@ export const closeCodeFor: Record<CloseReason, { code: PusherCode; message: stri
   pong_timeout: { code: PusherCode.PongNotReceived, message: 'Pong reply not received' },
   over_quota: { code: PusherCode.OverConnectionQuota, message: 'Application is over its connection quota' },
   idle: { code: PusherCode.ClosedAfterInactivity, message: 'Closed after inactivity: no subscription' },
+  app_disabled: { code: PusherCode.AppDisabled, message: 'Application is disabled' },
 };

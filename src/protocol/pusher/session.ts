@@ -10,11 +10,13 @@ import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
+import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
 import {
   decodeClientFrame,
   encodeCacheMiss,
   encodeChannelMessage,
+  encodeConnectionEstablished,
   encodeError,
   encodeEvent,
   encodeSubscriptionError,
@@ -29,6 +31,8 @@ export interface SessionContext {
   /** Refusals and losses per app. */
   readonly counters: Counters;
   readonly log: Logger;
+  /** The embedding application's hooks, when it set any. */
+  readonly hooks?: HookSetup | undefined;
 }
 
 /**
@@ -40,7 +44,12 @@ export class PusherSession implements Connection, LinkHandler {
   readonly protocol = 'pusher';
   readonly channels = new Set<string>();
   user: SignedInUser | undefined;
+  metadata: unknown = undefined;
   private readonly clientEvents: TokenBucket;
+  /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
+  private readonly hooks: ConnectionHooks | undefined;
+  /** The close frame this side sent, reported to connectionClosed rather than the client's echo. */
+  private sentClose: { code: number; reason: string } | undefined;
   private closed = false;
   private hasSubscribed = false;
   private readonly idleTimer: NodeJS.Timeout | undefined;
@@ -48,10 +57,12 @@ export class PusherSession implements Connection, LinkHandler {
 
   constructor(
     readonly id: string,
-    readonly app: App,
+    public app: App,
     private readonly link: ClientLink,
     private readonly ctx: SessionContext,
+    request?: OpenRequest,
   ) {
+    if (ctx.hooks && request) this.hooks = new ConnectionHooks(this, request.address, ctx.hooks);
     this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
     this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
@@ -61,6 +72,25 @@ export class PusherSession implements Connection, LinkHandler {
     this.signInTimer = watchSignIn(app, () => {
       this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
     });
+  }
+
+  /**
+   * After the hub accepted the connection: runs connectionOpened (the client's frames wait for
+   * it), then tells the client its socket id.
+   */
+  begin(request: OpenRequest | undefined, activityTimeoutSeconds: number): void {
+    const established = (): void => {
+      this.link.sendText(encodeConnectionEstablished(this.id, activityTimeoutSeconds));
+    };
+    if (!this.hooks || !request) return established();
+    const settle = (outcome: OpenOutcome): void => {
+      if (this.closed) return;
+      if (outcome.kind === 'accept') return established();
+      this.closeWith(outcome.kind === 'reject' ? PusherCode.RefusedByApplication : PusherCode.ConnectionHookFailed, outcome.reason);
+    };
+    const outcome = this.hooks.opened(request.headers, request.url, undefined);
+    if (outcome instanceof Promise) this.hooks.order.run(() => outcome.then(settle));
+    else settle(outcome);
   }
 
   // --- Connection (called by the hub) ---
@@ -85,6 +115,8 @@ export class PusherSession implements Connection, LinkHandler {
   closeWith(code: number, message: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.sentClose = { code, reason: message };
+    this.hooks?.order.stop();
     // Pusher clients before protocol 6 read the reason from pusher:error; newer ones from the close code.
     this.link.sendText(encodeError(code, message));
     this.link.close(code, message);
@@ -95,6 +127,15 @@ export class PusherSession implements Connection, LinkHandler {
   // --- LinkHandler (called by the transport) ---
 
   onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.hooks) return void this.handle(data, isBinary);
+    if (!this.hooks.order.run(() => this.handle(data, isBinary))) {
+      this.error(PusherCode.ClientEventRateLimit, `More than ${MAX_FRAMES_WAITING_ON_HOOKS} messages are waiting for the application's hooks; this one was dropped`);
+    }
+  }
+
+  /** A promise only when a hook answers asynchronously; the frames after this one wait for it. */
+  private handle(data: Buffer, isBinary: boolean): void | Promise<void> {
     if (this.closed) return;
     if (isBinary) return this.error(PusherCode.InvalidMessage, 'Binary frames are not supported');
     const frame = decodeClientFrame(data.toString('utf8'));
@@ -136,11 +177,14 @@ export class PusherSession implements Connection, LinkHandler {
     this.ctx.counters.increment(this.app.id, CounterName.MessagesDropped);
   }
 
-  onClose(): void {
+  onClose(code = 1006, reason = ''): void {
     clearTimeout(this.idleTimer);
     clearTimeout(this.signInTimer);
     this.closed = true;
     this.ctx.hub.removeConnection(this);
+    if (!this.hooks) return;
+    this.hooks.order.stop();
+    this.hooks.notify('connectionClosed', this.sentClose ?? { code, reason }, () => undefined);
   }
 
   // --- client frames ---
@@ -148,6 +192,10 @@ export class PusherSession implements Connection, LinkHandler {
   private error(code: number, message: string): void {
     this.link.sendText(encodeError(code, message));
   }
+
+  private readonly hookFailed = (text: string): void => {
+    if (!this.closed) this.error(PusherCode.HookFailed, text);
+  };
 
   private subscribe(frame: ClientFrame): void {
     const data = asObject(frame.data);
@@ -176,6 +224,7 @@ export class PusherSession implements Connection, LinkHandler {
       if (typeof parsed === 'string') return refuse(PusherSubscriptionError.InvalidChannelData, parsed, 400);
       member = parsed;
     }
+    const joining = !this.channels.has(channel);
     const outcome = this.ctx.hub.subscribe(this, channel, member);
     if (!outcome.ok) {
       switch (outcome.error) {
@@ -197,6 +246,7 @@ export class PusherSession implements Connection, LinkHandler {
     if (outcome.cached !== undefined) {
       this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
     }
+    if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
   }
 
   private presenceMember(channelData: string): PresenceMember | string {
@@ -227,7 +277,9 @@ export class PusherSession implements Connection, LinkHandler {
   private unsubscribe(frame: ClientFrame): void {
     const channel = asObject(frame.data)?.channel;
     if (typeof channel !== 'string') return this.error(PusherCode.InvalidMessage, 'pusher:unsubscribe needs data.channel');
+    const leaving = this.channels.has(channel);
     this.ctx.hub.unsubscribe(this, channel);
+    if (leaving) this.hooks?.notify('unsubscribed', { channel }, this.hookFailed);
   }
 
   private signIn(frame: ClientFrame): void {
@@ -270,9 +322,10 @@ export class PusherSession implements Connection, LinkHandler {
     // That frame (or the watchlist error) may not have fitted the send queue and closed the
     // connection: the hub then turns the sign-in away, as it does for any connection it no longer holds.
     this.ctx.hub.signIn(this, { id, info: parsed?.user_info, watchlist });
+    if (this.hooks && this.user) this.hooks.notify('signedIn', { user: { id, info: parsed?.user_info } }, this.hookFailed);
   }
 
-  private clientEvent(frame: ClientFrame): void {
+  private clientEvent(frame: ClientFrame): void | Promise<void> {
     const channel = frame.channel;
     if (!this.app.enableClientMessages) return this.error(PusherCode.InvalidMessage, 'Client events are not enabled for this app');
     if (channel === undefined || !this.channels.has(channel)) {
@@ -284,6 +337,7 @@ export class PusherSession implements Connection, LinkHandler {
     }
     if (frame.event.length > this.app.maxEventNameLength) return this.error(PusherCode.InvalidMessage, 'Event name is too long');
     if (!this.clientEvents.take()) {
+      this.ctx.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
     }
     let data: string;
@@ -297,10 +351,31 @@ export class PusherSession implements Connection, LinkHandler {
       return this.error(PusherCode.InvalidMessage, `Client event data is larger than ${this.app.maxEventDataBytes} bytes`);
     }
     const userId = kind.isPresence ? this.ctx.hub.memberUserId(this, channel) : undefined;
+    if (!this.hooks?.has('clientEvent')) return this.publishClientEvent(channel, frame.event, data, userId);
+    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, true);
+    const settle = (o: InboundOutcome): void => {
+      if (this.closed) return;
+      switch (o.kind) {
+        case 'deliver':
+          return this.publishClientEvent(channel, frame.event, data, userId);
+        case 'replace':
+          return this.publishClientEvent(channel, frame.event, o.data, userId);
+        case 'drop':
+          return;
+        case 'reject':
+          return this.error(PusherCode.MessageRejected, o.message);
+        case 'failed':
+          return this.error(PusherCode.HookFailed, o.message);
+      }
+    };
+    return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
+  }
+
+  private publishClientEvent(channel: string, event: string, data: string, userId: string | undefined): void {
     const message: ChannelMessage = {
       kind: 'event',
       channel,
-      event: frame.event,
+      event,
       data,
       dataIsJson: true,
       fromClient: true,
@@ -308,7 +383,7 @@ export class PusherSession implements Connection, LinkHandler {
       ...(userId === undefined ? {} : { userId }),
     };
     this.ctx.hub.publish(this.app, message);
-    this.ctx.hub.report(this.app.id, { name: 'client_event', channel, event: frame.event, data, socketId: this.id, userId });
+    this.ctx.hub.report(this.app.id, { name: 'client_event', channel, event, data, socketId: this.id, userId });
   }
 
   private validSignature(auth: unknown, toSign: string): boolean {

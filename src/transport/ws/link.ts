@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { frameText } from '../frame.js';
 import type { ClientLink, LinkHandler, QueuePolicy } from '../seam.js';
+import { WireStatsTable, closeCodeLabel, type WireStats } from '../wire-stats.js';
 import { flushSoon, type Flushable } from './write-batcher.js';
 
 /** After a slow-consumer close frame, how long the client gets before the socket is cut. */
@@ -28,12 +29,31 @@ export class WsLink implements ClientLink, Flushable {
   pingSentAt = 0;
   /** Silence after which this client is pinged; undefined: the transport's activity timeout. */
   pingAfterMs: number | undefined;
+  /** The code of the close frame this server sent, if it sent one. */
+  private sentCloseCode: number | undefined;
+  /** Counts under no app until the front-end attributes the link. */
+  stats: WireStats;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     private policy: QueuePolicy,
-  ) {}
+    private readonly statsTable: WireStatsTable = new WireStatsTable(1),
+    private readonly protocol = '',
+  ) {
+    this.stats = statsTable.for('', protocol);
+  }
+
+  attribute(appId: string): void {
+    this.stats = this.statsTable.for(appId, this.protocol);
+    this.stats.opened += 1;
+  }
+
+  /** Counts the close under its code: the one this server sent, or what the client sent (or ws chose). */
+  countClose(code: number): void {
+    const label = closeCodeLabel(this.sentCloseCode ?? code, this.sentCloseCode !== undefined);
+    this.stats.closed.set(label, (this.stats.closed.get(label) ?? 0) + 1);
+  }
 
   setQueuePolicy(policy: QueuePolicy): void {
     this.policy = policy;
@@ -129,6 +149,8 @@ export class WsLink implements ClientLink, Flushable {
     // Copying a turn's small frames into one buffer costs less than a write request per frame.
     this.socket.write(frames.length === 1 ? frames[0] : joinFrames(frames, bytes));
     this.socketBacklog = this.socket.writableLength;
+    this.stats.messagesOut += frames.length;
+    this.stats.bytesOut += bytes;
   }
 
   sendText(text: string): boolean {
@@ -141,6 +163,7 @@ export class WsLink implements ClientLink, Flushable {
     // Queued frames go before the close frame, even to a backed-up socket (they are within the
     // bounds already): left queued, a later 'drain' would write them after the close frame.
     this.writeQueued();
+    this.sentCloseCode = code;
     this.ws.close(code, reason);
     // ws waits 30 s for the client's close frame; a client that stopped reading gets less.
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();

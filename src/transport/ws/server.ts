@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { RequestTarget } from '../../util/request-target.js';
 import { StandardCloseCode, type Admission, type LinkHandler, type QueuePolicy, type UpgradeRoute } from '../seam.js';
+import type { WireStatsTable } from '../wire-stats.js';
 import { WsLink } from './link.js';
 import { destroyOnError, refuseUpgrade } from './refuse-upgrade.js';
 
@@ -26,6 +27,10 @@ export interface WsTransportOptions {
   onRefused: (reason: 'ip_limit' | 'rate') => void;
   /** An exception escaped a front-end's message handler (the connection is closed with 1011). */
   onError: (err: unknown) => void;
+  /** A front-end's admission failed (a store it asked is down): the upgrade was answered 500. */
+  onAdmissionError: (err: unknown) => void;
+  /** Where links count their traffic, per app and protocol. */
+  wireStats: WireStatsTable;
   /** The client's address (the TCP peer, or what trusted proxies report). */
   clientAddress: (req: IncomingMessage) => string;
 }
@@ -139,7 +144,10 @@ export class WsTransport {
       if (verdict.ok) this.accept(route, req, socket, head, url, verdict.state);
       else refuseUpgrade(socket, verdict.status, verdict.body, verdict.retryAfter);
     };
-    const failed = (): void => refuseUpgrade(socket, 500, { error: 'Internal Server Error' });
+    const failed = (err: unknown): void => {
+      this.options.onAdmissionError(err);
+      refuseUpgrade(socket, 500, { error: 'Internal Server Error' });
+    };
     const routeVerdict = (): Admission | Promise<Admission> => (route.admit ? route.admit(req, url, clientAddress) : { ok: true });
     let verdict: Admission | Promise<Admission>;
     try {
@@ -148,8 +156,8 @@ export class WsTransport {
         connectionAttemptsPerIpPerSecond === 0
           ? routeVerdict()
           : this.options.consumeAttempt(clientAddress(), connectionAttemptsPerIpPerSecond).then((allowed) => (allowed ? routeVerdict() : this.refusedForRate()));
-    } catch {
-      return failed();
+    } catch (err) {
+      return failed(err);
     }
     if (verdict instanceof Promise) verdict.then(decide, failed);
     else decide(verdict);
@@ -171,7 +179,7 @@ export class WsTransport {
     socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', destroyOnError); // ws handles the socket's errors from here on
-      const link = this.attach(ws, socket);
+      const link = this.attach(ws, socket, route.protocol);
       try {
         link.handler = route.open(link, req, url, state);
       } catch (err) {
@@ -189,8 +197,9 @@ export class WsTransport {
    * Wires a socket to its link with listeners shared by all sockets, so a connection holds no
    * closures (and through them, no request or URL objects) of its own.
    */
-  private attach(ws: WebSocket, socket: Duplex): WsLink {
-    const link = new WsLink(ws, socket, this.options.defaultQueuePolicy);
+  private attach(ws: WebSocket, socket: Duplex, protocol: string): WsLink {
+    const { defaultQueuePolicy, wireStats } = this.options;
+    const link = new WsLink(ws, socket, defaultQueuePolicy, wireStats, protocol);
     (ws as TaggedSocket)[kLink] = link;
     (ws as TaggedSocket)[kTransport] = this;
     this.links.add(link);
@@ -207,9 +216,10 @@ export class WsTransport {
   }
 
   /** Called once per socket when it has closed. */
-  forget(link: WsLink): void {
+  forget(link: WsLink, code: number, reason: string): void {
+    link.countClose(code);
     this.links.delete(link);
-    link.handler.onClose();
+    link.handler.onClose(code, reason);
   }
 
   private sweep(now: number): void {
@@ -235,6 +245,8 @@ function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void
   const tagged = this as TaggedSocket;
   const link = tagged[kLink];
   link.touch(Date.now());
+  link.stats.messagesIn += 1;
+  link.stats.bytesIn += data.length;
   try {
     link.handler.onMessage(data, isBinary);
   } catch (err) {
@@ -251,7 +263,7 @@ function onSocketActivity(this: WebSocket): void {
 /** Bad frames and oversized messages are followed by 'close'; ws has already chosen the code. */
 function onSocketError(): void {}
 
-function onSocketClose(this: WebSocket): void {
+function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
   const tagged = this as TaggedSocket;
-  tagged[kTransport].forget(tagged[kLink]);
+  tagged[kTransport].forget(tagged[kLink], code, reason.toString('utf8'));
 }

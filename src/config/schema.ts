@@ -186,6 +186,9 @@ export const configSchema = z
       .describe('Bearer token of the admin API (/admin/apps); empty turns the admin API off.'),
     hookTimeoutMs: positiveInt.default(5_000).describe("Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding)."),
     maxConnectionMetadataBytes: positiveInt.default(4 * 1024).describe('Largest metadata (as UTF-8 JSON) an embedding application may attach to one connection.'),
+    dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form asks for. Unset = no dashboard.'),
+    dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served on the main port.'),
+    dashboardSessionMinutes: positiveInt.default(12 * 60).describe('How long a dashboard sign-in lasts.'),
     apps: z.array(appSchema).default([]),
   })
   .strict()

@@ -23,12 +23,26 @@ export type ClusterCommand =
   /** An app was changed through this cluster (admin API): every node re-reads it now rather than after its cache TTL. */
   | { readonly kind: 'app-changed'; readonly appId: string }
   /** `value` is already bounded and JSON (embedding/metadata.ts); undefined clears. */
-  | { readonly kind: 'metadata'; readonly appId: string; readonly target: ConnectionTarget; readonly value?: unknown };
+  | { readonly kind: 'metadata'; readonly appId: string; readonly target: ConnectionTarget; readonly value?: unknown }
+  | { readonly kind: 'stats' };
+
+/** One node's own numbers, gathered by the `stats` command for the dashboard's overview. */
+export interface NodeStats {
+  readonly node: string;
+  readonly healthy: boolean;
+  readonly connections: number;
+  /** Since start, over all apps: published from this node, frames delivered by it. */
+  readonly published: number;
+  readonly delivered: number;
+  /** Refusals and losses over all apps (counters.ts names), and extras such as the webhook queue. */
+  readonly counters: Readonly<Record<string, number>>;
+}
 
 export interface CommandResult {
   readonly closed?: number;
   readonly updated?: number;
   readonly connections?: readonly ConnectionSummary[];
+  readonly stats?: NodeStats;
 }
 
 /** What a bus calls on this node's hub. */

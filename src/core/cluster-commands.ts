@@ -1,4 +1,4 @@
-import type { ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget } from './bus.js';
+import type { ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget, NodeStats } from './bus.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { HubContext } from './hub-context.js';
 
@@ -7,7 +7,14 @@ export class ClusterCommands {
   constructor(
     private readonly ctx: HubContext,
     private readonly registry: ConnectionRegistry,
+    private readonly nodeStats: () => NodeStats,
   ) {}
+
+  /** Every live node's own numbers, this one's included. */
+  async stats(): Promise<NodeStats[]> {
+    const results = await this.ctx.bus.request({ kind: 'stats' });
+    return results.flatMap((r) => (r.stats ? [r.stats] : []));
+  }
 
   /** Closes every connection of a user on every node. */
   terminateUser(appId: string, userId: string): Promise<number> {
@@ -38,6 +45,7 @@ export class ClusterCommands {
 
   /** Runs a command (from any node) on this node's connections. */
   execute(command: Exclude<ClusterCommand, { kind: 'app-changed' }>): CommandResult {
+    if (command.kind === 'stats') return { stats: this.nodeStats() };
     const conns = this.registry.find(command.appId, command.target);
     if (command.kind === 'terminate') {
       for (const conn of conns) conn.close('terminated');

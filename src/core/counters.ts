@@ -46,4 +46,11 @@ export class Counters {
     for (const name of Object.values(CounterName)) out[name] = counters?.get(name) ?? 0;
     return out;
   }
+
+  /** Every counter summed over all apps (and the app-less ""), zeros included. */
+  totals(): Record<CounterName, number> {
+    const out = this.snapshot('\u0000none');
+    for (const counters of this.byApp.values()) for (const [name, n] of counters) out[name] += n;
+    return out;
+  }
 }

@@ -1,6 +1,6 @@
 import type { App } from './app.js';
 import { AppStates, NO_CONNECTIONS, NO_TRAFFIC, type ChannelState, type Traffic } from './app-state.js';
-import type { BusSink, ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget, MessageBus } from './bus.js';
+import type { BusSink, ClusterCommand, CommandResult, ConnectionSummary, ConnectionTarget, MessageBus, NodeStats } from './bus.js';
 import { CacheChannels } from './cache-channels.js';
 import { ChannelHistory, routeCatching, type ResumeOutcome } from './channel-history.js';
 import { ChannelReads, type ChannelInfo } from './channel-reads.js';
@@ -10,6 +10,7 @@ import { ClusterState } from './cluster-state.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import type { Connection, SignedInUser, SocketId } from './connection.js';
 import { Counters } from './counters.js';
+import { DebugTap } from './debug-tap.js';
 import { fanOut } from './fan-out.js';
 import type { HubContext } from './hub-context.js';
 import type { HubEvent, HubEventListener } from './hub-events.js';
@@ -49,6 +50,10 @@ export class Hub implements BusSink, HubReadView, HubActions {
   private readonly commands: ClusterCommands;
   private readonly reads: ChannelReads;
   private readonly history: ChannelHistory;
+  /** The debug console's feed; costs one boolean check per event while nobody watches. */
+  readonly tap: DebugTap;
+  /** Extra numbers this node reports in its cluster stats (the webhook queue); set by the server. */
+  nodeExtras: () => Readonly<Record<string, number>> = () => ({});
 
   constructor(
     private readonly bus: MessageBus,
@@ -70,8 +75,9 @@ export class Hub implements BusSink, HubReadView, HubActions {
     this.cache = new CacheChannels(this.ctx);
     this.subscriptions = new Subscriptions(this.ctx, this.presence, this.cache);
     this.cluster = new ClusterState(this.ctx, this.subscriptions, this.presence, this.users, this.cache);
-    this.commands = new ClusterCommands(this.ctx, this.registry);
+    this.commands = new ClusterCommands(this.ctx, this.registry, () => this.ownStats());
     this.reads = new ChannelReads(this.ctx, this.cache);
+    this.tap = new DebugTap(bus.nodeId);
   }
 
   /** Reports an event for webhooks (client events are reported by the front-end that received them). */
@@ -111,12 +117,16 @@ export class Hub implements BusSink, HubReadView, HubActions {
 
   /** Registers a connection; false when the app is at its (cluster-wide) connection quota. */
   addConnection(conn: Connection): boolean {
-    return this.registry.add(conn);
+    const added = this.registry.add(conn);
+    if (added && this.tap.watched) this.tap.emit(conn.app.id, { type: 'connection_opened', socketId: conn.id, detail: conn.protocol });
+    return added;
   }
 
-  removeConnection(conn: Connection): void {
+  /** `code`: the close code the client was sent, when this side closed. */
+  removeConnection(conn: Connection, code?: number): void {
     const s = this.registry.remove(conn);
     if (!s) return;
+    if (this.tap.watched) this.tap.emit(conn.app.id, { type: 'connection_closed', socketId: conn.id, code });
     for (const name of [...conn.channels]) this.subscriptions.unsubscribe(conn, name);
     this.users.signOut(s, conn);
   }
@@ -140,10 +150,13 @@ export class Hub implements BusSink, HubReadView, HubActions {
   // --- subscriptions (subscriptions.ts) and presence (presence.ts) ---
 
   subscribe(conn: Connection, name: string, member?: PresenceMember): SubscribeOutcome {
-    return this.subscriptions.subscribe(conn, name, member);
+    const outcome = this.subscriptions.subscribe(conn, name, member);
+    if (this.tap.watched) this.tap.emit(conn.app.id, { type: 'subscribed', socketId: conn.id, channel: name, detail: outcome.ok ? undefined : `refused: ${outcome.error}` });
+    return outcome;
   }
 
   unsubscribe(conn: Connection, name: string): void {
+    if (this.tap.watched && conn.channels.has(name)) this.tap.emit(conn.app.id, { type: 'unsubscribed', socketId: conn.id, channel: name });
     this.subscriptions.unsubscribe(conn, name);
   }
 
@@ -177,6 +190,7 @@ export class Hub implements BusSink, HubReadView, HubActions {
    */
   publish(app: App, message: ChannelMessage): void {
     this.apps.of(app.id).traffic.published += 1;
+    if (this.tap.watched && message.kind === 'event') this.tapPublish(app.id, message);
     const limits = message.kind === 'event' ? this.history.limitsOf(app, message.channel) : null;
     if (limits === null || message.kind !== 'event') {
       this.bus.publish(app.id, message);
@@ -210,6 +224,22 @@ export class Hub implements BusSink, HubReadView, HubActions {
     if (!limits || !ch?.subscribers.has(conn)) return false;
     await this.history.resume(conn.app, conn, ch, since, limits, tell);
     return true;
+  }
+
+  private tapPublish(appId: string, message: ChannelMessage & { kind: 'event' }): void {
+    this.tap.emit(appId, {
+      type: message.fromClient ? 'client_event' : 'api_message',
+      channel: message.channel,
+      event: message.event,
+      data: typeof message.data === 'string' ? message.data : `(${message.data.length} bytes of binary)`,
+      socketId: message.exceptSocketId,
+    });
+  }
+
+  /** Users signed in anywhere in the cluster. */
+  signedInUserIds(appId: string): string[] {
+    const s = this.apps.get(appId);
+    return s ? [...s.online.keys()] : [];
   }
 
   /** This node's publish and delivery totals for the app. */
@@ -270,6 +300,22 @@ export class Hub implements BusSink, HubReadView, HubActions {
 
   describe(appId: string, target: ConnectionTarget): Promise<ConnectionSummary[]> {
     return this.commands.describe(appId, target);
+  }
+
+  /** Every live node's own numbers (connections, traffic, refusals), gathered over the bus. */
+  nodeStats(): Promise<NodeStats[]> {
+    return this.commands.stats();
+  }
+
+  private ownStats(): NodeStats {
+    let published = 0;
+    let delivered = 0;
+    for (const s of this.apps.values()) {
+      published += s.traffic.published;
+      delivered += s.traffic.delivered;
+    }
+    const counters = { ...this.counters.totals(), ...this.nodeExtras() };
+    return { node: this.ctx.self, healthy: this.bus.isHealthy, connections: this.registry.size, published, delivered, counters };
   }
 
   setMetadata(appId: string, target: ConnectionTarget, value: unknown): Promise<number> {

@@ -22,6 +22,8 @@ export interface HttpContext extends PusherApiContext, NativeApiContext, ApiRate
   /** Told of every answered request, for the metrics: its route (a fixed label), status and duration. */
   readonly onAnswered: (route: string, status: number, seconds: number) => void;
   readonly refusals: RefusalLog;
+  /** The web dashboard (dashboard/handler.ts), when a dashboard password is set; false for paths it does not own. */
+  readonly dashboard?: ((req: IncomingMessage, res: ServerResponse, url: RequestTarget) => Promise<boolean>) | undefined;
 }
 
 /** The server-to-server face: health, the Pusher REST API and the native API. One error → response mapping. */
@@ -70,6 +72,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContex
       ...(queue === undefined ? {} : { webhookQueue: queue }),
     });
   }
+  if (ctx.dashboard && (await ctx.dashboard(req, res, url))) return;
   if (!ctx.servesApi) throw new HttpError(404, 'This node serves WebSockets only');
   if (await handleAdminApi(req, res, url, ctx)) return;
   if (await handlePusherApi(req, res, url, ctx)) return;

@@ -37,6 +37,10 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
       timeoutMs: config.webhookTimeoutMs,
       retryForMs: config.webhookRetryForMs,
       maxQueue: config.webhookMaxQueue,
+      // Called when a request ends; the hub exists by then.
+      report: (appId, sent, detail) => {
+        if (hub.tap.watched) hub.tap.emit(appId, { type: sent ? 'webhook_sent' : 'webhook_failed', detail });
+      },
     },
     counters,
     refusals,
@@ -64,6 +68,7 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
     onRemoved: (id) => hub.updateApp(undefined, id),
     inUse: (id) => !hub.connections(id).next().done,
   });
+  hub.nodeExtras = () => ({ webhook_queue: webhooks.queued() });
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
     await webhookQueue?.close();

@@ -7,6 +7,7 @@ import type { AdminApiContext } from '../http/admin-api.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
+import { createDashboardHandler } from '../dashboard/handler.js';
 import { CorsPolicy } from '../http/cors.js';
 import { createHttpHandler } from '../http/handler.js';
 import type { Logger } from '../log.js';
@@ -116,6 +117,18 @@ export function createListeners(
       isServing,
       servesApi: config.role !== 'websocket',
       clientAddress,
+      dashboard:
+        config.dashboardPassword === undefined
+          ? undefined
+          : createDashboardHandler({
+              password: config.dashboardPassword,
+              path: config.dashboardPath,
+              sessionMinutes: config.dashboardSessionMinutes,
+              hub,
+              apps,
+              isServing,
+              clientAddress,
+            }),
       webhooks: parts.webhooks,
       ...admin,
       onAnswered: metrics.observeHttp,

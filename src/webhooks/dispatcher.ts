@@ -7,7 +7,7 @@ import { laneCount, laneOf, targetAccepts } from './lanes.js';
 import { DurableTarget, type DurableOptions } from './durable-target.js';
 import { OncePerPeriod } from './once-per-period.js';
 import type { DeadLetter, QueueEntry, WebhookQueue, WireEvent } from './queue.js';
-import { FIRST_RETRY_MS, MAX_RETRY_MS, WebhookSender, backoff } from './sender.js';
+import { FIRST_RETRY_MS, MAX_RETRY_MS, WebhookSender, backoff, type WebhookReport } from './sender.js';
 
 export interface WebhookOptions {
   readonly batchMs: number;
@@ -16,6 +16,7 @@ export interface WebhookOptions {
   readonly timeoutMs: number;
   readonly retryForMs: number;
   readonly maxQueue: number;
+  readonly report?: WebhookReport;
 }
 
 function toWire(event: HubEvent): WireEvent {
@@ -65,7 +66,7 @@ class TargetQueue implements Target {
     private readonly counters: Counters,
     refusals: RefusalLog,
   ) {
-    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals);
+    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals, options.report);
     this.lanes = Array.from({ length: laneCount(target) }, () => ({ queued: [], sending: undefined }));
   }
 
@@ -207,7 +208,7 @@ export class WebhookDispatcher {
     this.durable = durable?.queue;
     const warnings = new OncePerPeriod(LOG_PERIOD_MS);
     this.targetFor = (app, target) =>
-      durable ? new DurableTarget(app, target, durable.queue, durable.options, counters, refusals, warnings) : new TargetQueue(app, target, options, counters, refusals);
+      durable ? new DurableTarget(app, target, durable.queue, durable.options, counters, refusals, warnings, options.report) : new TargetQueue(app, target, options, counters, refusals);
     if (typeof apps === 'function') this.appById = apps;
     else {
       const byId = new Map(apps.map((app) => [app.id, app]));
@@ -282,6 +283,13 @@ export class WebhookDispatcher {
     let depth = 0;
     for (const queue of this.queues.get(appId)?.queues ?? []) depth += queue.depth;
     return depth;
+  }
+
+  /** Events waiting over every app (the dashboard's node overview). */
+  queued(): number {
+    let n = 0;
+    for (const appId of this.queues.keys()) n += this.queueDepth(appId);
+    return n;
   }
 
   private route(appId: string, event: HubEvent): void {

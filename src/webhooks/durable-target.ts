@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
 import { laneCount, laneOf, targetAccepts } from './lanes.js';
 import type { Lease, WebhookQueue, WireEvent } from './queue.js';
-import { FIRST_RETRY_MS, MAX_RETRY_MS, WebhookSender, backoff } from './sender.js';
+import { FIRST_RETRY_MS, MAX_RETRY_MS, WebhookSender, backoff, type WebhookReport } from './sender.js';
 import type { OncePerPeriod } from './once-per-period.js';
 
 export interface DurableOptions {
@@ -54,10 +54,11 @@ export class DurableTarget {
     private readonly counters: Counters,
     refusals: RefusalLog,
     private readonly warnings: OncePerPeriod,
+    report?: WebhookReport,
   ) {
     this.log = refusals.log;
     this.key = targetKey(target);
-    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals);
+    this.sender = new WebhookSender(app, target, options.timeoutMs, counters, refusals, report);
     for (let lane = 0; lane < laneCount(target); lane++) this.loops.push(this.run(lane));
   }
 

@@ -13,6 +13,9 @@ export const EVENT_ID_HEADER = 'X-Switchboard-Event-Id';
 export const FIRST_RETRY_MS = 1_000;
 export const MAX_RETRY_MS = 60_000;
 
+/** Hears each request's outcome (the dashboard's debug console); `detail` holds no secret or URL. */
+export type WebhookReport = (appId: string, sent: boolean, detail: string) => void;
+
 export type Attempt = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
 /** The request body: Pusher's `{time_ms, events}`, stamped with when the (first) event happened. */
@@ -34,6 +37,7 @@ export class WebhookSender {
     private readonly timeoutMs: number,
     private readonly counters: Counters,
     private readonly refusals: RefusalLog,
+    private readonly report?: WebhookReport,
   ) {
     const url = new URL(target.url);
     this.loggedUrl = url.origin + url.pathname;
@@ -60,6 +64,7 @@ export class WebhookSender {
       await response.body?.cancel();
       if (response.ok) {
         this.counters.increment(this.app.id, CounterName.WebhooksSent);
+        this.report?.(this.app.id, true, `${entries.length} event(s), HTTP ${response.status}`);
         return { ok: true };
       }
       reason = `status ${response.status}`;
@@ -69,6 +74,7 @@ export class WebhookSender {
       this.refusals.note(this.app.id, WEBHOOK_FAILED, { url: this.loggedUrl, err: reason }, 1, this.loggedUrl);
     }
     this.counters.increment(this.app.id, CounterName.WebhookFailures);
+    this.report?.(this.app.id, false, reason);
     return { ok: false, reason };
   }
 }

@@ -160,11 +160,11 @@ describe('switchboard config example', () => {
       const parsed = (format === 'yaml' ? parseYaml(text) : format === 'toml' ? parseToml(text) : JSON.parse(text)) as Record<string, unknown>;
       const config = validateConfig(parsed);
       assert.deepEqual(defaults(config), defaults(validateConfig({})));
-      for (const key of Object.keys(configSchema.shape)) assert.ok(key in parsed, `${key} in the ${format} example`);
-      const app = (parsed.apps as Array<Record<string, unknown>>)[0];
       // Optional settings without a default are shown commented out (JSON has no comments: left out).
-      const optional = new Set([...appSettings(), ...webhookSettings()].filter((s) => s.default === undefined).map((s) => s.key));
+      const optional = new Set([...serverSettings(), ...appSettings(), ...webhookSettings()].filter((s) => s.default === undefined).map((s) => s.key));
       const shown = (key: string, where: Record<string, unknown>): boolean => key in where || (optional.has(key) && (format === 'json' || text.includes(`# ${key}`)));
+      for (const key of Object.keys(configSchema.shape)) assert.ok(shown(key, parsed), `${key} in the ${format} example`);
+      const app = (parsed.apps as Array<Record<string, unknown>>)[0];
       for (const key of Object.keys(appSchema.shape)) assert.ok(shown(key, app), `${key} in the ${format} example's app`);
       const hook = (app.webhooks as Array<Record<string, unknown>>)[0];
       for (const key of Object.keys(webhookSchema.shape)) assert.ok(shown(key, hook), `${key} in the ${format} example's webhook`);

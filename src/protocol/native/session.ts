@@ -124,7 +124,7 @@ export class NativeSession implements Connection, LinkHandler {
     this.sentClose = { code, reason: text };
     this.hooks?.order.stop();
     this.link.close(code, text);
-    this.hub.removeConnection(this);
+    this.hub.removeConnection(this, code);
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {

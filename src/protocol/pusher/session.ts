@@ -121,7 +121,7 @@ export class PusherSession implements Connection, LinkHandler {
     this.link.sendText(encodeError(code, message));
     this.link.close(code, message);
     // The hub forgets us now, not when the close handshake ends, so we stop receiving at once.
-    this.ctx.hub.removeConnection(this);
+    this.ctx.hub.removeConnection(this, code);
   }
 
   // --- LinkHandler (called by the transport) ---

@@ -63,15 +63,17 @@ function replaceFile(target: string, source: string): void {
   renameSync(`${target}.new`, target);
 }
 
+/** A certificate authority in a temporary folder, with two leaf certificates it issued. */
+function freshPki(): { pki: Pki; first: Leaf; second: Leaf } {
+  const pki = makePki(mkdtempSync(join(tmpdir(), 'switchboard-tls-')));
+  return { pki, first: pki.issue('first'), second: pki.issue('second') };
+}
+
 describe('TLS', () => {
   let pki: Pki;
   let first: Leaf;
   let second: Leaf;
-  before(() => {
-    pki = makePki(mkdtempSync(join(tmpdir(), 'switchboard-tls-')));
-    first = pki.issue('first');
-    second = pki.issue('second');
-  });
+  before(() => ({ pki, first, second } = freshPki()));
   after(() => rmSync(pki.dir, { recursive: true, force: true }));
 
   it('pusher-js with forceTLS receives over wss:// what the pusher SDK with useTLS triggers over https://', async (t) => {
@@ -154,11 +156,7 @@ describe('TLS reload and refusals', () => {
   let pki: Pki;
   let first: Leaf;
   let second: Leaf;
-  before(() => {
-    pki = makePki(mkdtempSync(join(tmpdir(), 'switchboard-tls-')));
-    first = pki.issue('first');
-    second = pki.issue('second');
-  });
+  before(() => ({ pki, first, second } = freshPki()));
   after(() => rmSync(pki.dir, { recursive: true, force: true }));
 
   it('keeps serving the old certificate when the new files cannot be used, and logs why', async (t) => {

@@ -30,6 +30,12 @@ const MAX_BUFFERED = 1000;
 /** The hub's use of a history store: which channels keep history, appending, and replays. */
 export class ChannelHistory {
   private readonly policies = new WeakMap<App, HistoryPolicy>();
+  /**
+   * The last append per channel still in flight: a channel's appends from this node run one
+   * after another, so two publishes through one node get offsets in publish order (a store such
+   * as JetStream's, where racing appends retry, could otherwise swap them).
+   */
+  private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(private readonly store: HistoryStore) {}
 
@@ -52,8 +58,16 @@ export class ChannelHistory {
       ...(message.dataIsJson ? { dataIsJson: true } : {}),
       ...(message.userId === undefined ? {} : { userId: message.userId }),
     };
-    const position = await this.store.append(app.id, message.channel, entry, limits);
-    return { ...message, position };
+    const key = `${app.id}\u0000${message.channel}`;
+    const run = () => this.store.append(app.id, message.channel, entry, limits);
+    const previous = this.tails.get(key);
+    const appended = previous ? previous.then(run, run) : run();
+    this.tails.set(key, appended);
+    try {
+      return { ...message, position: await appended };
+    } finally {
+      if (this.tails.get(key) === appended) this.tails.delete(key);
+    }
   }
 
   read(...args: Parameters<HistoryStore['read']>): ReturnType<HistoryStore['read']> {

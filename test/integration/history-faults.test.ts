@@ -176,6 +176,31 @@ describe('history when Redis restarts without persistence (real processes)', { s
     assert.deepEqual(deliveries(back, ch), []);
   });
 
+  it('answers a keyed publish 503 while Redis is down (not delivered), and delivers its retry once when Redis is back', async () => {
+    const [a] = nodes;
+    const ch = 'outage-channel';
+    const reader = await connectNative(a.server, `/ws?app=${APP.key}`);
+    clients.push(reader);
+    reader.send({ action: 'subscribe', channel: ch });
+    await reader.ack('subscribed', ch);
+    const publish = (key?: string) => api(a.server, 'POST', '/broadcast', { token: TOKEN, json: { channel: ch, data: key ?? 'unkeyed' }, headers: key ? { 'idempotency-key': key } : {} });
+    await redis.stop();
+    try {
+      const refused = await publish('during-outage');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.json.errorCode, 'IDEMPOTENCY_UNAVAILABLE');
+      assert.equal((await publish()).status, 200); // without a key: answered as any publish in an outage
+    } finally {
+      await redis.start();
+    }
+    await eventually(async () => (await a.ready()).status === 200, 'node ready after the restart', 30_000, 200);
+    await eventually(async () => (await publish('during-outage')).status === 200, 'the retry accepted', 15_000, 300);
+    assert.deepEqual((await publish('during-outage')).json, { success: true, duplicate: true });
+    await publish('end');
+    await reader.until(() => reader.json.some((m) => m.data === 'end'), 5000);
+    assert.deepEqual(reader.json.filter((m) => m.type === undefined).map((m) => m.data), ['unkeyed', 'during-outage', 'end']);
+  });
+
   it('keeps a flooded channel bounded in Redis: at most `size` entries, expiring with ttlSeconds', async () => {
     const sdk = serverSdk(nodes[0].server);
     const ch = 'chat-flood';

@@ -24,6 +24,9 @@ export interface Catching {
   floor: number;
 }
 
+/** Appends one channel may have waiting on this node; past it, publishes go out live without a position. */
+const MAX_PENDING_APPENDS = 1000;
+
 /** Live messages one resuming connection may buffer while its replay is read. */
 const MAX_BUFFERED = 1000;
 
@@ -35,7 +38,7 @@ export class ChannelHistory {
    * after another, so two publishes through one node get offsets in publish order (a store such
    * as JetStream's, where racing appends retry, could otherwise swap them).
    */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly tails = new Map<string, { tail: Promise<unknown>; pending: number }>();
 
   constructor(private readonly store: HistoryStore) {}
 
@@ -60,13 +63,19 @@ export class ChannelHistory {
     };
     const key = `${app.id}\u0000${message.channel}`;
     const run = () => this.store.append(app.id, message.channel, entry, limits);
-    const previous = this.tails.get(key);
-    const appended = previous ? previous.then(run, run) : run();
-    this.tails.set(key, appended);
+    const queue = this.tails.get(key);
+    // Publishes outrunning the store: not queued without bound; this one goes out live, unstored.
+    if (queue && queue.pending >= MAX_PENDING_APPENDS) throw new Error(`over ${MAX_PENDING_APPENDS} appends waiting on ${message.channel}`);
+    const appended = queue ? queue.tail.then(run, run) : run();
+    const mine = queue ?? { tail: appended, pending: 0 };
+    mine.tail = appended;
+    mine.pending += 1;
+    this.tails.set(key, mine);
     try {
       return { ...message, position: await appended };
     } finally {
-      if (this.tails.get(key) === appended) this.tails.delete(key);
+      mine.pending -= 1;
+      if (mine.pending === 0) this.tails.delete(key);
     }
   }
 

@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, MetadataError, type HookConnection, type InboundMessage, type InboundVerdict, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
-import { connected, pusherClient, RawClient, subscribed, type PusherJs } from '../helpers/clients.js';
+import { connected, pusherClient, within, RawClient, subscribed, type PusherJs } from '../helpers/clients.js';
 import { api, closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
 import { errorOf, pusherSignedIn, rawSubscribed } from '../helpers/users.js';
-
-/** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
-function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const JWT_SECRET = 'hooks-jwt-secret-0987654';
 const TOKEN = 'hooks-api-token-0123456';

@@ -2,17 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
 import { eventually, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
-import { connected, pusherClient, subscribed, type PusherJs } from '../helpers/clients.js';
+import { connected, pusherClient, within, subscribed, type PusherJs } from '../helpers/clients.js';
 import { closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
 import { pusherSignedIn } from '../helpers/users.js';
-
-/** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
-function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const JWT_SECRET = 'cluster-hooks-jwt-secret-42';
 const missing = await sharedRedisMissing();

@@ -10,6 +10,7 @@ import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
+import { HeldFrames } from '../../embedding/held-frames.js';
 import type { NativeIdentity } from './auth.js';
 import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
 import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, parsePosition, type NativeFormat } from './codec.js';
@@ -48,6 +49,8 @@ export class NativeSession implements Connection, LinkHandler {
   metadata: unknown = undefined;
   /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
   private readonly hooks: ConnectionHooks | undefined;
+  /** What the hub sent while connectionOpened had not answered; undefined once it has (or with no hooks). */
+  private held: HeldFrames | undefined;
   /** The close frame this side sent, reported to connectionClosed rather than the client's echo. */
   private sentClose: { code: number; reason: string } | undefined;
   private closed = false;
@@ -81,13 +84,20 @@ export class NativeSession implements Connection, LinkHandler {
 
   /**
    * After the hub accepted the connection: runs connectionOpened (the client's frames wait for
-   * it), then binds the user and joins the channel named in the URL.
+   * it, and so do the hub's), then sends what the hub sent meanwhile, binds the user and joins
+   * the channel named in the URL. A refused client gets nothing but its close.
    */
   begin(url: RequestTarget, request?: OpenRequest): void {
     if (!this.hooks || !request) return this.start(url);
+    this.held = new HeldFrames(queuePolicyFor(this.app));
     const settle = (outcome: OpenOutcome): void => {
+      const held = this.held;
+      this.held = undefined;
       if (this.closed) return;
-      if (outcome.kind === 'accept') return this.start(url);
+      if (outcome.kind === 'accept') {
+        held?.releaseTo(this.link);
+        return this.start(url);
+      }
       this.closeWith(outcome.kind === 'reject' ? NativeCloseCode.RefusedByApplication : NativeCloseCode.ConnectionHookFailed, outcome.reason);
     };
     const outcome = this.hooks.opened(request.headers, request.url, hookUser(this.identity.user));
@@ -106,7 +116,7 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   write(bytes: Buffer): boolean {
-    return this.link.write(bytes);
+    return this.held ? this.held.hold(bytes, this) : this.link.write(bytes);
   }
 
   notify(_notice: ConnectionNotice): void {
@@ -122,6 +132,7 @@ export class NativeSession implements Connection, LinkHandler {
     if (this.closed) return;
     this.closed = true;
     this.sentClose = { code, reason: text };
+    this.held = undefined;
     this.hooks?.order.stop();
     this.link.close(code, text);
     this.hub.removeConnection(this, code);

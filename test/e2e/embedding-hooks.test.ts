@@ -55,6 +55,11 @@ function testHooks(seen: Map<string, Seen>): SwitchboardHooks {
       case 'async-reject':
       case 'slow':
         return misbehave(action, 'moderation service');
+      case 'rename':
+        // The name is the client's choice here, so the tests can hand the hook invalid ones too.
+        return { event: (m.data as { to: string }).to };
+      case 'rename-censor':
+        return { event: (m.data as { to: string }).to, data: { text: '***' } };
       case 'late':
         // Answers after a while, but within the timeout: what comes after it must wait.
         return new Promise((resolve) => setTimeout(() => resolve({ data: { text: 'late', by: m.connection.metadata } }), 50));
@@ -379,6 +384,70 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
       ]);
       await until(() => pjGot.length >= 4, 'pusher-js deliveries');
       assert.deepEqual(pjGot, ['plain', { text: '***', by: { room: 'lobby' } }, 'censored', { text: 'last' }]);
+    });
+  });
+
+  describe('clientEvent and publish: renaming the event', () => {
+    it('pusher-js: a new client- name, alone or with new data; an invalid name is 4304 naming the rule, nothing is delivered, the connection stays', async () => {
+      const from = await pusher();
+      const to = await pusher();
+      for (const c of [from, to]) await subscribed(c, 'private-rename');
+      const got: Array<[string, unknown]> = [];
+      to.channel('private-rename').bind_global((event: string, data: unknown) => !event.startsWith('pusher') && got.push([event, data]));
+      const errors: Array<{ code: number; message: string }> = [];
+      from.connection.bind('error', (e: { data?: { code: number; message: string } }) => e.data && errors.push(e.data));
+      const before = sb.metrics().counters.hook_failures;
+      const ch = from.channel('private-rename');
+      ch.trigger('client-say', { do: 'rename', to: 'client-shout' });
+      ch.trigger('client-say', { do: 'rename-censor', to: 'client-whisper' });
+      ch.trigger('client-say', { do: 'rename', to: 'shout' });
+      ch.trigger('client-say', { do: 'rename', to: `client-${'x'.repeat(200)}` });
+      ch.trigger('client-say', { do: 'rename', to: 42 });
+      ch.trigger('client-say', { text: 'after' });
+      await until(() => got.length >= 3, 'three deliveries');
+      assert.deepEqual(got, [
+        ['client-shout', { do: 'rename', to: 'client-shout' }],
+        ['client-whisper', { text: '***' }],
+        ['client-say', { text: 'after' }],
+      ]);
+      const refused = (rule: string): { code: number; message: string } => ({
+        code: 4304,
+        message: `The application's clientEvent hook answered an invalid event name (${rule}); the message was not delivered`,
+      });
+      assert.deepEqual(errors, [refused('client event names start with client-'), refused('event names are at most 200 characters'), refused('the event name must be a string')]);
+      assert.equal(sb.metrics().counters.hook_failures, before + 3);
+      assert.equal(from.connection.state, 'connected');
+    });
+
+    it('native: any non-empty name not starting with pusher: or pusher_internal:; native and pusher-js subscribers get it; an invalid one is HOOK_FAILED naming the rule', async () => {
+      const from = await native();
+      const to = await native();
+      const pj = await pusher();
+      for (const c of [from, to]) await subscribeNative(c, 'rename-n');
+      await subscribed(pj, 'rename-n');
+      const pjGot: Array<[string, unknown]> = [];
+      pj.channel('rename-n').bind_global((event: string, data: unknown) => !event.startsWith('pusher') && pjGot.push([event, data]));
+      const send = (data: unknown): void => from.send({ action: 'publish', channel: 'rename-n', event: 'chat', data });
+      send({ do: 'rename', to: 'shout' });
+      send({ do: 'rename-censor', to: 'whisper' });
+      send({ do: 'rename', to: 'pusher:connection_established' });
+      send({ do: 'rename', to: '' });
+      send({ text: 'after' });
+      await to.message((m) => (m.data as { text?: string } | undefined)?.text === 'after');
+      assert.deepEqual(
+        to.json.filter((m) => m.channel === 'rename-n' && m.type === undefined).map((m) => [m.event, m.data]),
+        [['shout', { do: 'rename', to: 'shout' }], ['whisper', { text: '***' }], ['chat', { text: 'after' }]],
+      );
+      const failures = await from.until(() => {
+        const f = from.json.filter((m) => m.code === 'HOOK_FAILED');
+        return f.length === 2 && f;
+      });
+      assert.deepEqual(failures.map((m) => [m.channel, m.message]), [
+        ['rename-n', "The application's publish hook answered an invalid event name (event names starting with pusher: or pusher_internal: are reserved); the message was not delivered"],
+        ['rename-n', "The application's publish hook answered an invalid event name (event must be a non-empty string of at most 200 characters); the message was not delivered"],
+      ]);
+      await until(() => pjGot.length >= 3, 'pusher-js deliveries');
+      assert.deepEqual(pjGot, [['shout', { do: 'rename', to: 'shout' }], ['whisper', { text: '***' }], ['chat', { text: 'after' }]]);
     });
   });
 

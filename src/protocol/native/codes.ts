@@ -23,7 +23,7 @@ export const NativeErrorCode = {
   TOO_MANY_CHANNELS: 'the connection is on `maxChannelsPerConnection` channels',
   RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second, or more than 100 frames waiting behind a hook; the frame is dropped',
   MESSAGE_REJECTED: "the embedding application's `publish` hook refused the message; not delivered",
-  HOOK_FAILED: 'a hook threw, rejected or timed out: the `publish` hook (message not delivered) or a notification hook',
+  HOOK_FAILED: 'a hook threw, rejected, timed out or renamed the event to an invalid name: the `publish` hook (message not delivered) or a notification hook',
   HISTORY_UNAVAILABLE: 'the history store could not be read: subscribed, but without a replay',
 } as const;
 export type NativeErrorCode = keyof typeof NativeErrorCode;

@@ -31,6 +31,17 @@ export function channelPasswordGiven(app: App, channel: string, password: string
   return required === undefined || (password !== undefined && safeEqual(password, required));
 }
 
+/**
+ * Why a native publish may not carry this event name (checked on the client's, and again on a
+ * name the publish hook gives it); undefined when it may.
+ */
+export function nativeEventNameProblem(event: unknown, app: App): string | undefined {
+  if (typeof event !== 'string' || event === '' || event.length > app.maxEventNameLength) return `event must be a non-empty string of at most ${app.maxEventNameLength} characters`;
+  // Pusher subscribers of the channel would take such an event for one of the protocol's own.
+  if (isReservedEventName(event)) return 'event names starting with pusher: or pusher_internal: are reserved';
+  return undefined;
+}
+
 /** True when `name` is on the list, exactly or by a `prefix*` pattern. */
 export function channelAllowed(list: readonly string[] | undefined, name: string): boolean {
   if (!list) return false;
@@ -268,13 +279,8 @@ export class NativeSession implements Connection, LinkHandler {
     if (typeof channel !== 'string' || !this.channels.has(channel)) {
       return this.error('NOT_SUBSCRIBED', 'Publish to a channel this connection is subscribed to');
     }
-    if (event !== undefined && (typeof event !== 'string' || event === '' || event.length > this.app.maxEventNameLength)) {
-      return this.error('INVALID_EVENT', `event must be a non-empty string of at most ${this.app.maxEventNameLength} characters`, channel);
-    }
-    // Pusher subscribers of the channel would take such an event for one of the protocol's own.
-    if (typeof event === 'string' && isReservedEventName(event)) {
-      return this.error('INVALID_EVENT', 'event names starting with pusher: or pusher_internal: are reserved', channel);
-    }
+    const problem = event === undefined ? undefined : nativeEventNameProblem(event, this.app);
+    if (problem !== undefined) return this.error('INVALID_EVENT', problem, channel);
     if (data === undefined) return this.error('INVALID_MESSAGE', 'publish needs data', channel);
     let text: string;
     try {
@@ -286,16 +292,17 @@ export class NativeSession implements Connection, LinkHandler {
     if (Buffer.byteLength(text) > this.app.maxEventDataBytes) {
       return this.error('MESSAGE_TOO_LARGE', `data is larger than ${this.app.maxEventDataBytes} bytes`, channel);
     }
-    const name = event ?? 'message';
+    const name = typeof event === 'string' ? event : 'message';
     if (!this.hooks?.has('publish')) return this.deliver(channel, name, text, typeof data !== 'string');
-    const outcome = this.hooks.inbound('publish', { channel, event: name, data }, false);
+    const rules = { alwaysJson: false, eventProblem: (e: string) => nativeEventNameProblem(e, this.app) };
+    const outcome = this.hooks.inbound('publish', { channel, event: name, data }, rules);
     const settle = (o: InboundOutcome): void => {
       if (this.closed) return;
       switch (o.kind) {
         case 'deliver':
           return this.deliver(channel, name, text, typeof data !== 'string');
         case 'replace':
-          return this.deliver(channel, name, o.data, o.dataIsJson);
+          return this.deliver(channel, o.event ?? name, o.data?.text ?? text, o.data ? o.data.isJson : typeof data !== 'string');
         case 'drop':
           return;
         case 'reject':

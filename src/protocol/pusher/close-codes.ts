@@ -28,7 +28,7 @@ export const PusherCode = {
   WatchlistLimit: 4302,
   /** The clientEvent hook refused a client event (its reason follows). */
   MessageRejected: 4303,
-  /** A hook threw, rejected or timed out: a client event was not delivered, or a notification hook failed. */
+  /** A hook threw, rejected, timed out or renamed the event to an invalid name: a client event was not delivered, or a notification hook failed. */
   HookFailed: 4304,
 } as const;
 

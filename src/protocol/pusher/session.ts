@@ -362,14 +362,15 @@ export class PusherSession implements Connection, LinkHandler {
     }
     const userId = kind.isPresence ? this.ctx.hub.memberUserId(this, channel) : undefined;
     if (!this.hooks?.has('clientEvent')) return this.publishClientEvent(channel, frame.event, data, userId);
-    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, true);
+    const rules = { alwaysJson: true, eventProblem: (event: string) => clientEventNameProblem(event, this.app) };
+    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, rules);
     const settle = (o: InboundOutcome): void => {
       if (this.closed) return;
       switch (o.kind) {
         case 'deliver':
           return this.publishClientEvent(channel, frame.event, data, userId);
         case 'replace':
-          return this.publishClientEvent(channel, frame.event, o.data, userId);
+          return this.publishClientEvent(channel, o.event ?? frame.event, o.data?.text ?? data, userId);
         case 'drop':
           return;
         case 'reject':
@@ -402,6 +403,16 @@ export class PusherSession implements Connection, LinkHandler {
     if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
     return hmacSha256HexMatches(this.app.secret, toSign, auth.slice(colon + 1));
   }
+}
+
+/**
+ * Why a client event may not carry this name (checked again on a name the clientEvent hook gives
+ * it, as the edge checks the client's); undefined when it may.
+ */
+export function clientEventNameProblem(event: string, app: App): string | undefined {
+  if (!event.startsWith('client-')) return 'client event names start with client-';
+  if (event.length > app.maxEventNameLength) return `event names are at most ${app.maxEventNameLength} characters`;
+  return undefined;
 }
 
 function asObject(value: unknown): Record<string, unknown> | undefined {

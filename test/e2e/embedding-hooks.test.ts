@@ -248,6 +248,14 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
       assert.deepEqual(seen.get(id)?.closed, { code: 4009, reason: 'Connection terminated by the server', metadata: { room: 'lobby' } });
     });
 
+    it('pusher-js: disconnect() reaches it with the code pusher-js closes with and the metadata', async () => {
+      const pj = await pusher();
+      const id = pj.connection.socket_id;
+      pj.disconnect();
+      await until(() => seen.get(id)?.closed !== undefined, 'connectionClosed');
+      assert.deepEqual(seen.get(id)?.closed, { code: 1000, reason: '', metadata: { room: 'lobby' } });
+    });
+
     it('is not called for a connection that connectionOpened turned away', async () => {
       const c = await raw('&hook=reject&t=noclose');
       const id = idOf(`/app/${APP.key}?${PROTOCOL_QUERY}&hook=reject&t=noclose`);
@@ -496,6 +504,27 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
       await a.message((m) => m.data === 'not for b');
       await b.sync();
       assert.deepEqual(b.deliveries, []);
+    });
+
+    it('pusher-js: sendToConnection() reaches that client only (as a global event); connection() describes it with its metadata', async () => {
+      const target = await pusher();
+      const other = await pusher();
+      const id = target.connection.socket_id;
+      const seenBy = (client: PusherJs): string[] => {
+        const events: string[] = [];
+        client.bind_global((event: string, data: unknown) => event === 'direct' && events.push(data as string));
+        return events;
+      };
+      const targetGot = seenBy(target);
+      const otherGot = seenBy(other);
+      sb.sendToConnection(id, 'for your eyes', { event: 'direct' });
+      sb.broadcastAll('after the direct one', { event: 'direct' });
+      await until(() => targetGot.length === 2 && otherGot.length === 1, 'the deliveries');
+      assert.deepEqual(targetGot, ['for your eyes', 'after the direct one']);
+      assert.deepEqual(otherGot, ['after the direct one']);
+      const summary = await sb.connection(id);
+      assert.equal(summary?.protocol, 'pusher');
+      assert.deepEqual(summary?.metadata, { room: 'lobby' });
     });
 
     it('metrics() holds the figures of GET /stats', async () => {

@@ -39,7 +39,7 @@ describe('connectionOpened: what the hub sends a connection waits for the hookâ€
     const k = openings.length;
     const client = await connect();
     await until(() => openings.length > k, 'connectionOpened');
-    return { client, opening: openings[k] as Opening };
+    return { client, opening: openings[k] };
   };
   const raw = async (key: string = APP.key, query = ''): Promise<RawClient> => {
     const c = await RawClient.connect(sb, `/app/${key}?${PROTOCOL_QUERY}${query}`);
@@ -153,7 +153,7 @@ describe('connectionOpened: what the hub sends a connection waits for the hookâ€
     nativeOpening.answer({ reject: 'Not today' });
     assert.equal(await within(c.closed, 'Pusher close'), 4010);
     assert.deepEqual(c.messages.map((m) => m.event), ['pusher:error']);
-    assert.deepEqual(errorOf(c.messages[0] as RawClient['messages'][number]), { code: 4010, message: 'Not today' });
+    assert.deepEqual(errorOf(c.messages[0]), { code: 4010, message: 'Not today' });
     assert.equal(await within(n.closed, 'native close'), 4010);
     assert.deepEqual(n.frames, []);
   });

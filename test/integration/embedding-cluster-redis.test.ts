@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
-import { eventually, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
+import { redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
 import { connected, pusherClient, subscribed, type PusherJs } from '../helpers/clients.js';
 import { closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
 import { pusherSignedIn } from '../helpers/users.js';
+import { eventually } from '../helpers/wait.js';
 
 /** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
 function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {

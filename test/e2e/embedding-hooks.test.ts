@@ -6,6 +6,7 @@ import { api, closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, typ
 import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
 import { errorOf, pusherSignedIn, rawSubscribed } from '../helpers/users.js';
+import { until } from '../helpers/wait.js';
 
 const JWT_SECRET = 'hooks-jwt-secret-0987654';
 const TOKEN = 'hooks-api-token-0123456';
@@ -141,13 +142,6 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
     assert.ok(found, `no connection opened with ${url}`);
     return found[0];
   };
-  const until = async (cond: () => boolean, what: string): Promise<void> => {
-    const deadline = Date.now() + 3000;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
 
   before(async () => {
     sb = await createServer(
@@ -245,7 +239,7 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
       const id = await r.socketId();
       assert.equal(await sb.disconnect({ id }), 1);
       await until(() => seen.get(id)?.closed !== undefined, 'connectionClosed');
-      assert.deepEqual(seen.get(id)?.closed, { code: 4009, reason: 'Connection terminated by the server', metadata: { room: 'lobby' } });
+      assert.deepEqual(seen.get(id)?.closed, { code: 4009, reason: 'Disconnected by the server', metadata: { room: 'lobby' } });
     });
 
     it('pusher-js: disconnect() reaches it with the code pusher-js closes with and the metadata', async () => {

@@ -3,9 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type HookConnection, type OpenVerdict, type Switchboard } from '../../src/index.js';
 import { connected, pusherClient, RawClient, within, type PusherJs } from '../helpers/clients.js';
 import { closeAll, connectNative, type NativeClient } from '../helpers/native.js';
-import { PROTOCOL_QUERY, until } from '../helpers/raw-pusher.js';
+import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
 import { errorOf } from '../helpers/users.js';
+import { until } from '../helpers/wait.js';
 
 /** One connectionOpened call, waiting for the test's answer. */
 interface Opening {

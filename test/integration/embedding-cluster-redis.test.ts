@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type OpenVerdict, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
-import { eventually, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
+import { redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
 import { connected, pusherClient, RawClient, within, subscribed, type PusherJs } from '../helpers/clients.js';
 import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
 import { pusherSignedIn } from '../helpers/users.js';
+import { eventually } from '../helpers/wait.js';
 
 const JWT_SECRET = 'cluster-hooks-jwt-secret-42';
 const missing = await sharedRedisMissing();

@@ -1,6 +1,6 @@
 import type { App } from '../../core/app.js';
 import { channelKind, isReservedEventName, isValidNativeChannelName } from '../../core/channels.js';
-import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import { closeReasonText, type CloseReason, type Connection, type ConnectionNotice, type SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
 import { CounterName, type Counters } from '../../core/counters.js';
@@ -135,8 +135,7 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   close(reason: CloseReason): void {
-    const { code, reason: text } = NativeClose[reason];
-    this.closeWith(code, text);
+    this.closeWith(NativeClose[reason], closeReasonText[reason]);
   }
 
   private closeWith(code: number, text: string): void {

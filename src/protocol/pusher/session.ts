@@ -1,6 +1,6 @@
 import type { App } from '../../core/app.js';
 import { channelKind, isValidChannelName } from '../../core/channels.js';
-import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import { closeReasonText, type CloseReason, type Connection, type ConnectionNotice, type SignedInUser } from '../../core/connection.js';
 import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/token-bucket.js';
@@ -117,8 +117,7 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   close(reason: CloseReason): void {
-    const { code, message } = closeCodeFor[reason];
-    this.closeWith(code, message);
+    this.closeWith(closeCodeFor[reason], closeReasonText[reason]);
   }
 
   closeWith(code: number, message: string): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IdempotencyStore } from '../../src/core/idempotency.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * One contract for every idempotency store. A runner (test/integration/idempotency-stores.test.ts)

@@ -4,7 +4,7 @@ import type Pusher from 'pusher';
 import type { Switchboard } from '../../src/index.js';
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs } from '../helpers/clients.js';
 import { api, closeAll, connectNative, subscribeNative, type NativeClient } from '../helpers/native.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 import { APP, startServer } from '../helpers/server.js';
 
 const TOKEN = 'idempotency-api-token-0123456789';

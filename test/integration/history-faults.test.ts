@@ -4,7 +4,6 @@ import { Redis } from 'ioredis';
 import type Pusher from 'pusher';
 import { serverSdk } from '../helpers/clients.js';
 import {
-  eventually,
   killEverything,
   makeTmpDir,
   natsBinaryMissing,
@@ -21,6 +20,7 @@ import {
   type ThrowawayServer,
 } from '../helpers/cluster.js';
 import { api, closeAll, connectNative, type NativeClient } from '../helpers/native.js';
+import { eventually } from '../helpers/wait.js';
 import { APP } from '../helpers/server.js';
 
 const TOKEN = 'history-faults-token-0123456789';

@@ -1,11 +1,11 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { NatsIdempotencyStore } from '../../src/cluster/nats-idempotency.js';
 import { RedisIdempotencyStore } from '../../src/cluster/redis-idempotency.js';
 import { MemoryIdempotencyStore } from '../../src/core/idempotency.js';
 import { idempotencySuite } from '../contract/idempotency.contract.js';
-import { redisBinariesMissing, sharedNatsMissing, sharedRedisMissing, startRedisCluster, uniquePrefix } from '../helpers/cluster.js';
+import { redisBinariesMissing, sharedNatsMissing, lazyRedisCluster, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
 
 const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -53,17 +53,11 @@ await idempotencySuite({
   },
 });
 
-let redisCluster: Awaited<ReturnType<typeof startRedisCluster>> | undefined;
+const redisCluster = lazyRedisCluster();
 await idempotencySuite({
   name: 'redis-cluster',
   unavailable: () => Promise.resolve(redisBinariesMissing()),
-  open: async (windowMs) => {
-    redisCluster ??= await startRedisCluster();
-    const nodes = redisCluster.nodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }));
-    return new RedisIdempotencyStore(new Cluster(nodes), redisPrefix, windowMs);
-  },
+  open: async (windowMs) => new RedisIdempotencyStore(await redisCluster.client(), redisPrefix, windowMs),
   pass: sleep,
-  cleanup: async () => {
-    await redisCluster?.stop();
-  },
+  cleanup: () => redisCluster.stop(),
 });

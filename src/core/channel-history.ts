@@ -66,7 +66,9 @@ export class ChannelHistory {
     const queue = this.tails.get(key);
     // Publishes outrunning the store: not queued without bound; this one goes out live, unstored.
     if (queue && queue.pending >= MAX_PENDING_APPENDS) throw new Error(`over ${MAX_PENDING_APPENDS} appends waiting on ${message.channel}`);
-    const appended = queue ? queue.tail.then(run, run) : run();
+    // Behind a failed append (store down or frozen) the queued ones fail at once, rather than
+    // each waiting out its own timeout: live delivery is held up by one timeout, not one per message.
+    const appended = queue ? queue.tail.then(run, () => Promise.reject(new Error('the append before failed'))) : run();
     const mine = queue ?? { tail: appended, pending: 0 };
     mine.tail = appended;
     mine.pending += 1;

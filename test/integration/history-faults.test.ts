@@ -201,6 +201,26 @@ describe('history when Redis restarts without persistence (real processes)', { s
     assert.deepEqual(reader.json.filter((m) => m.type === undefined).map((m) => m.data), ['unkeyed', 'during-outage', 'end']);
   });
 
+  it('while Redis is frozen, delivers a history channel\'s messages live (without positions) after one store timeout, not one per message', async () => {
+    const [a] = nodes;
+    const ch = 'chat-frozen';
+    const reader = await connectNative(a.server, `/ws?app=${APP.key}`);
+    clients.push(reader);
+    reader.send({ action: 'subscribe', channel: ch });
+    await reader.ack('subscribed', ch);
+    redis.pause();
+    try {
+      for (let i = 1; i <= 30; i += 1) assert.equal((await api(a.server, 'POST', '/broadcast', { token: TOKEN, json: { channel: ch, data: `f${i}` } })).status, 200);
+      // Each store command gives up after 2 s: one append after another would need 60 s for these 30.
+      await reader.until(() => reader.json.filter((m) => m.channel === ch && m.type === undefined).length === 30, 20_000);
+    } finally {
+      redis.resume();
+    }
+    const got = reader.json.filter((m) => m.channel === ch && m.type === undefined);
+    assert.deepEqual(got.map((m) => m.data), Array.from({ length: 30 }, (_, i) => `f${i + 1}`));
+    assert.ok(got.every((m) => m.position === undefined), 'delivered without positions');
+  });
+
   it('keeps a flooded channel bounded in Redis: at most `size` entries, expiring with ttlSeconds', async () => {
     const sdk = serverSdk(nodes[0].server);
     const ch = 'chat-flood';

@@ -34,9 +34,9 @@ const MAX_BUFFERED = 1000;
 export class ChannelHistory {
   private readonly policies = new WeakMap<App, HistoryPolicy>();
   /**
-   * The last append per channel still in flight: a channel's appends from this node run one
-   * after another, so two publishes through one node get offsets in publish order (a store such
-   * as JetStream's, where racing appends retry, could otherwise swap them).
+   * A channel's appends in flight on this node (bounded), and the last of them: on a store that
+   * does not order appends itself (JetStream, where racing appends retry and could swap two
+   * publishes of one node), each waits for the one before, so offsets follow publish order.
    */
   private readonly tails = new Map<string, { tail: Promise<unknown>; pending: number }>();
 
@@ -68,7 +68,7 @@ export class ChannelHistory {
     if (queue && queue.pending >= MAX_PENDING_APPENDS) throw new Error(`over ${MAX_PENDING_APPENDS} appends waiting on ${message.channel}`);
     // Behind a failed append (store down or frozen) the queued ones fail at once, rather than
     // each waiting out its own timeout: live delivery is held up by one timeout, not one per message.
-    const appended = queue ? queue.tail.then(run, () => Promise.reject(new Error('the append before failed'))) : run();
+    const appended = queue && !this.store.ordersAppends ? queue.tail.then(run, () => Promise.reject(new Error('the append before failed'))) : run();
     const mine = queue ?? { tail: appended, pending: 0 };
     mine.tail = appended;
     mine.pending += 1;

@@ -15,6 +15,7 @@ export function newEpoch(): string {
 
 /** History of one node (the `local` engine): bounded per channel by count and age. */
 export class MemoryHistoryStore implements HistoryStore {
+  readonly ordersAppends = true;
   private readonly channels = new Map<string, ChannelHistory>();
   private readonly sweep: NodeJS.Timeout;
 

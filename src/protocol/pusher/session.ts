@@ -10,6 +10,8 @@ import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
+import { presenceMember } from './presence-member.js';
+import { subscribeWithRecovery } from './recovery.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
 import {
@@ -220,7 +222,7 @@ export class PusherSession implements Connection, LinkHandler {
 
     let member: PresenceMember | undefined;
     if (kind.isPresence) {
-      const parsed = this.presenceMember(data?.channel_data as string);
+      const parsed = presenceMember(this.app, this.user, data?.channel_data as string);
       if (typeof parsed === 'string') return refuse(PusherSubscriptionError.InvalidChannelData, parsed, 400);
       member = parsed;
     }
@@ -242,36 +244,14 @@ export class PusherSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
-    this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
-    if (outcome.cached !== undefined) {
-      this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
-    }
+    const succeed = (recoveryFields = ''): void => {
+      this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members, recoveryFields));
+      if (outcome.cached !== undefined) this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
+    };
+    // A history channel answers once its history was read: position, replay (with `since`), then live.
+    if (this.ctx.hub.historyLimits(this.app, channel) === null) succeed();
+    else subscribeWithRecovery(this.ctx.hub, this, channel, data?.since, succeed, (message) => this.error(PusherCode.InvalidMessage, message));
     if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
-  }
-
-  private presenceMember(channelData: string): PresenceMember | string {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(channelData);
-    } catch {
-      return 'channel_data must be JSON';
-    }
-    const obj = asObject(parsed);
-    const rawId = obj?.user_id;
-    if ((typeof rawId !== 'string' && typeof rawId !== 'number') || rawId === '') return 'channel_data.user_id must be a non-empty string';
-    // A 64-bit id sent as a JSON number has already lost its last digits here: refuse it rather
-    // than list a member the backend cannot recognise.
-    if (typeof rawId === 'number' && !Number.isSafeInteger(rawId)) return 'channel_data.user_id must be a string or an integer below 2^53 (send larger ids as strings)';
-    const userId = String(rawId);
-    if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
-    // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
-    const info = obj?.user_info ?? (this.user?.id === userId ? this.user.info : undefined);
-    if (info !== undefined) {
-      const text = jsonText(info);
-      if (text === undefined) return 'channel_data.user_info is nested too deeply';
-      if (Buffer.byteLength(text) > this.app.maxPresenceUserInfoBytes) return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
-    }
-    return { userId, info };
   }
 
   private unsubscribe(frame: ClientFrame): void {

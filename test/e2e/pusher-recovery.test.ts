@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import Echo, { type EchoOptions } from 'laravel-echo';
 import type { Switchboard } from '../../src/index.js';
 import { pusherRecovery } from '../helpers/client-packages.js';
 import { PusherJs, RawClient, connected, loopbackOptions, serverSdk, subscribed } from '../helpers/clients.js';
@@ -8,6 +9,8 @@ import { APP, startServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const { withRecovery } = pusherRecovery;
+/** As in laravel-echo.test.ts: Echo's typings read pusher-js's default export as the module namespace. */
+type EchoPusherClass = NonNullable<EchoOptions<'pusher'>['Pusher']>;
 type Position = { epoch: string; offset: number };
 const HISTORY_APP = { ...APP, history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] };
 
@@ -49,15 +52,11 @@ describe('Pusher-protocol recovery (pusher-js + clients/pusher-recovery)', () =>
   };
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => ({ i: from + k }));
 
-  it('after a dropped connection, pusher-js reconnects by itself and the app gets exactly the missed events once, in order, then live ones', async (t) => {
-    const ch = channel();
-    const { proxy, pusher, recovery } = await recoveringClient(t, () => server.port);
-    const got = collect(pusher, ch);
+  /** Events 1-3 live, a cut while 4-8 are published, then 9-11 live: the app must see 1-11 once, in order. */
+  const dropAndRecover = async (pusher: PusherJs, proxy: TcpProxy, got: unknown[], ch: string) => {
     await eventually(() => pusher.channel(ch)?.subscribed, 'subscribed');
     await publish(ch, 1, 3);
     await eventually(() => got.length === 3, 'the first three events');
-    assert.equal(recovery.position(ch)?.offset, 3);
-
     proxy.cut();
     await eventually(() => pusher.connection.state !== 'connected', 'pusher-js noticed the cut');
     await publish(ch, 4, 8); // while the client is away
@@ -68,6 +67,28 @@ describe('Pusher-protocol recovery (pusher-js + clients/pusher-recovery)', () =>
     await publish(ch, 11, 11);
     await eventually(() => got.length >= 11, 'one more');
     assert.deepEqual(got, range(1, 11));
+  };
+
+  it('after a dropped connection, pusher-js reconnects by itself and the app gets exactly the missed events once, in order, then live ones', async (t) => {
+    const ch = channel();
+    const { proxy, pusher, recovery, failures } = await recoveringClient(t, () => server.port);
+    await dropAndRecover(pusher, proxy, collect(pusher, ch), ch);
+    assert.deepEqual(recovery.position(ch)?.offset, 11);
+    assert.deepEqual(failures, []);
+  });
+
+  it('works the same under Laravel Echo: withRecovery(echo.connector.pusher)', async (t) => {
+    const ch = channel();
+    const proxy = await TcpProxy.start(server.port);
+    const echo = new Echo({ broadcaster: 'pusher', key: APP.key, ...loopbackOptions({ port: proxy.port }), Pusher: PusherJs as unknown as EchoPusherClass });
+    t.after(async () => {
+      echo.disconnect();
+      await proxy.close();
+    });
+    const recovery = withRecovery(echo.connector.pusher);
+    const got: unknown[] = [];
+    echo.channel(ch).listen('.note', (data: unknown) => got.push(data));
+    await dropAndRecover(echo.connector.pusher, proxy, got, ch);
     assert.equal(recovery.position(ch)?.offset, 11);
   });
 

@@ -85,10 +85,11 @@ describe('Pusher-protocol recovery (pusher-js + clients/pusher-recovery)', () =>
       echo.disconnect();
       await proxy.close();
     });
-    const recovery = withRecovery(echo.connector.pusher);
+    const pusher = echo.connector.pusher as unknown as PusherJs; // Echo's typings of pusher-js: see EchoPusherClass
+    const recovery = withRecovery(pusher);
     const got: unknown[] = [];
     echo.channel(ch).listen('.note', (data: unknown) => got.push(data));
-    await dropAndRecover(echo.connector.pusher, proxy, got, ch);
+    await dropAndRecover(pusher, proxy, got, ch);
     assert.equal(recovery.position(ch)?.offset, 11);
   });
 

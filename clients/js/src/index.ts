@@ -176,17 +176,17 @@ export class SwitchboardClient {
       this.schedulePing();
       this.setState('open');
       for (const [channel, sub] of this.subscriptions) this.sendSubscribe(channel, sub);
-    }) as WebSocketLike['onopen'];
+    });
     socket.onmessage = ((event: { readonly data: unknown }) => {
       if (socket !== this.socket) return;
       this.lastFrameAt = Date.now();
       if (typeof event.data === 'string') this.receive(event.data);
-    }) as WebSocketLike['onmessage'];
+    });
     socket.onclose = ((event: { readonly code: number }) => {
       if (socket === this.socket) this.lost(event.code);
-    }) as WebSocketLike['onclose'];
+    });
     // Browsers say nothing useful here; the close that follows starts the retry.
-    socket.onerror = (() => undefined) as WebSocketLike['onerror'];
+    socket.onerror = (() => undefined);
   }
 
   /** The connection is gone (closed by either side, or silent too long): reconnect unless the close is final. */

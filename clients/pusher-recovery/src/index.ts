@@ -59,7 +59,7 @@ export interface PusherLike {
 export function withRecovery(pusher: PusherLike, options: RecoveryOptions = {}): PusherRecovery {
   const positions = new Map<string, Position>();
   const watched = new WeakSet<object>();
-  const original = pusher.send_event;
+  const original = pusher.send_event.bind(pusher);
 
   const onFrame = (message: { readonly data?: unknown }): void => {
     const text = message.data;
@@ -96,17 +96,17 @@ export function withRecovery(pusher: PusherLike, options: RecoveryOptions = {}):
     const transport = pusher.connection.connection?.transport;
     if (!transport || watched.has(transport)) return;
     watched.add(transport);
-    transport.bind('message', onFrame as Listener);
+    transport.bind('message', onFrame);
   };
   pusher.connection.bind('connected', watchTransport);
   if (pusher.connection.state === 'connected') watchTransport();
 
   pusher.send_event = (event: string, data: unknown, channel?: string): boolean => {
-    if (!isObject(data) || typeof data.channel !== 'string') return original.call(pusher, event, data, channel);
+    if (!isObject(data) || typeof data.channel !== 'string') return original(event, data, channel);
     const since = positions.get(data.channel);
     if (event === 'pusher:unsubscribe') positions.delete(data.channel);
     const sent = event === 'pusher:subscribe' && since ? { ...data, since } : data;
-    return original.call(pusher, event, sent, channel);
+    return original(event, sent, channel);
   };
 
   return {
@@ -114,7 +114,7 @@ export function withRecovery(pusher: PusherLike, options: RecoveryOptions = {}):
     stop: () => {
       pusher.send_event = original;
       pusher.connection.unbind('connected', watchTransport);
-      pusher.connection.connection?.transport?.unbind('message', onFrame as Listener);
+      pusher.connection.connection?.transport?.unbind('message', onFrame);
     },
   };
 }

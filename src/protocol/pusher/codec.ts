@@ -85,7 +85,7 @@ export function encodeChannelMessage(message: ChannelMessage): string {
             JSON.stringify(message.data.toString('base64'));
       const userId = message.userId === undefined ? '' : `,"user_id":${JSON.stringify(message.userId)}`;
       // On history channels the position rides along as a field pusher-js drops (recovery.ts).
-      return envelope(message.event, message.channel, data, userId + positionField(message.position));
+      return envelope(message.event, message.channel, data, message.position === undefined ? userId : userId + positionField(message.position));
     }
     case 'member_added':
       return encodeEvent('pusher_internal:member_added', message.channel, { user_id: message.userId, user_info: message.userInfo ?? null });

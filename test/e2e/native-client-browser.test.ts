@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { launchChromium, type Browser } from '../helpers/browser.js';
 import { nativeClientFile } from '../helpers/client-packages.js';
+import { CHAT_HISTORY, numbered } from '../helpers/history.js';
 import { api } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -35,7 +36,7 @@ describe('native client library in Chromium', () => {
   let proxy: TcpProxy;
 
   before(async () => {
-    server = await startServer({ apps: [{ ...APP, apiToken: TOKEN, history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] }] });
+    server = await startServer({ apps: [{ ...APP, apiToken: TOKEN, history: CHAT_HISTORY }] });
     proxy = await TcpProxy.start(server.port);
     const library = readFileSync(nativeClientFile);
     pages = createServer((req, res) => {
@@ -76,7 +77,7 @@ describe('native client library in Chromium', () => {
       const w = globalThis as unknown as { got: unknown[]; recoveries: unknown[] };
       return { got: w.got, recoveries: w.recoveries };
     });
-    assert.deepEqual(seen.got, [1, 2, 3, 4, 5, 6].map((i) => ({ i })));
+    assert.deepEqual(seen.got, numbered(1, 6));
     assert.deepEqual(seen.recoveries, [
       [false, false],
       [true, true],

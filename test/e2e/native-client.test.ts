@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { nativeClient } from '../helpers/client-packages.js';
+import { CHAT_HISTORY, numbered } from '../helpers/history.js';
 import { eventually } from '../helpers/cluster.js';
 import { api, makeJwt, nowSeconds } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -13,7 +14,7 @@ type Recovery = Parameters<NonNullable<Parameters<Client['subscribe']>[1]['onRec
 
 const TOKEN = 'native-client-api-token-0123';
 const JWT_SECRET = 'native-client-jwt-secret-0123456789';
-const HISTORY_APP = { ...APP, apiToken: TOKEN, jwtSecret: JWT_SECRET, clientPublish: true, history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] };
+const HISTORY_APP = { ...APP, apiToken: TOKEN, jwtSecret: JWT_SECRET, clientPublish: true, history: CHAT_HISTORY };
 
 /** The native client library (clients/js) in Node against real servers: drops, restarts, backend disconnects. */
 describe('native client library (clients/js) in Node', () => {
@@ -32,7 +33,6 @@ describe('native client library (clients/js) in Node', () => {
       assert.equal(reply.status, 200);
     }
   };
-  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => ({ i: from + k }));
 
   /** A client on `ch` recording what it receives, its recoveries and its states. */
   const open = (t: { after: (fn: () => unknown) => void }, url: string | string[], ch: string) => {
@@ -62,7 +62,7 @@ describe('native client library (clients/js) in Node', () => {
     await eventually(() => got.length >= 7, `the missed messages (got ${JSON.stringify(got)})`, 10_000);
     await broadcast(server, ch, 8, 9);
     await eventually(() => got.length >= 9, 'live after the replay');
-    assert.deepEqual(got, range(1, 9));
+    assert.deepEqual(got, numbered(1, 9));
     assert.deepEqual(recoveries.slice(1).map((r) => [r.recovered, r.resumed]), [[true, true]]);
     assert.equal(client.position(ch)?.offset, 9);
     assert.deepEqual(states.slice(0, 3), ['open', 'reconnecting', 'open']);
@@ -85,7 +85,7 @@ describe('native client library (clients/js) in Node', () => {
     assert.deepEqual([recoveries[1].recovered, recoveries[1].resumed], [false, true]);
     await broadcast(current, ch, 3, 3);
     await eventually(() => got.length === 3, 'live after the restart');
-    assert.deepEqual(got, range(1, 3));
+    assert.deepEqual(got, numbered(1, 3));
   });
 
   it('publishes to a channel, resubscribes every channel after a reconnect, and stops for good on a backend disconnect (4009)', async (t) => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import Echo, { type EchoOptions } from 'laravel-echo';
 import type { Switchboard } from '../../src/index.js';
 import { pusherRecovery } from '../helpers/client-packages.js';
+import { CHAT_HISTORY, numbered } from '../helpers/history.js';
 import { PusherJs, RawClient, connected, loopbackOptions, serverSdk, subscribed } from '../helpers/clients.js';
 import { eventually } from '../helpers/cluster.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -12,7 +13,7 @@ const { withRecovery } = pusherRecovery;
 /** As in laravel-echo.test.ts: Echo's typings read pusher-js's default export as the module namespace. */
 type EchoPusherClass = NonNullable<EchoOptions<'pusher'>['Pusher']>;
 type Position = { epoch: string; offset: number };
-const HISTORY_APP = { ...APP, history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] };
+const HISTORY_APP = { ...APP, history: CHAT_HISTORY };
 
 /**
  * Pusher-protocol recovery: real pusher-js (unmodified) with the repository's helper, behind a
@@ -50,7 +51,6 @@ describe('Pusher-protocol recovery (pusher-js + clients/pusher-recovery)', () =>
     const sdk = serverSdk(server);
     for (let i = from; i <= to; i += 1) await sdk.trigger(ch, 'note', { i });
   };
-  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => ({ i: from + k }));
 
   /** Events 1-3 live, a cut while 4-8 are published, then 9-11 live: the app must see 1-11 once, in order. */
   const dropAndRecover = async (pusher: PusherJs, proxy: TcpProxy, got: unknown[], ch: string) => {
@@ -66,7 +66,7 @@ describe('Pusher-protocol recovery (pusher-js + clients/pusher-recovery)', () =>
     await eventually(() => got.length >= 10, 'live events after the replay');
     await publish(ch, 11, 11);
     await eventually(() => got.length >= 11, 'one more');
-    assert.deepEqual(got, range(1, 11));
+    assert.deepEqual(got, numbered(1, 11));
   };
 
   it('after a dropped connection, pusher-js reconnects by itself and the app gets exactly the missed events once, in order, then live ones', async (t) => {

@@ -1,25 +1,33 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { nativeClient } from '../helpers/client-packages.js';
-import { eventually, makeTmpDir, redisEnv, sharedRedisMissing, startNodes, stopNodes, uniquePrefix, writeConfig, type SwitchboardNode } from '../helpers/cluster.js';
+import type { EngineEnv } from '../helpers/cluster.js';
+import { CHAT_HISTORY, numbered } from '../helpers/history.js';
+import { eventually, makeTmpDir, natsEnv, redisEnv, sharedNatsMissing, sharedRedisMissing, startNodes, stopNodes, uniquePrefix, writeConfig, type SwitchboardNode } from '../helpers/cluster.js';
 import { api } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
 
 const { SwitchboardClient } = nativeClient;
 const TOKEN = 'native-client-cluster-token-0123';
 
+const ENGINES: ReadonlyArray<{ name: string; env: EngineEnv; missing: string | undefined }> = [
+  { name: 'Redis', env: redisEnv('redis://127.0.0.1:6379'), missing: await sharedRedisMissing() },
+  { name: 'NATS', env: natsEnv('nats://127.0.0.1:4222'), missing: await sharedNatsMissing() },
+];
+
 /**
- * The native client library across a two-node cluster on Redis (child processes): its node is
- * killed (SIGKILL) mid-stream, and the client moves to the other node and resumes there.
+ * The native client library across a two-node cluster (child processes, on the machine's Redis
+ * or NATS): its node is killed (SIGKILL) mid-stream, and the client moves to the other node and
+ * resumes there from the history the engine keeps.
  */
-describe('native client library on two nodes (Redis): failover and resume', { skip: await sharedRedisMissing() }, () => {
+for (const engine of ENGINES) describe(`native client library on two nodes (${engine.name}): failover and resume`, { skip: engine.missing }, () => {
   let nodes: SwitchboardNode[] = [];
 
   before(async () => {
     const configFile = writeConfig(makeTmpDir('native-client'), {
-      apps: [{ ...APP, apiToken: TOKEN, history: [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }] }],
+      apps: [{ ...APP, apiToken: TOKEN, history: CHAT_HISTORY }],
     });
-    nodes = await startNodes(2, { engine: redisEnv('redis://127.0.0.1:6379'), prefix: uniquePrefix('native-client'), configFile });
+    nodes = await startNodes(2, { engine: engine.env, prefix: uniquePrefix('native-client'), configFile });
   });
   after(() => stopNodes(nodes));
 
@@ -45,8 +53,8 @@ describe('native client library on two nodes (Redis): failover and resume', { sk
     await eventually(() => got.length >= 8, `the missed messages on node B (got ${JSON.stringify(got)})`, 15_000);
     await broadcast(9, 10);
     await eventually(() => got.length >= 10, 'live on node B');
-    assert.deepEqual(got, Array.from({ length: 10 }, (_, k) => ({ i: k + 1 })));
-    // One resubscribe, on node B, and it recovered: the history lives in Redis, not on the node.
+    assert.deepEqual(got, numbered(1, 10));
+    // One resubscribe, on node B, and it recovered: the history lives in the engine, not on the node.
     assert.deepEqual(recoveries.map((r) => [r.recovered, r.resumed]), [[false, false], [true, true]]);
   });
 });

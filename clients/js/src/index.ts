@@ -117,7 +117,8 @@ export class SwitchboardClient {
 
   /** Subscribes now or on the next connection, and again after every reconnect. */
   subscribe(channel: string, options: SubscribeOptions): void {
-    const sub: Subscription = { options, position: options.since, resumedFrom: undefined };
+    // Subscribing again to a channel keeps its position unless the new options name one.
+    const sub: Subscription = { options, position: options.since ?? this.subscriptions.get(channel)?.position, resumedFrom: undefined };
     this.subscriptions.set(channel, sub);
     if (this.isOpen) this.sendSubscribe(channel, sub);
   }
@@ -196,7 +197,11 @@ export class SwitchboardClient {
     this.isOpen = false;
     clearTimeout(this.pingTimer);
     if (FINAL_CLOSE_CODES.has(code)) return this.close();
-    socket?.close(4000, 'reconnecting'); // a no-op once closed; ends a silent one
+    try {
+      socket?.close(4000, 'reconnecting'); // a no-op once closed; ends a silent one
+    } catch {
+      // Closing a socket that is already going away may throw in some implementations: it is gone either way.
+    }
     this.retry();
   }
 

@@ -1,6 +1,7 @@
 import type { App } from '../../core/app.js';
 import type { SignedInUser } from '../../core/connection.js';
 import type { PresenceMember } from '../../core/hub.js';
+import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { jsonText } from '../../util/json.js';
 
 /** The member a presence subscribe's `channel_data` names, or why it is refused. */
@@ -27,4 +28,12 @@ export function presenceMember(app: App, user: SignedInUser | undefined, channel
     if (Buffer.byteLength(text) > app.maxPresenceUserInfoBytes) return `channel_data.user_info is larger than ${app.maxPresenceUserInfoBytes} bytes`;
   }
   return { userId, info };
+}
+
+/** Whether `auth` (`key:signature`) is the app's HMAC-SHA256 of `toSign`: a channel or sign-in signature. */
+export function validSignature(app: App, auth: unknown, toSign: string): boolean {
+  if (typeof auth !== 'string') return false;
+  const colon = auth.indexOf(':');
+  if (colon < 0 || auth.slice(0, colon) !== app.key) return false;
+  return hmacSha256HexMatches(app.secret, toSign, auth.slice(colon + 1));
 }

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { nativeClient } from '../helpers/client-packages.js';
 import { CHAT_HISTORY, numbered } from '../helpers/history.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 import { api, makeJwt, nowSeconds } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';

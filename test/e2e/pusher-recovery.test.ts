@@ -5,7 +5,7 @@ import type { Switchboard } from '../../src/index.js';
 import { pusherRecovery } from '../helpers/client-packages.js';
 import { CHAT_HISTORY, numbered } from '../helpers/history.js';
 import { PusherJs, RawClient, connected, loopbackOptions, serverSdk, subscribed } from '../helpers/clients.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 import { APP, startServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from '../helpers/wait.js';
 import { nativeClient } from '../helpers/client-packages.js';
 import type { EngineEnv } from '../helpers/cluster.js';
 import { CHAT_HISTORY, numbered } from '../helpers/history.js';
-import { eventually, makeTmpDir, natsEnv, redisEnv, sharedNatsMissing, sharedRedisMissing, startNodes, stopNodes, uniquePrefix, writeConfig, type SwitchboardNode } from '../helpers/cluster.js';
+import { makeTmpDir, natsEnv, redisEnv, sharedNatsMissing, sharedRedisMissing, startNodes, stopNodes, uniquePrefix, writeConfig, type SwitchboardNode } from '../helpers/cluster.js';
 import { api } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { nativeClient } from '../helpers/client-packages.js';
-import { CHAT_HISTORY, numbered } from '../helpers/history.js';
+import { CHAT_HISTORY, chatChannels, numbered } from '../helpers/history.js';
 import { eventually } from '../helpers/wait.js';
 import { api, makeJwt, nowSeconds } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -19,8 +19,7 @@ const HISTORY_APP = { ...APP, apiToken: TOKEN, jwtSecret: JWT_SECRET, clientPubl
 /** The native client library (clients/js) in Node against real servers: drops, restarts, backend disconnects. */
 describe('native client library (clients/js) in Node', () => {
   let server: Switchboard;
-  let n = 0;
-  const channel = () => `chat-${(n += 1)}`;
+  const channel = chatChannels();
 
   before(async () => {
     server = await startServer({ apps: [HISTORY_APP] });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import Echo, { type EchoOptions } from 'laravel-echo';
 import type { Switchboard } from '../../src/index.js';
 import { pusherRecovery } from '../helpers/client-packages.js';
-import { CHAT_HISTORY, numbered } from '../helpers/history.js';
+import { CHAT_HISTORY, chatChannels, numbered } from '../helpers/history.js';
 import { PusherJs, RawClient, connected, loopbackOptions, serverSdk, subscribed } from '../helpers/clients.js';
 import { eventually } from '../helpers/wait.js';
 import { APP, startServer } from '../helpers/server.js';
@@ -21,8 +21,7 @@ const HISTORY_APP = { ...APP, history: CHAT_HISTORY };
  */
 describe('Pusher-protocol recovery (pusher-js + clients/pusher-recovery)', () => {
   let server: Switchboard;
-  let n = 0;
-  const channel = () => `chat-${(n += 1)}`;
+  const channel = chatChannels();
 
   before(async () => {
     server = await startServer({ apps: [HISTORY_APP] });

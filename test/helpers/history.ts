@@ -5,3 +5,9 @@ export const CHAT_HISTORY = [{ channels: 'chat-*', size: 100, ttlSeconds: 60 }];
 export function numbered(from: number, to: number): Array<{ i: number }> {
   return Array.from({ length: to - from + 1 }, (_, k) => ({ i: from + k }));
 }
+
+/** Fresh channel names under the rule (`chat-1`, `chat-2`, …), one sequence per suite. */
+export function chatChannels(): () => string {
+  let n = 0;
+  return () => `chat-${(n += 1)}`;
+}

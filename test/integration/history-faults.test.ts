@@ -36,6 +36,17 @@ const deliveries = (c: NativeClient, channel: string): Delivery[] =>
   c.json.filter((m) => m.channel === channel && m.type === undefined && 'position' in m) as unknown as Delivery[];
 
 /**
+ * A native (envelope) client of `node`, kept in `clients` for closing, subscribed to `channel`
+ * (from `since` when given); resolves with the client and the subscribe's ack.
+ */
+async function subscriber(clients: NativeClient[], node: SwitchboardNode, channel: string, since?: unknown): Promise<{ client: NativeClient; ack: Record<string, unknown> }> {
+  const client = await connectNative(node.server, `/ws?app=${APP.key}`);
+  clients.push(client);
+  client.send(since === undefined ? { action: 'subscribe', channel } : { action: 'subscribe', channel, since });
+  return { client, ack: await client.ack('subscribed', channel) };
+}
+
+/**
  * Two Switchboard processes on an engine of their own: history written through one node is read
  * and resumed through the other, and survives the other's SIGKILL.
  */
@@ -65,12 +76,6 @@ for (const engine of ['redis', 'nats'] as const) {
       await killEverything();
     });
 
-    const native = async (node: SwitchboardNode) => {
-      const c = await connectNative(node.server, `/ws?app=${APP.key}`);
-      clients.push(c);
-      return c;
-    };
-
     it('reads through node B, over REST, the history written through node A', async () => {
       const ch = channel();
       for (let i = 1; i <= 3; i += 1) await sdkA.trigger(ch, 'm', `a${i}`);
@@ -83,9 +88,7 @@ for (const engine of ['redis', 'nats'] as const) {
 
     it('delivers once a publish retried through the other node with the same key', async () => {
       const ch = channel();
-      const reader = await native(b);
-      reader.send({ action: 'subscribe', channel: ch });
-      await reader.ack('subscribed', ch);
+      const { client: reader } = await subscriber(clients, b, ch);
       const key = `retry-${engine}-${process.pid}`;
       await sdkA.trigger(ch, 'order', 'once', { idempotency_key: key } as Pusher.TriggerParams);
       const retry = await api(b.server, 'POST', '/broadcast', { token: TOKEN, json: { channel: ch, event: 'order', data: 'once' }, headers: { 'idempotency-key': key } });
@@ -98,9 +101,7 @@ for (const engine of ['redis', 'nats'] as const) {
     // Last: it kills node A.
     it('a client of a SIGKILLed node resumes on the other: exactly the missed messages, in order, once, then live', async () => {
       const ch = channel();
-      const onA = await native(a);
-      onA.send({ action: 'subscribe', channel: ch });
-      await onA.ack('subscribed', ch);
+      const { client: onA } = await subscriber(clients, a, ch);
       for (let i = 1; i <= 3; i += 1) await sdkB.trigger(ch, 'm', `m${i}`);
       await onA.until(() => deliveries(onA, ch).length === 3, 5000);
       const seen = deliveries(onA, ch).at(-1)!.position;
@@ -110,9 +111,7 @@ for (const engine of ['redis', 'nats'] as const) {
       await onA.closed;
       for (let i = 4; i <= 8; i += 1) await sdkB.trigger(ch, 'm', `m${i}`);
 
-      const onB = await native(b);
-      onB.send({ action: 'subscribe', channel: ch, since: seen });
-      const ack = await onB.ack('subscribed', ch);
+      const { client: onB, ack } = await subscriber(clients, b, ch, seen);
       assert.equal(ack.recovered, true);
       await sdkB.trigger(ch, 'm', 'm9');
       await onB.until(() => deliveries(onB, ch).some((m) => m.data === 'm9'), 5000);
@@ -146,10 +145,7 @@ describe('history when Redis restarts without persistence (real processes)', { s
     const [a, b] = nodes;
     const sdk = serverSdk(b.server);
     const ch = 'chat-restart';
-    const live = await connectNative(a.server, `/ws?app=${APP.key}`);
-    clients.push(live);
-    live.send({ action: 'subscribe', channel: ch });
-    await live.ack('subscribed', ch);
+    const { client: live } = await subscriber(clients, a, ch);
     await sdk.trigger(ch, 'm', 'before1');
     await sdk.trigger(ch, 'm', 'before2');
     await live.until(() => deliveries(live, ch).length === 2, 5000);
@@ -166,10 +162,7 @@ describe('history when Redis restarts without persistence (real processes)', { s
     assert.notEqual(after.position.epoch, seen.epoch);
     assert.equal(after.position.offset, 1);
 
-    const back = await connectNative(b.server, `/ws?app=${APP.key}`);
-    clients.push(back);
-    back.send({ action: 'subscribe', channel: ch, since: seen });
-    const ack = await back.ack('subscribed', ch);
+    const { client: back, ack } = await subscriber(clients, b, ch, seen);
     assert.equal(ack.recovered, false);
     assert.equal((ack.position as { epoch: string }).epoch, after.position.epoch);
     await back.sync();
@@ -179,10 +172,7 @@ describe('history when Redis restarts without persistence (real processes)', { s
   it('answers a keyed publish 503 while Redis is down (not delivered), and delivers its retry once when Redis is back', async () => {
     const [a] = nodes;
     const ch = 'outage-channel';
-    const reader = await connectNative(a.server, `/ws?app=${APP.key}`);
-    clients.push(reader);
-    reader.send({ action: 'subscribe', channel: ch });
-    await reader.ack('subscribed', ch);
+    const { client: reader } = await subscriber(clients, a, ch);
     const publish = (key?: string) => api(a.server, 'POST', '/broadcast', { token: TOKEN, json: { channel: ch, data: key ?? 'unkeyed' }, headers: key ? { 'idempotency-key': key } : {} });
     await redis.stop();
     try {
@@ -204,10 +194,7 @@ describe('history when Redis restarts without persistence (real processes)', { s
   it('while Redis is frozen, delivers a history channel\'s messages live (without positions) after one store timeout, not one per message', async () => {
     const [a] = nodes;
     const ch = 'chat-frozen';
-    const reader = await connectNative(a.server, `/ws?app=${APP.key}`);
-    clients.push(reader);
-    reader.send({ action: 'subscribe', channel: ch });
-    await reader.ack('subscribed', ch);
+    const { client: reader } = await subscriber(clients, a, ch);
     redis.pause();
     try {
       for (let i = 1; i <= 30; i += 1) assert.equal((await api(a.server, 'POST', '/broadcast', { token: TOKEN, json: { channel: ch, data: `f${i}` } })).status, 200);

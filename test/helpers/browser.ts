@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's chromium (`.ci/run` installs it when missing). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -33,4 +33,12 @@ export async function launchChromium(): Promise<Browser> {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Signs `page` in to the dashboard at `base` (…/dashboard) with the password or admin token, and waits for the overview. */
+export async function signIn(page: Page, base: string, secret: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.fill('#password', secret);
+  await page.click('#signin-form button[type=submit]');
+  await page.locator('#overview').waitFor();
 }

@@ -42,7 +42,9 @@ export class DebugConsole {
     this.render();
     const source = new EventSource(`api/apps/${encodeURIComponent(appId)}/console`);
     this.source = source;
-    source.addEventListener('open', () => this.setStatus('Live'));
+    // "Live" once every node of the cluster forwards this app's lines (the server says so).
+    source.addEventListener('open', () => this.setStatus('Connecting to every node…'));
+    source.addEventListener('ready', () => this.setStatus(this.paused ? 'Paused' : 'Live'));
     source.addEventListener('error', () => this.setStatus('Reconnecting…'));
     source.addEventListener('entry', (e) => this.add(JSON.parse((e as MessageEvent<string>).data) as Entry));
     source.addEventListener('dropped', (e) => {

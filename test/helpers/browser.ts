@@ -35,9 +35,14 @@ export async function launchChromium(): Promise<Browser> {
   };
 }
 
-/** Signs `page` in to the dashboard at `base` (…/dashboard) with the password or admin token, and waits for the overview. */
+/**
+ * Opens the dashboard at `base` (…/dashboard) and, unless the browser's session cookie already
+ * signs it in, signs in with the password or admin token; waits for the overview.
+ */
 export async function signIn(page: Page, base: string, secret: string): Promise<void> {
   await page.goto(`${base}/`);
+  await page.locator('#signin:not([hidden]), #overview:not([hidden])').first().waitFor();
+  if (await page.locator('#overview').isVisible()) return;
   await page.fill('#password', secret);
   await page.click('#signin-form button[type=submit]');
   await page.locator('#overview').waitFor();

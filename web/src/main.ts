@@ -49,6 +49,7 @@ async function start(): Promise<void> {
 
 function showSignIn(): void {
   overviewSource?.close();
+  debugConsole.stop();
   byId('tabs').hidden = true;
   for (const v of views) byId(v).hidden = true;
   byId('signin').hidden = false;
@@ -60,6 +61,9 @@ function show(view: View): void {
   for (const v of views) byId(v).hidden = v !== name;
   for (const b of document.querySelectorAll<HTMLButtonElement>('#tabs [data-tab]')) b.setAttribute('aria-pressed', String(b.dataset.tab === name));
   if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
+  // The console streams from when it is first shown: an open overview makes no node tap.
+  const app = byId<HTMLSelectElement>('console-app').value;
+  if (name === 'console' && !debugConsole.watching && app) debugConsole.watch(app);
 }
 
 // --- overview ---
@@ -138,7 +142,7 @@ function listApps(apps: readonly AppRow[]): void {
   const watched = select.value;
   select.replaceChildren(...apps.map((a) => h('option', { value: a.id }, a.id)));
   if (apps.some((a) => a.id === watched)) select.value = watched;
-  else if (apps[0]) debugConsole.watch(apps[0].id);
+  else if (apps[0] && debugConsole.watching) debugConsole.watch(apps[0].id);
 }
 
 function openApp(appId: string): void {

@@ -7,7 +7,7 @@ import { createServer, type Switchboard } from '../../src/index.js';
 import { openStore, reachable, type StoreHarness } from '../helpers/app-stores.js';
 import { launchChromium, SCREENSHOTS, signIn, type Browser } from '../helpers/browser.js';
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs } from '../helpers/clients.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 const PASSWORD = 'correct horse battery staple';
 const APP_ID = 'made-in-page';

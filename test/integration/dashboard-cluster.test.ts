@@ -4,7 +4,8 @@ import type { Page } from 'playwright-core';
 import type { Switchboard } from '../../src/index.js';
 import { launchChromium, signIn, type Browser } from '../helpers/browser.js';
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs } from '../helpers/clients.js';
-import { eventually, uniquePrefix } from '../helpers/cluster.js';
+import { uniquePrefix } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 import { startServer } from '../helpers/server.js';
 
 const PASSWORD = 'correct horse battery staple';

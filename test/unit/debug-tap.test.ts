@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DebugTap, type ConsoleCommand, type DebugEntry } from '../../src/core/debug-tap.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 /** Taps of a few nodes whose commands reach every one of them, as the cluster bus's requests do. */
 function cluster(...nodes: string[]): { taps: DebugTap[]; sent: ConsoleCommand[] } {

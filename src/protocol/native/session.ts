@@ -13,7 +13,8 @@ import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup,
 import { HeldFrames } from '../../embedding/held-frames.js';
 import type { NativeIdentity } from './auth.js';
 import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
-import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, parsePosition, type NativeFormat } from './codec.js';
+import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
+import { parsePosition } from '../position.js';
 
 
 export interface NativeSessionOptions {

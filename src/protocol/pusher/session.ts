@@ -6,10 +6,11 @@ import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/token-bucket.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/seam.js';
-import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
+import { presenceMember, validSignature } from './channel-auth.js';
+import { subscribeWithRecovery } from './recovery.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import { HeldFrames } from '../../embedding/held-frames.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
@@ -236,12 +237,12 @@ export class PusherSession implements Connection, LinkHandler {
       const channelData = kind.isPresence ? data?.channel_data : undefined;
       if (kind.isPresence && typeof channelData !== 'string') return refuse(PusherSubscriptionError.AuthError, 'Presence channels need channel_data', 401);
       const toSign = typeof channelData !== 'string' ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
-      if (!this.validSignature(data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
+      if (!validSignature(this.app, data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
     }
 
     let member: PresenceMember | undefined;
     if (kind.isPresence) {
-      const parsed = this.presenceMember(data?.channel_data as string);
+      const parsed = presenceMember(this.app, this.user, data?.channel_data as string);
       if (typeof parsed === 'string') return refuse(PusherSubscriptionError.InvalidChannelData, parsed, 400);
       member = parsed;
     }
@@ -263,36 +264,14 @@ export class PusherSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
-    this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
-    if (outcome.cached !== undefined) {
-      this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
-    }
+    const succeed = (recoveryFields = ''): void => {
+      this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members, recoveryFields));
+      if (outcome.cached !== undefined) this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
+    };
+    // A history channel answers once its history was read: position, replay (with `since`), then live.
+    if (this.ctx.hub.historyLimits(this.app, channel) === null) succeed();
+    else subscribeWithRecovery(this.ctx.hub, this, channel, data?.since, succeed, (message) => this.error(PusherCode.InvalidMessage, message));
     if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
-  }
-
-  private presenceMember(channelData: string): PresenceMember | string {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(channelData);
-    } catch {
-      return 'channel_data must be JSON';
-    }
-    const obj = asObject(parsed);
-    const rawId = obj?.user_id;
-    if ((typeof rawId !== 'string' && typeof rawId !== 'number') || rawId === '') return 'channel_data.user_id must be a non-empty string';
-    // A 64-bit id sent as a JSON number has already lost its last digits here: refuse it rather
-    // than list a member the backend cannot recognise.
-    if (typeof rawId === 'number' && !Number.isSafeInteger(rawId)) return 'channel_data.user_id must be a string or an integer below 2^53 (send larger ids as strings)';
-    const userId = String(rawId);
-    if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
-    // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
-    const info = obj?.user_info ?? (this.user?.id === userId ? this.user.info : undefined);
-    if (info !== undefined) {
-      const text = jsonText(info);
-      if (text === undefined) return 'channel_data.user_info is nested too deeply';
-      if (Buffer.byteLength(text) > this.app.maxPresenceUserInfoBytes) return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
-    }
-    return { userId, info };
   }
 
   private unsubscribe(frame: ClientFrame): void {
@@ -307,7 +286,7 @@ export class PusherSession implements Connection, LinkHandler {
     if (this.app.signIn === 'disabled') return this.error(PusherCode.InvalidMessage, 'User sign-in is not enabled for this app');
     const data = asObject(frame.data);
     const userData = data?.user_data;
-    if (typeof userData !== 'string' || !this.validSignature(data?.auth, `${this.id}::user::${userData}`)) {
+    if (typeof userData !== 'string' || !validSignature(this.app, data?.auth, `${this.id}::user::${userData}`)) {
       return this.closeWith(PusherCode.Unauthorized, 'Invalid sign-in signature');
     }
     let parsed: Record<string, unknown> | undefined;
@@ -406,13 +385,6 @@ export class PusherSession implements Connection, LinkHandler {
     };
     this.ctx.hub.publish(this.app, message);
     this.ctx.hub.report(this.app.id, { name: 'client_event', channel, event, data, socketId: this.id, userId });
-  }
-
-  private validSignature(auth: unknown, toSign: string): boolean {
-    if (typeof auth !== 'string') return false;
-    const colon = auth.indexOf(':');
-    if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
-    return hmacSha256HexMatches(this.app.secret, toSign, auth.slice(colon + 1));
   }
 }
 

@@ -17,6 +17,10 @@ const WRONG_LAST_SEQUENCE = 10071;
 /** Appends racing on one channel retry this often before giving up (each retry means another node won). */
 const MAX_APPEND_ATTEMPTS = 50;
 const NANOS_PER_MS = 1_000_000;
+/** Channels whose newest entry this node remembers (its own last append or read); the oldest are forgotten. */
+const REMEMBERED_CHANNELS = 10_000;
+
+type Newest = { seq: number; stored: Stored };
 
 /**
  * History in a JetStream stream, one subject per channel. The next offset is the last message's
@@ -27,6 +31,13 @@ const NANOS_PER_MS = 1_000_000;
  */
 export class NatsHistoryStore implements HistoryStore {
   readonly ordersAppends = false;
+  /**
+   * The newest entry per channel as this node last saw it: an append conditioned on it needs one
+   * round trip instead of two while this node is the channel's only writer. Another node's append
+   * since makes the condition fail, and the append re-reads: a stale entry costs a retry, never an
+   * offset given twice.
+   */
+  private readonly newest = new Map<string, Newest>();
   private constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
@@ -53,26 +64,35 @@ export class NatsHistoryStore implements HistoryStore {
     return `${this.subjectPrefix}.${Buffer.from(appId).toString('base64url')}.${Buffer.from(channel).toString('base64url')}`;
   }
 
-  private async last(subject: string): Promise<{ seq: number; stored: Stored } | null> {
+  private async last(subject: string): Promise<Newest | null> {
     const msg = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
-    return msg ? { seq: msg.seq, stored: msg.json<Stored>() } : null;
+    return msg ? this.remember(subject, { seq: msg.seq, stored: msg.json<Stored>() }) : null;
+  }
+
+  private remember(subject: string, newest: Newest): Newest {
+    this.newest.delete(subject); // re-inserted: the Map's order is the order of use
+    this.newest.set(subject, newest);
+    if (this.newest.size > REMEMBERED_CHANNELS) this.newest.delete(this.newest.keys().next().value as string);
+    return newest;
   }
 
   async append(appId: string, channel: string, entry: HistoryEntry, limits: HistoryLimits): Promise<Position> {
     const subject = this.subject(appId, channel);
+    let last = this.newest.get(subject) ?? (await this.last(subject));
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt += 1) {
-      const last = await this.last(subject);
       const t = this.now();
       // History older than the channel's own limit counts as lost: a new epoch starts.
-      const continues = last !== null && last.stored.t > t - limits.ttlSeconds * 1000;
-      const e = continues ? last.stored.e : newEpoch();
-      const o = continues ? last.stored.o + 1 : 1;
+      const kept = last !== null && last.stored.t > t - limits.ttlSeconds * 1000 ? last.stored : undefined;
+      const e = kept ? kept.e : newEpoch();
+      const o = kept ? kept.o + 1 : 1;
       const body: Stored = { e, o, t, m: entry };
       try {
-        await this.js.publish(subject, JSON.stringify(body), { expect: { lastSubjectSequence: last?.seq ?? 0 } });
+        const ack = await this.js.publish(subject, JSON.stringify(body), { expect: { lastSubjectSequence: last?.seq ?? 0 } });
+        this.remember(subject, { seq: ack.seq, stored: body });
         return { epoch: e, offset: o };
       } catch (err) {
         if (!(err instanceof JetStreamApiError) || err.code !== WRONG_LAST_SEQUENCE) throw err;
+        last = await this.last(subject); // another node appended (or the entry aged out): read what is there now
       }
     }
     throw new Error(`history append on ${channel} lost ${MAX_APPEND_ATTEMPTS} races in a row`);
@@ -91,7 +111,7 @@ export class NatsHistoryStore implements HistoryStore {
       const marker: Stored = { e: newEpoch(), o: 0, t };
       try {
         const ack = await this.js.publish(subject, JSON.stringify(marker), { expect: { lastSubjectSequence: last?.seq ?? 0 } });
-        return { seq: ack.seq, stored: marker };
+        return this.remember(subject, { seq: ack.seq, stored: marker });
       } catch (err) {
         if (!(err instanceof JetStreamApiError) || err.code !== WRONG_LAST_SEQUENCE) throw err;
       }

@@ -24,6 +24,8 @@ export interface ResolverEvents {
   readonly onChange: (app: App) => void;
   /** A cached app was deleted or its row became invalid. */
   readonly onRemoved: (id: string) => void;
+  /** An app read for the first time (or again after it was dropped from the cache). */
+  readonly onFound?: (app: App) => void;
   /** Apps with connections on this node stay cached (and re-read) however long they go unasked. */
   readonly inUse: (id: string) => boolean;
 }
@@ -211,6 +213,7 @@ export class AppResolver implements AppRegistry {
     this.missing.delete(`key:${app.key}`);
     this.missing.delete(`id:${app.id}`);
     if (previous) this.events.onChange(app);
+    else this.events.onFound?.(app);
     return app;
   }
 

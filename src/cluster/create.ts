@@ -68,10 +68,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       };
     }
     case 'redis-cluster': {
-      const nodes = config.redisClusterNodes.map((hostPort) => {
-        const [host, port] = hostPort.split(':') as [string, string];
-        return { host, port: Number(port) };
-      });
+      const nodes = redisClusterNodes(config);
       const store = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS } });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis cluster store error'));
       return {
@@ -97,6 +94,14 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       return { bus, claims, rateLimiter: new MemoryRateLimiter(), history };
     }
   }
+}
+
+/** `redisClusterNodes` ("host:port" each) as ioredis takes them. */
+export function redisClusterNodes(config: Pick<Config, 'redisClusterNodes'>): { host: string; port: number }[] {
+  return config.redisClusterNodes.map((hostPort) => {
+    const [host, port] = hostPort.split(':') as [string, string];
+    return { host, port: Number(port) };
+  });
 }
 
 /** The stream-wide caps of the JetStream history: the largest any app's rule asks for. */

@@ -15,10 +15,10 @@ interface Alias {
   readonly scale?: number;
   /** soketi's DynamoDB attribute name (PascalCase): written in this spelling to a soketi-shaped table. */
   readonly dynamo?: true;
-  /** Their value as ours, where the meaning differs (a flag for one of our choices). */
-  readonly read?: (raw: unknown) => unknown;
-  /** Ours as theirs; throws AppStoreError when theirs cannot say it. */
-  readonly write?: (value: unknown) => unknown;
+  /** Their value as ours, where the meaning differs (a flag for one of our choices); `row` is the whole row. */
+  readonly read?: (raw: unknown, row: Readonly<Record<string, unknown>>) => unknown;
+  /** Ours as theirs, given the table's columns; throws AppStoreError when theirs cannot say it. */
+  readonly write?: (value: unknown, columns: ReadonlySet<string> | undefined) => unknown;
 }
 
 export interface ColumnSpec {
@@ -36,15 +36,29 @@ export interface ColumnSpec {
 }
 
 /**
- * soketi's and Sockudo's `enable_user_authentication`: true makes sign-in required within a
- * timeout (close 4009), false leaves it allowed. Our `signIn` has a third value, `disabled`,
- * which their flag cannot hold.
+ * `enable_user_authentication` means two things. soketi: true = sign-in required within a
+ * timeout (close 4009), false = allowed. Sockudo: true = sign-in allowed, false = refused. A
+ * Sockudo table is told by its `max_client_events_per_second` column (soketi spells it
+ * `_per_sec`). The value theirs cannot say is refused on write.
  */
+const SOCKUDO_MARK = 'max_client_events_per_second';
+const SIGN_IN_FLAG: Record<'soketi' | 'sockudo', readonly [whenTrue: string, whenFalse: string]> = {
+  soketi: ['required', 'allowed'],
+  sockudo: ['allowed', 'disabled'],
+};
 const USER_AUTHENTICATION = {
-  read: (raw: unknown): unknown => (typeof raw === 'boolean' ? (raw ? 'required' : 'allowed') : raw),
-  write: (value: unknown): boolean => {
-    if (value === 'disabled') throw new AppStoreError('signIn "disabled" cannot be written to an enable_user_authentication column (true = required, false = allowed): add a sign_in column', 400);
-    return value === 'required';
+  read: (raw: unknown, row: Readonly<Record<string, unknown>>): unknown => {
+    if (typeof raw !== 'boolean') return raw;
+    const [whenTrue, whenFalse] = SIGN_IN_FLAG[row[SOCKUDO_MARK] === undefined ? 'soketi' : 'sockudo'];
+    return raw ? whenTrue : whenFalse;
+  },
+  write: (value: unknown, columns: ReadonlySet<string> | undefined): boolean => {
+    const flavour = columns?.has(SOCKUDO_MARK) ? 'sockudo' : 'soketi';
+    const [whenTrue, whenFalse] = SIGN_IN_FLAG[flavour];
+    if (value !== whenTrue && value !== whenFalse) {
+      throw new AppStoreError(`signIn "${String(value)}" cannot be written to ${flavour}'s enable_user_authentication column (true = ${whenTrue}, false = ${whenFalse}): add a sign_in column`, 400);
+    }
+    return value === whenTrue;
   },
 };
 
@@ -197,9 +211,9 @@ function webhookFromRow(raw: unknown): unknown {
   };
 }
 
-function readColumn(spec: ColumnSpec, raw: unknown, alias: Alias): unknown {
+function readColumn(spec: ColumnSpec, raw: unknown, alias: Alias, row: Readonly<Record<string, unknown>>): unknown {
   const scale = alias.scale ?? 1;
-  if (alias.read) return alias.read(spec.kind === 'text' ? asBool(raw) : raw);
+  if (alias.read) return alias.read(spec.kind === 'text' ? asBool(raw) : raw, row);
   switch (spec.kind) {
     case 'bool':
       return asBool(raw);
@@ -228,7 +242,7 @@ export function appFromRow(row: Record<string, unknown>): StoredApp {
     for (const alias of names) {
       const raw = row[alias.name];
       if (raw === null || raw === undefined) continue;
-      input[spec.field] = readColumn(spec, raw, alias);
+      input[spec.field] = readColumn(spec, raw, alias, row);
       break;
     }
   }
@@ -265,7 +279,7 @@ export function rowFromApp(app: AppConfig, existing: ReadonlySet<string> | undef
       throw new AppStoreError(`the table has no column for ${spec.field} (${spec.name}): run "switchboard apps init" or leave it at its default`, 400);
     }
     if (value === undefined) row[target.name] = null;
-    else if (target.write) row[target.name] = target.write(value);
+    else if (target.write) row[target.name] = target.write(value, existing);
     else if (spec.kind === 'json') row[target.name] = value;
     else if (spec.kind === 'int' && target.scale) row[target.name] = Math.ceil((value as number) / target.scale);
     else row[target.name] = value;

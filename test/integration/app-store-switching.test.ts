@@ -108,7 +108,7 @@ describe('switching unchanged: a Sockudo table (MySQL/MariaDB)', { skip: await r
       assert.equal(app.clientEventsPerSecond, 30);
       assert.equal(app.maxPresenceMembers, 7);
       assert.deepEqual(app.allowedOrigins, []);
-      assert.equal(app.signIn, 'allowed', 'enable_user_authentication 0: sign-in allowed, not required');
+      assert.equal(app.signIn, 'disabled', "Sockudo's enable_user_authentication 0: pusher:signin refused (soketi's 0 would be allowed)");
     } finally {
       await server.close();
     }

@@ -1,4 +1,5 @@
-import { Cluster, Redis } from 'ioredis';
+import { once } from 'node:events';
+import { Cluster, type Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
@@ -7,7 +8,9 @@ import { MemoryHistoryStore } from '../core/memory-history.js';
 import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
+import { BoundedRedis } from './bounded-redis.js';
 import { ClusterBus } from './bus.js';
+import { EngineStartError } from './health.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
 import { LazyNatsHistoryStore, NatsHistoryStore } from './nats-history.js';
@@ -58,8 +61,11 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
     case 'local':
       return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter(), history: new MemoryHistoryStore() };
     case 'redis': {
-      const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
+      // Bounded while Redis is down (no offline queue) or frozen (at most MAX_PENDING_COMMANDS unanswered).
+      const store = new BoundedRedis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
+      // Without an offline queue a command sent before the connection is up fails: wait for it.
+      await readyWithin(store, config.startTimeoutMs);
       return {
         bus: new ClusterBus(new RedisEngine(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
@@ -93,6 +99,18 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       });
       return { bus, claims, rateLimiter: new MemoryRateLimiter(), history };
     }
+  }
+}
+
+/** Resolves once the client is connected; an EngineStartError past `ms` (the CLI exits 2). */
+async function readyWithin(client: Redis, ms: number): Promise<void> {
+  if (client.status === 'ready') return;
+  const deadline = AbortSignal.timeout(ms);
+  try {
+    await once(client, 'ready', { signal: deadline });
+  } catch {
+    client.disconnect();
+    throw new EngineStartError(`Redis (the store client) did not answer within ${ms} ms (startTimeoutMs)`);
   }
 }
 

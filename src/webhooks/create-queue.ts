@@ -1,4 +1,5 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { BoundedRedis } from '../cluster/bounded-redis.js';
 import { redisClusterNodes } from '../cluster/create.js';
 import { EngineStartError } from '../cluster/health.js';
 import type { Config } from '../config/schema.js';
@@ -39,7 +40,7 @@ async function connectQueue(config: Config): Promise<WebhookQueue | undefined> {
       const client =
         config.adapter === 'redis-cluster'
           ? new Cluster(redisClusterNodes(config), { lazyConnect: true, redisOptions: options })
-          : new Redis(config.redisUrl, options);
+          : new BoundedRedis(config.redisUrl, options); // bounded while Redis is down or frozen
       client.on('error', () => undefined); // each failed command reports itself; the client reconnects
       try {
         await withDeadline(client.connect(), config.startTimeoutMs, `Redis did not answer within ${config.startTimeoutMs} ms (startTimeoutMs)`);

@@ -84,10 +84,7 @@ export const appSchema = z
     slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close').describe('What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close.'),
     slowConsumerWaitMs: positiveInt.default(5_000),
     apiRequestsPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit.'),
-    signIn: z
-      .enum(['allowed', 'required', 'disabled'])
-      .default('allowed')
-      .describe('Pusher user sign-in: allowed; required within signInTimeoutMs of connecting (else close 4009, soketi\'s enableUserAuthentication); disabled (pusher:signin refused with 4300).'),
+    signIn: z.enum(['allowed', 'required', 'disabled']).default('allowed').describe('Pusher user sign-in: allowed; required within signInTimeoutMs of connecting (else close 4009, soketi\'s enableUserAuthentication); disabled (pusher:signin refused with 4300).'),
     signInTimeoutMs: positiveInt.default(30_000).describe('How long a connection of a signIn: required app has to sign in.'),
     idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
@@ -156,10 +153,7 @@ export const configSchema = z
     webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
     webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target (webhookQueue memory); beyond it the oldest are dropped (and counted).'),
-    webhookQueue: z
-      .enum(['memory', 'redis', 'nats'])
-      .default('memory')
-      .describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
+    webhookQueue: z.enum(['memory', 'redis', 'nats']).default('memory').describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
     webhookQueueMaxEntries: positiveInt.default(100_000).describe('Durable webhook queue: events waiting per app; at the bound new events are refused (and counted).'),
     webhookQueueMaxBytes: positiveInt.default(64 * 1024 * 1024).describe('Durable webhook queue: bytes of events waiting per app; at the bound new events are refused (and counted).'),
     webhookQueueLeaseMs: positiveInt.default(30_000).describe('Durable webhook queue: a node that took events and went silent this long (died, froze) leaves them to another node.'),
@@ -186,8 +180,11 @@ export const configSchema = z
       .describe('Bearer token of the admin API (/admin/apps); empty turns the admin API off.'),
     hookTimeoutMs: positiveInt.default(5_000).describe("Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding)."),
     maxConnectionMetadataBytes: positiveInt.default(4 * 1024).describe('Largest metadata (as UTF-8 JSON) an embedding application may attach to one connection.'),
-    dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form asks for. Unset = no dashboard.'),
-    dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served on the main port.'),
+    dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form takes (so does adminToken). Unset, and no adminToken = no dashboard.'),
+    dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served (on the main port, or on dashboardPort).'),
+    dashboardPort: z.number().int().min(0).max(65535).default(0).describe('Serve the dashboard alone on this port instead of the main one; 0 = on the main port.'),
+    dashboardHost: z.string().default('').describe('Interface of the dashboard listener (dashboardPort); empty = the same as `host`.'),
+    dashboardTls: z.boolean().default(false).describe("Serve the dashboard listener (dashboardPort) over TLS with the server's certificate (needs tlsCert)."),
     dashboardSessionMinutes: positiveInt.default(12 * 60).describe('How long a dashboard sign-in lasts.'),
     apps: z.array(appSchema).default([]),
   })
@@ -220,6 +217,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['appStoreUrl'], message: `the ${appStore} app store needs a URL (${appStore}://user:password@host/database)` });
       }
       tlsProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
+      dashboardProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }
@@ -239,12 +237,22 @@ function tlsProblems(config: Partial<Record<string, unknown>>): [string, string]
   const problems: [string, string][] = [];
   const on = Boolean(config.tlsCert) && Boolean(config.tlsKey);
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push([config.tlsCert ? 'tlsKey' : 'tlsCert', 'tlsCert and tlsKey go together']);
-  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls']) {
+  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls', 'dashboardTls']) {
     if (config[key] && !on) problems.push([key, 'needs tlsCert and tlsKey']);
   }
   if (typeof config.tlsRedirectPort === 'number' && config.tlsRedirectPort !== 0 && config.tlsRedirectPort === config.port) {
     problems.push(['tlsRedirectPort', 'must differ from port']);
   }
+  return problems;
+}
+
+/** A dashboard listener that could never serve anything. */
+function dashboardProblems(config: Partial<Record<string, unknown>>): [string, string][] {
+  const problems: [string, string][] = [];
+  const port = typeof config.dashboardPort === 'number' ? config.dashboardPort : 0;
+  if (port !== 0 && !config.dashboardPassword && !config.adminToken) problems.push(['dashboardPort', 'needs dashboardPassword or adminToken (the dashboard is off without one)']);
+  if (port !== 0 && port === config.port) problems.push(['dashboardPort', 'must differ from port (0 serves the dashboard on the main port)']);
+  if (config.dashboardTls && port === 0) problems.push(['dashboardTls', 'needs dashboardPort (on the main port the dashboard is served as the port is)']);
   return problems;
 }
 

@@ -44,7 +44,7 @@ export class ClusterCommands {
   }
 
   /** Runs a command (from any node) on this node's connections. */
-  execute(command: Exclude<ClusterCommand, { kind: 'app-changed' }>): CommandResult {
+  execute(command: Exclude<ClusterCommand, { kind: 'app-changed' | 'console-watch' | 'console-entries' }>): CommandResult {
     if (command.kind === 'stats') return { stats: this.nodeStats() };
     const conns = this.registry.find(command.appId, command.target);
     if (command.kind === 'terminate') {

@@ -15,9 +15,10 @@ import { WebSocket } from 'ws';
 import { createServer, type Switchboard } from '../../src/index.js';
 import { makePki, type Leaf, type Pki } from '../helpers/certs.js';
 import { serverSdk } from '../helpers/clients.js';
-import { eventually, freePort } from '../helpers/cluster.js';
+import { freePort } from '../helpers/cluster.js';
 import { NativeClient } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
+import { eventually } from '../helpers/wait.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/tls-pusher-child.js', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -258,5 +259,14 @@ describe('TLS reload and refusals', () => {
     const res = await get(`https://127.0.0.1:${server.metricsPort}/metrics`, pki.rootPem);
     assert.equal(res.status, 200);
     assert.match(res.body, /switchboard_/);
+  });
+
+  it('serves the dashboard alone on its own port over TLS with dashboardTls; a plain-HTTP client gets nothing there', async (t) => {
+    const server = await startServer({ tlsCert: first.certFile, tlsKey: first.keyFile, tlsCa: pki.intermediateFile, dashboardPassword: 'correct horse battery staple', dashboardPort: await freePort(), dashboardTls: true });
+    t.after(() => server.close());
+    const page = await get(`https://127.0.0.1:${server.dashboardPort}/dashboard/`, pki.rootPem);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /Switchboard dashboard/);
+    await assert.rejects(get(`http://127.0.0.1:${server.dashboardPort}/dashboard/`));
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { BoundedRedis, StoreBackloggedError } from '../../src/cluster/bounded-redis.js';
-import { eventually, killEverything, redisBinariesMissing, startRedisServer } from '../helpers/cluster.js';
+import { killEverything, redisBinariesMissing, startRedisServer } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * The store client (claims, rate limits, history; the Redis webhook queue) against a private

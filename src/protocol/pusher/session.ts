@@ -1,16 +1,18 @@
 import type { App } from '../../core/app.js';
 import { channelKind, isValidChannelName } from '../../core/channels.js';
-import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import { closeReasonText, type CloseReason, type Connection, type ConnectionNotice, type SignedInUser } from '../../core/connection.js';
 import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/token-bucket.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/seam.js';
-import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
+import { presenceMember, validSignature } from './channel-auth.js';
+import { subscribeWithRecovery } from './recovery.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
+import { HeldFrames } from '../../embedding/held-frames.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
 import {
   decodeClientFrame,
@@ -48,6 +50,8 @@ export class PusherSession implements Connection, LinkHandler {
   private readonly clientEvents: TokenBucket;
   /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
   private readonly hooks: ConnectionHooks | undefined;
+  /** What the hub sent while connectionOpened had not answered; undefined once it has (or with no hooks). */
+  private held: HeldFrames | undefined;
   /** The close frame this side sent, reported to connectionClosed rather than the client's echo. */
   private sentClose: { code: number; reason: string } | undefined;
   private closed = false;
@@ -76,16 +80,22 @@ export class PusherSession implements Connection, LinkHandler {
 
   /**
    * After the hub accepted the connection: runs connectionOpened (the client's frames wait for
-   * it), then tells the client its socket id.
+   * it, and so do the hub's), then tells the client its socket id, then what the hub sent meanwhile.
    */
   begin(request: OpenRequest | undefined, activityTimeoutSeconds: number): void {
     const established = (): void => {
       this.link.sendText(encodeConnectionEstablished(this.id, activityTimeoutSeconds));
     };
     if (!this.hooks || !request) return established();
+    this.held = new HeldFrames(queuePolicyFor(this.app));
     const settle = (outcome: OpenOutcome): void => {
+      const held = this.held;
+      this.held = undefined;
       if (this.closed) return;
-      if (outcome.kind === 'accept') return established();
+      if (outcome.kind === 'accept') {
+        established();
+        return held?.releaseTo(this.link);
+      }
       this.closeWith(outcome.kind === 'reject' ? PusherCode.RefusedByApplication : PusherCode.ConnectionHookFailed, outcome.reason);
     };
     const outcome = this.hooks.opened(request.headers, request.url, undefined);
@@ -100,7 +110,7 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   write(bytes: Buffer): boolean {
-    return this.link.write(bytes);
+    return this.held ? this.held.hold(bytes, this) : this.link.write(bytes);
   }
 
   notify(notice: ConnectionNotice): void {
@@ -108,14 +118,14 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   close(reason: CloseReason): void {
-    const { code, message } = closeCodeFor[reason];
-    this.closeWith(code, message);
+    this.closeWith(closeCodeFor[reason], closeReasonText[reason]);
   }
 
   closeWith(code: number, message: string): void {
     if (this.closed) return;
     this.closed = true;
     this.sentClose = { code, reason: message };
+    this.held = undefined;
     this.hooks?.order.stop();
     // Pusher clients before protocol 6 read the reason from pusher:error; newer ones from the close code.
     this.link.sendText(encodeError(code, message));
@@ -215,12 +225,12 @@ export class PusherSession implements Connection, LinkHandler {
       const channelData = kind.isPresence ? data?.channel_data : undefined;
       if (kind.isPresence && typeof channelData !== 'string') return refuse(PusherSubscriptionError.AuthError, 'Presence channels need channel_data', 401);
       const toSign = typeof channelData !== 'string' ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
-      if (!this.validSignature(data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
+      if (!validSignature(this.app, data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
     }
 
     let member: PresenceMember | undefined;
     if (kind.isPresence) {
-      const parsed = this.presenceMember(data?.channel_data as string);
+      const parsed = presenceMember(this.app, this.user, data?.channel_data as string);
       if (typeof parsed === 'string') return refuse(PusherSubscriptionError.InvalidChannelData, parsed, 400);
       member = parsed;
     }
@@ -242,36 +252,14 @@ export class PusherSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
-    this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
-    if (outcome.cached !== undefined) {
-      this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
-    }
+    const succeed = (recoveryFields = ''): void => {
+      this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members, recoveryFields));
+      if (outcome.cached !== undefined) this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
+    };
+    // A history channel answers once its history was read: position, replay (with `since`), then live.
+    if (this.ctx.hub.historyLimits(this.app, channel) === null) succeed();
+    else subscribeWithRecovery(this.ctx.hub, this, channel, data?.since, succeed, (message) => this.error(PusherCode.InvalidMessage, message));
     if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
-  }
-
-  private presenceMember(channelData: string): PresenceMember | string {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(channelData);
-    } catch {
-      return 'channel_data must be JSON';
-    }
-    const obj = asObject(parsed);
-    const rawId = obj?.user_id;
-    if ((typeof rawId !== 'string' && typeof rawId !== 'number') || rawId === '') return 'channel_data.user_id must be a non-empty string';
-    // A 64-bit id sent as a JSON number has already lost its last digits here: refuse it rather
-    // than list a member the backend cannot recognise.
-    if (typeof rawId === 'number' && !Number.isSafeInteger(rawId)) return 'channel_data.user_id must be a string or an integer below 2^53 (send larger ids as strings)';
-    const userId = String(rawId);
-    if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
-    // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
-    const info = obj?.user_info ?? (this.user?.id === userId ? this.user.info : undefined);
-    if (info !== undefined) {
-      const text = jsonText(info);
-      if (text === undefined) return 'channel_data.user_info is nested too deeply';
-      if (Buffer.byteLength(text) > this.app.maxPresenceUserInfoBytes) return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
-    }
-    return { userId, info };
   }
 
   private unsubscribe(frame: ClientFrame): void {
@@ -286,7 +274,7 @@ export class PusherSession implements Connection, LinkHandler {
     if (this.app.signIn === 'disabled') return this.error(PusherCode.InvalidMessage, 'User sign-in is not enabled for this app');
     const data = asObject(frame.data);
     const userData = data?.user_data;
-    if (typeof userData !== 'string' || !this.validSignature(data?.auth, `${this.id}::user::${userData}`)) {
+    if (typeof userData !== 'string' || !validSignature(this.app, data?.auth, `${this.id}::user::${userData}`)) {
       return this.closeWith(PusherCode.Unauthorized, 'Invalid sign-in signature');
     }
     let parsed: Record<string, unknown> | undefined;
@@ -352,14 +340,15 @@ export class PusherSession implements Connection, LinkHandler {
     }
     const userId = kind.isPresence ? this.ctx.hub.memberUserId(this, channel) : undefined;
     if (!this.hooks?.has('clientEvent')) return this.publishClientEvent(channel, frame.event, data, userId);
-    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, true);
+    const rules = { alwaysJson: true, eventProblem: (event: string) => clientEventNameProblem(event, this.app) };
+    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, rules);
     const settle = (o: InboundOutcome): void => {
       if (this.closed) return;
       switch (o.kind) {
         case 'deliver':
           return this.publishClientEvent(channel, frame.event, data, userId);
         case 'replace':
-          return this.publishClientEvent(channel, frame.event, o.data, userId);
+          return this.publishClientEvent(channel, o.event ?? frame.event, o.data?.text ?? data, userId);
         case 'drop':
           return;
         case 'reject':
@@ -385,13 +374,16 @@ export class PusherSession implements Connection, LinkHandler {
     this.ctx.hub.publish(this.app, message);
     this.ctx.hub.report(this.app.id, { name: 'client_event', channel, event, data, socketId: this.id, userId });
   }
+}
 
-  private validSignature(auth: unknown, toSign: string): boolean {
-    if (typeof auth !== 'string') return false;
-    const colon = auth.indexOf(':');
-    if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
-    return hmacSha256HexMatches(this.app.secret, toSign, auth.slice(colon + 1));
-  }
+/**
+ * Why a client event may not carry this name (checked again on a name the clientEvent hook gives
+ * it, as the edge checks the client's); undefined when it may.
+ */
+export function clientEventNameProblem(event: string, app: App): string | undefined {
+  if (!event.startsWith('client-')) return 'client event names start with client-';
+  if (event.length > app.maxEventNameLength) return `event names are at most ${app.maxEventNameLength} characters`;
+  return undefined;
 }
 
 function asObject(value: unknown): Record<string, unknown> | undefined {

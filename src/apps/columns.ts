@@ -62,6 +62,14 @@ const USER_AUTHENTICATION = {
   },
 };
 
+/** A size soketi and Sockudo give in KiB: their SQL column and soketi's DynamoDB attribute. */
+function kib(column: string, attribute: string): readonly Alias[] {
+  return [
+    { name: column, scale: 1024 },
+    { name: attribute, scale: 1024, dynamo: true },
+  ];
+}
+
 /** Client events per second that stands for soketi's -1 ("no limit") where 0 means nothing here. */
 const EFFECTIVELY_UNLIMITED = 1_000_000;
 
@@ -74,25 +82,9 @@ export const COLUMNS: readonly ColumnSpec[] = [
   { field: 'enableSubscriptionCount', name: 'enable_subscription_count', kind: 'bool' },
   { field: 'maxConnections', name: 'max_connections', kind: 'int', aliases: [{ name: 'MaxConnections', dynamo: true }], unlimited: 0 },
   { field: 'maxPresenceMembers', name: 'max_presence_members_per_channel', kind: 'int', aliases: [{ name: 'MaxPresenceMembersPerChannel', dynamo: true }] },
-  {
-    field: 'maxPresenceUserInfoBytes',
-    name: 'max_presence_user_info_bytes',
-    kind: 'int',
-    aliases: [
-      { name: 'max_presence_member_size_in_kb', scale: 1024 },
-      { name: 'MaxPresenceMemberSizeInKb', scale: 1024, dynamo: true },
-    ],
-  },
+  { field: 'maxPresenceUserInfoBytes', name: 'max_presence_user_info_bytes', kind: 'int', aliases: kib('max_presence_member_size_in_kb', 'MaxPresenceMemberSizeInKb') },
   { field: 'maxUserIdLength', name: 'max_user_id_length', kind: 'int' },
-  {
-    field: 'maxEventDataBytes',
-    name: 'max_event_data_bytes',
-    kind: 'int',
-    aliases: [
-      { name: 'max_event_payload_in_kb', scale: 1024 },
-      { name: 'MaxEventPayloadInKb', scale: 1024, dynamo: true },
-    ],
-  },
+  { field: 'maxEventDataBytes', name: 'max_event_data_bytes', kind: 'int', aliases: kib('max_event_payload_in_kb', 'MaxEventPayloadInKb') },
   { field: 'maxEventNameLength', name: 'max_event_name_length', kind: 'int', aliases: [{ name: 'MaxEventNameLength', dynamo: true }] },
   { field: 'maxChannelNameLength', name: 'max_channel_name_length', kind: 'int', aliases: [{ name: 'MaxChannelNameLength', dynamo: true }] },
   { field: 'maxEventChannels', name: 'max_event_channels_at_once', kind: 'int', aliases: [{ name: 'MaxEventChannelsAtOnce', dynamo: true }] },

@@ -98,19 +98,21 @@ for (const engine of engines) {
   describe(`durable webhooks on ${engine.name}: nothing lost when a node or the engine dies`, { skip: engine.missing() ?? (await reachable(5432, 'PostgreSQL')), timeout: 60_000 }, () => {
     after(() => killEverything());
 
+    /** The engine, a durable queue, short leases and polls, leaves reported at once. */
+    const nodeEnv = (server: ThrowawayServer): EngineEnv => ({
+      ...engine.env(server),
+      SWITCHBOARD_WEBHOOK_LEAVE_DELAY_MS: '0',
+      SWITCHBOARD_WEBHOOK_QUEUE_LEASE_MS: String(LEASE_MS),
+      SWITCHBOARD_WEBHOOK_QUEUE_POLL_MS: '250',
+      SWITCHBOARD_WEBHOOK_TIMEOUT_MS: '1000',
+    });
+
     async function setup(): Promise<{ server: ThrowawayServer; nodes: SwitchboardNode[]; prefix: string; hookPort: number }> {
       const server = await engine.start();
       const hookPort = await freePort();
       const prefix = uniquePrefix(`whd-${engine.name}`);
       const configFile = writeConfig(makeTmpDir('whd'), { apps: [{ ...APP, webhooks: [{ url: `http://127.0.0.1:${hookPort}/hooks` }] }] });
-      const env = {
-        ...engine.env(server),
-        SWITCHBOARD_WEBHOOK_LEAVE_DELAY_MS: '0',
-        SWITCHBOARD_WEBHOOK_QUEUE_LEASE_MS: String(LEASE_MS),
-        SWITCHBOARD_WEBHOOK_QUEUE_POLL_MS: '250',
-        SWITCHBOARD_WEBHOOK_TIMEOUT_MS: '1000',
-      };
-      const nodes = await startNodes(2, { engine: env, prefix, configFile });
+      const nodes = await startNodes(2, { engine: nodeEnv(server), prefix, configFile });
       return { server, nodes, prefix, hookPort };
     }
 
@@ -140,14 +142,7 @@ for (const engine of engines) {
       const store: StoreHarness = await openStore('postgres', [app]);
       let nodes: SwitchboardNode[] = [];
       try {
-        const env = {
-          ...engine.env(server),
-          SWITCHBOARD_WEBHOOK_LEAVE_DELAY_MS: '0',
-          SWITCHBOARD_WEBHOOK_QUEUE_LEASE_MS: String(LEASE_MS),
-          SWITCHBOARD_WEBHOOK_QUEUE_POLL_MS: '250',
-          SWITCHBOARD_WEBHOOK_TIMEOUT_MS: '1000',
-        };
-        nodes = await startNodes(2, { engine: env, prefix, configFile: writeConfig(makeTmpDir('whdb'), store.config) });
+        nodes = await startNodes(2, { engine: nodeEnv(server), prefix, configFile: writeConfig(makeTmpDir('whdb'), store.config) });
         const [producer, survivor] = nodes as [SwitchboardNode, SwitchboardNode];
         // Every event is raised on the producer; the survivor is asked nothing about this app.
         await raiseEvents(producer, app.key);

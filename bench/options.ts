@@ -28,6 +28,8 @@ export interface Options {
   rate: number | undefined;
   concurrency: number;
   batch: boolean;
+  /** channels with --protocol native: POST /send to each client's user instead of /broadcast to its channel. */
+  send: boolean;
   workers: number | undefined;
   connectConcurrency: number;
   connectTimeoutMs: number;
@@ -47,6 +49,8 @@ export interface Options {
   redisUrl: string;
   natsUrl: string;
   redisClusterNodes: string | undefined;
+  /** history: the engines measured, each with history off and on. */
+  historyEngines: HistoryEngine[];
   /** Node flags for spawned Switchboard processes / for client workers (profiling). */
   serverNodeArgs: string[];
   workerNodeArgs: string[];
@@ -57,6 +61,9 @@ export interface Options {
 }
 
 export type ClusterAdapter = 'redis' | 'nats' | 'redis-cluster';
+
+export const HISTORY_ENGINES = ['local', 'redis', 'nats'] as const;
+export type HistoryEngine = (typeof HISTORY_ENGINES)[number];
 
 const spec = {
   url: { type: 'string' },
@@ -83,6 +90,7 @@ const spec = {
   rate: { type: 'string' },
   concurrency: { type: 'string', default: '8' },
   batch: { type: 'boolean', default: false },
+  send: { type: 'boolean', default: false },
   workers: { type: 'string' },
   'connect-concurrency': { type: 'string', default: '200' },
   'connect-timeout-ms': { type: 'string', default: '15000' },
@@ -99,6 +107,7 @@ const spec = {
   'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
   'nats-url': { type: 'string', default: 'nats://127.0.0.1:4222' },
   'redis-cluster-nodes': { type: 'string' },
+  engines: { type: 'string', default: HISTORY_ENGINES.join(',') },
   'server-node-args': { type: 'string', default: '' },
   'worker-node-args': { type: 'string', default: '' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -118,6 +127,9 @@ Scenarios:
   cross-node starts --nodes N Switchboard nodes on --adapter, subscribers split over them,
              publishes through node 1; per-node msgs/s, latency, CPU µs/msg, and in the
              same run a single-node reference (local adapter) at the same publish rate
+  history    per engine (--engines local,redis,nats), a server with history on the channel
+             and one without: publish rate at max rate, p50/p99 latency at --rate (200),
+             side by side
 
 Server under test (pick one; loopback only):
   --url http://127.0.0.1:PORT   a running Pusher-compatible server
@@ -137,6 +149,7 @@ Cluster (cross-node):
   --redis-url redis://127.0.0.1:6379
   --nats-url nats://127.0.0.1:4222
   --redis-cluster-nodes H:P,... seed nodes (needed with --adapter redis-cluster)
+  --engines local,redis,nats    history: the engines measured (Redis and NATS at the URLs above)
   Both phases publish at one fixed rate, evenly spaced: --rate, or else a quarter of what a 2 s
   max-rate pilot through node 1 reached. With --pin on 2 cores every Switchboard process
   shares core 0, so compare CPU per message, not msgs/s per node.
@@ -164,6 +177,11 @@ Load shape:
   --rate R                      fixed publish rate, events/s (latency default 50)
   --concurrency C (8)           HTTP requests in flight (keep-alive sockets)
   --batch                       channels: publish with batch_events, 10 events per request
+  --send                        channels with --protocol native: publish with POST /send?user=u-<i>
+                                to client i's user instead of /broadcast to its channel; clients
+                                connect with an HS256 JWT naming that user (a spawned server gets the
+                                JWT secret; a --url server needs jwtSecret set to BENCH_JWT_SECRET
+                                of bench/protocol.ts)
   --watchers W (2)              presence: members that stay and count member_added/removed
   --max-joins J (100000)        presence: cap on joins per churning client
   --warmup-connections N (3000) storm: open and close N connections first, so both sides run
@@ -203,6 +221,12 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   if (v['app-store'] !== 'config' && (v.url !== undefined || v['server-cmd'] !== undefined)) throw new Error('--app-store goes with a spawned Switchboard');
   if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
   if (v.batch && v.protocol === 'native') throw new Error('--batch needs --protocol pusher (native has no batch publish)');
+  if (positionals[0] === 'history') {
+    if (v.url !== undefined || v['server-cmd'] !== undefined) throw new Error('history starts its own Switchboard processes: --url and --server-cmd do not apply');
+    for (const u of [v['redis-url'], ...v['nats-url'].split(',')]) if (!isLoopbackHost(new URL(u.trim()).hostname)) throw new Error(`refusing non-loopback engine address ${u}: this tool only uses local services`);
+  }
+  if (v.send && v.protocol !== 'native') throw new Error('--send needs --protocol native (POST /send is a native API call)');
+  if (v.send && positionals[0] !== 'channels') throw new Error('--send goes with the channels scenario (one client per user)');
   if (positionals[0] === 'cross-node') {
     if (v.url !== undefined || v['server-cmd'] !== undefined)
       throw new Error('cross-node starts its own Switchboard nodes: --url and --server-cmd do not apply');
@@ -246,6 +270,7 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     rate: int('rate', v.rate, 0.001),
     concurrency: int('concurrency', v.concurrency, 1)!,
     batch: v.batch,
+    send: v.send,
     workers: int('workers', v.workers, 0),
     connectConcurrency: int('connect-concurrency', v['connect-concurrency'], 1)!,
     connectTimeoutMs: int('connect-timeout-ms', v['connect-timeout-ms'], 100)!,
@@ -262,11 +287,19 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     redisUrl: v['redis-url'],
     natsUrl: v['nats-url'],
     redisClusterNodes: v['redis-cluster-nodes'],
+    historyEngines: historyEngines(v.engines),
     serverNodeArgs: splitArgs(v['server-node-args']),
     workerNodeArgs: splitArgs(v['worker-node-args']),
     help: v.help,
   };
   return { scenario: positionals[0], options };
+}
+
+function historyEngines(raw: string): HistoryEngine[] {
+  const list = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  const unknown = list.filter((e) => !(HISTORY_ENGINES as readonly string[]).includes(e));
+  if (list.length === 0 || unknown.length > 0) throw new Error(`--engines takes a comma-separated list of ${HISTORY_ENGINES.join(', ')}`);
+  return list as HistoryEngine[];
 }
 
 function splitArgs(raw: string): string[] {

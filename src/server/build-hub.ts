@@ -103,6 +103,7 @@ export async function buildHub(
     await cluster.claims.close();
     await cluster.rateLimiter.close();
     await cluster.history.close();
+    await cluster.idempotency.close();
   };
   return { ...cluster, hub, counters, webhooks, leaveCluster };
 }

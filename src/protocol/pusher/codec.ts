@@ -43,8 +43,10 @@ export function encodeError(code: number | null, message: string): string {
   return envelope('pusher:error', undefined, JSON.stringify({ code, message }));
 }
 
+/** Once per connection: the data text is written out rather than built from an object and encoded twice. */
 export function encodeConnectionEstablished(socketId: string, activityTimeoutSeconds: number): string {
-  return encodeEvent('pusher:connection_established', undefined, { socket_id: socketId, activity_timeout: activityTimeoutSeconds });
+  const data = `{"socket_id":${JSON.stringify(socketId)},"activity_timeout":${JSON.stringify(activityTimeoutSeconds)}}`;
+  return envelope('pusher:connection_established', undefined, JSON.stringify(data));
 }
 
 /** `extra`: the recovery fields on history channels (see recovery.ts), which pusher-js ignores. */

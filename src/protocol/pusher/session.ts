@@ -47,7 +47,8 @@ export class PusherSession implements Connection, LinkHandler {
   readonly channels = new Set<string>();
   user: SignedInUser | undefined;
   metadata: unknown = undefined;
-  private readonly clientEvents: TokenBucket;
+  /** Made at the first client event: most connections never send one. */
+  private clientEvents: TokenBucket | undefined;
   /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
   private readonly hooks: ConnectionHooks | undefined;
   /** What the hub sent while connectionOpened had not answered; undefined once it has (or with no hooks). */
@@ -67,15 +68,21 @@ export class PusherSession implements Connection, LinkHandler {
     request?: OpenRequest,
   ) {
     if (ctx.hooks && request) this.hooks = new ConnectionHooks(this, request.address, ctx.hooks);
-    this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
-    this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
-      this.close('idle');
-    });
-    this.signInTimer = watchSignIn(app, () => {
-      this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
-    });
+    // The callbacks are made only for apps that set these timeouts (both are off by default).
+    this.idleTimer =
+      app.idleTimeoutSeconds === 0
+        ? undefined
+        : watchIdle(app, () => this.hasSubscribed, () => {
+            ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+            this.close('idle');
+          });
+    this.signInTimer =
+      app.signIn !== 'required'
+        ? undefined
+        : watchSignIn(app, () => {
+            this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
+          });
   }
 
   /**
@@ -203,9 +210,14 @@ export class PusherSession implements Connection, LinkHandler {
     this.link.sendText(encodeError(code, message));
   }
 
-  private readonly hookFailed = (text: string): void => {
-    if (!this.closed) this.error(PusherCode.HookFailed, text);
-  };
+  private hookFailedReport: ((text: string) => void) | undefined;
+
+  /** What a hook that failed reports to the client; made once, and only for connections with hooks. */
+  private get hookFailed(): (text: string) => void {
+    return (this.hookFailedReport ??= (text: string): void => {
+      if (!this.closed) this.error(PusherCode.HookFailed, text);
+    });
+  }
 
   private subscribe(frame: ClientFrame): void {
     const data = asObject(frame.data);
@@ -324,7 +336,7 @@ export class PusherSession implements Connection, LinkHandler {
       return this.error(PusherCode.InvalidMessage, 'Client events are only allowed on private and presence channels');
     }
     if (frame.event.length > this.app.maxEventNameLength) return this.error(PusherCode.InvalidMessage, 'Event name is too long');
-    if (!this.clientEvents.take()) {
+    if (!(this.clientEvents ??= new TokenBucket(this.app.clientEventsPerSecond)).take()) {
       this.ctx.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
     }

@@ -1,9 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { after } from 'node:test';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { webhookQueueSuite } from '../contract/webhook-queue.contract.js';
-import { redisBinariesMissing, sharedNatsMissing, sharedRedisMissing, startRedisCluster, uniquePrefix, type ThrowawayRedisCluster } from '../helpers/cluster.js';
+import { lazyRedisCluster, redisBinariesMissing, sharedNatsMissing, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
 import { MemoryWebhookQueue } from '../../src/webhooks/queue-memory.js';
 import { NatsWebhookQueue } from '../../src/webhooks/queue-nats.js';
 import { RedisWebhookQueue } from '../../src/webhooks/queue-redis.js';
@@ -42,17 +42,15 @@ await webhookQueueSuite({
 });
 
 // Redis Cluster: a throwaway 3-master cluster; each app's keys share one hash tag, so its scripts run on one shard.
-let redisCluster: ThrowawayRedisCluster | undefined;
-after(() => redisCluster?.stop());
+const redisCluster = lazyRedisCluster();
+after(() => redisCluster.stop());
 await webhookQueueSuite({
   name: 'redis-cluster',
   unavailable: () => Promise.resolve(redisBinariesMissing()),
   open: async (limits) => {
-    redisCluster ??= await startRedisCluster();
-    const nodes = redisCluster.nodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }));
     const prefix = `${uniquePrefix('whq')}:`;
-    const a = new RedisWebhookQueue(new Cluster(nodes), prefix, limits);
-    const b = new RedisWebhookQueue(new Cluster(nodes), prefix, limits);
+    const a = new RedisWebhookQueue(await redisCluster.client(), prefix, limits);
+    const b = new RedisWebhookQueue(await redisCluster.client(), prefix, limits);
     return { a, b, close: () => Promise.all([a.close(), b.close()]).then(() => undefined) };
   },
   emptyWaitMs: 0,

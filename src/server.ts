@@ -73,7 +73,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   const reporting = createReporting(config, log);
   let parts: Awaited<ReturnType<typeof buildHub>>;
   try {
-    parts = await buildHub(config, apps, log, reporting, resolver);
+    parts = await buildHub(config, apps, log, reporting, resolver && { resolver, store });
   } catch (err) {
     await store.close();
     throw err;

@@ -13,6 +13,12 @@ interface Alias {
   readonly name: string;
   /** Their unit per ours, e.g. 1024 for a size in KiB where ours is in bytes. */
   readonly scale?: number;
+  /** soketi's DynamoDB attribute name (PascalCase): written in this spelling to a soketi-shaped table. */
+  readonly dynamo?: true;
+  /** Their value as ours, where the meaning differs (a flag for one of our choices); `row` is the whole row. */
+  readonly read?: (raw: unknown, row: Readonly<Record<string, unknown>>) => unknown;
+  /** Ours as theirs, given the table's columns; throws AppStoreError when theirs cannot say it. */
+  readonly write?: (value: unknown, columns: ReadonlySet<string> | undefined) => unknown;
 }
 
 export interface ColumnSpec {
@@ -29,27 +35,68 @@ export interface ColumnSpec {
   readonly unlimited?: number;
 }
 
+/**
+ * `enable_user_authentication` means two things. soketi: true = sign-in required within a
+ * timeout (close 4009), false = allowed. Sockudo: true = sign-in allowed, false = refused. A
+ * Sockudo table is told by its `max_client_events_per_second` column (soketi spells it
+ * `_per_sec`). The value theirs cannot say is refused on write.
+ */
+const SOCKUDO_MARK = 'max_client_events_per_second';
+const SIGN_IN_FLAG: Record<'soketi' | 'sockudo', readonly [whenTrue: string, whenFalse: string]> = {
+  soketi: ['required', 'allowed'],
+  sockudo: ['allowed', 'disabled'],
+};
+const USER_AUTHENTICATION = {
+  read: (raw: unknown, row: Readonly<Record<string, unknown>>): unknown => {
+    if (typeof raw !== 'boolean') return raw;
+    const [whenTrue, whenFalse] = SIGN_IN_FLAG[row[SOCKUDO_MARK] === undefined ? 'soketi' : 'sockudo'];
+    return raw ? whenTrue : whenFalse;
+  },
+  write: (value: unknown, columns: ReadonlySet<string> | undefined): boolean => {
+    const flavour = columns?.has(SOCKUDO_MARK) ? 'sockudo' : 'soketi';
+    const [whenTrue, whenFalse] = SIGN_IN_FLAG[flavour];
+    if (value !== whenTrue && value !== whenFalse) {
+      throw new AppStoreError(`signIn "${String(value)}" cannot be written to ${flavour}'s enable_user_authentication column (true = ${whenTrue}, false = ${whenFalse}): add a sign_in column`, 400);
+    }
+    return value === whenTrue;
+  },
+};
+
+/** A size soketi and Sockudo give in KiB: their SQL column and soketi's DynamoDB attribute. */
+function kib(column: string, attribute: string): readonly Alias[] {
+  return [
+    { name: column, scale: 1024 },
+    { name: attribute, scale: 1024, dynamo: true },
+  ];
+}
+
 /** Client events per second that stands for soketi's -1 ("no limit") where 0 means nothing here. */
 const EFFECTIVELY_UNLIMITED = 1_000_000;
 
 export const COLUMNS: readonly ColumnSpec[] = [
-  { field: 'id', name: 'id', kind: 'text' },
-  { field: 'key', name: 'key', kind: 'text' },
-  { field: 'secret', name: 'secret', kind: 'text' },
-  { field: 'enabled', name: 'enabled', kind: 'bool' },
-  { field: 'enableClientMessages', name: 'enable_client_messages', kind: 'bool' },
+  { field: 'id', name: 'id', kind: 'text', aliases: [{ name: 'AppId', dynamo: true }] },
+  { field: 'key', name: 'key', kind: 'text', aliases: [{ name: 'AppKey', dynamo: true }] },
+  { field: 'secret', name: 'secret', kind: 'text', aliases: [{ name: 'AppSecret', dynamo: true }] },
+  { field: 'enabled', name: 'enabled', kind: 'bool', aliases: [{ name: 'Enabled', dynamo: true }] },
+  { field: 'enableClientMessages', name: 'enable_client_messages', kind: 'bool', aliases: [{ name: 'EnableClientMessages', dynamo: true }] },
   { field: 'enableSubscriptionCount', name: 'enable_subscription_count', kind: 'bool' },
-  { field: 'maxConnections', name: 'max_connections', kind: 'int', unlimited: 0 },
-  { field: 'maxPresenceMembers', name: 'max_presence_members_per_channel', kind: 'int' },
-  { field: 'maxPresenceUserInfoBytes', name: 'max_presence_user_info_bytes', kind: 'int', aliases: [{ name: 'max_presence_member_size_in_kb', scale: 1024 }] },
+  { field: 'maxConnections', name: 'max_connections', kind: 'int', aliases: [{ name: 'MaxConnections', dynamo: true }], unlimited: 0 },
+  { field: 'maxPresenceMembers', name: 'max_presence_members_per_channel', kind: 'int', aliases: [{ name: 'MaxPresenceMembersPerChannel', dynamo: true }] },
+  { field: 'maxPresenceUserInfoBytes', name: 'max_presence_user_info_bytes', kind: 'int', aliases: kib('max_presence_member_size_in_kb', 'MaxPresenceMemberSizeInKb') },
   { field: 'maxUserIdLength', name: 'max_user_id_length', kind: 'int' },
-  { field: 'maxEventDataBytes', name: 'max_event_data_bytes', kind: 'int', aliases: [{ name: 'max_event_payload_in_kb', scale: 1024 }] },
-  { field: 'maxEventNameLength', name: 'max_event_name_length', kind: 'int' },
-  { field: 'maxChannelNameLength', name: 'max_channel_name_length', kind: 'int' },
-  { field: 'maxEventChannels', name: 'max_event_channels_at_once', kind: 'int' },
-  { field: 'maxBatchSize', name: 'max_event_batch_size', kind: 'int' },
+  { field: 'maxEventDataBytes', name: 'max_event_data_bytes', kind: 'int', aliases: kib('max_event_payload_in_kb', 'MaxEventPayloadInKb') },
+  { field: 'maxEventNameLength', name: 'max_event_name_length', kind: 'int', aliases: [{ name: 'MaxEventNameLength', dynamo: true }] },
+  { field: 'maxChannelNameLength', name: 'max_channel_name_length', kind: 'int', aliases: [{ name: 'MaxChannelNameLength', dynamo: true }] },
+  { field: 'maxEventChannels', name: 'max_event_channels_at_once', kind: 'int', aliases: [{ name: 'MaxEventChannelsAtOnce', dynamo: true }] },
+  { field: 'maxBatchSize', name: 'max_event_batch_size', kind: 'int', aliases: [{ name: 'MaxEventBatchSize', dynamo: true }] },
   { field: 'maxWatchlistSize', name: 'max_watchlist_size', kind: 'int' },
-  { field: 'clientEventsPerSecond', name: 'max_client_events_per_sec', kind: 'int', aliases: [{ name: 'max_client_events_per_second' }], unlimited: EFFECTIVELY_UNLIMITED },
+  {
+    field: 'clientEventsPerSecond',
+    name: 'max_client_events_per_sec',
+    kind: 'int',
+    aliases: [{ name: 'max_client_events_per_second' }, { name: 'MaxClientEventsPerSecond', dynamo: true }],
+    unlimited: EFFECTIVELY_UNLIMITED,
+  },
   { field: 'clientMessagesPerSecond', name: 'max_client_messages_per_sec', kind: 'int' },
   { field: 'maxChannelSubscribers', name: 'max_channel_subscribers', kind: 'int' },
   { field: 'maxChannelsPerConnection', name: 'max_channels_per_connection', kind: 'int' },
@@ -57,7 +104,13 @@ export const COLUMNS: readonly ColumnSpec[] = [
   { field: 'maxQueueMessages', name: 'max_queue_messages', kind: 'int' },
   { field: 'slowConsumerPolicy', name: 'slow_consumer_policy', kind: 'text' },
   { field: 'slowConsumerWaitMs', name: 'slow_consumer_wait_ms', kind: 'int' },
-  { field: 'apiRequestsPerSecond', name: 'max_backend_events_per_sec', kind: 'int', aliases: [{ name: 'max_backend_events_per_second' }], unlimited: 0 },
+  {
+    field: 'apiRequestsPerSecond',
+    name: 'max_backend_events_per_sec',
+    kind: 'int',
+    aliases: [{ name: 'max_backend_events_per_second' }, { name: 'MaxBackendEventsPerSecond', dynamo: true }],
+    unlimited: 0,
+  },
   { field: 'idleTimeoutSeconds', name: 'idle_timeout_seconds', kind: 'int' },
   { field: 'cacheTtlSeconds', name: 'cache_ttl_seconds', kind: 'int' },
   { field: 'allowedOrigins', name: 'allowed_origins', kind: 'json' },
@@ -70,9 +123,17 @@ export const COLUMNS: readonly ColumnSpec[] = [
   { field: 'jwtSecret', name: 'jwt_secret', kind: 'text' },
   { field: 'claimTtlSeconds', name: 'claim_ttl_seconds', kind: 'int' },
   { field: 'channelPasswords', name: 'channel_passwords', kind: 'json' },
-  { field: 'signIn', name: 'sign_in', kind: 'text' },
+  {
+    field: 'signIn',
+    name: 'sign_in',
+    kind: 'text',
+    aliases: [
+      { name: 'enable_user_authentication', ...USER_AUTHENTICATION },
+      { name: 'EnableUserAuthentication', dynamo: true, ...USER_AUTHENTICATION },
+    ],
+  },
   { field: 'signInTimeoutMs', name: 'sign_in_timeout_ms', kind: 'int' },
-  { field: 'webhooks', name: 'webhooks', kind: 'json' },
+  { field: 'webhooks', name: 'webhooks', kind: 'json', aliases: [{ name: 'Webhooks', dynamo: true }] },
 ];
 
 /** Columns of soketi's and Sockudo's tables that mean nothing here (read and ignored). */
@@ -80,7 +141,7 @@ export const IGNORED_COLUMNS = [
   'max_read_req_per_sec',
   'max_read_requests_per_second',
   'enable_stats',
-  'enable_user_authentication',
+  'MaxReadRequestsPerSecond',
   'enable_watchlist_events',
   'policy',
   'channel_delta_compression',
@@ -98,6 +159,8 @@ export const LOOKUP_COLUMN: Record<LookupField, string> = { id: 'id', key: 'key'
 export type StoredApp = { readonly ok: true; readonly app: AppConfig } | { readonly ok: false; readonly id: string; readonly reason: string };
 
 function asBool(v: unknown): unknown {
+  // DynamoDB binary (soketi's docs write flags as { B: 'true' }).
+  if (v instanceof Uint8Array) v = Buffer.from(v).toString('utf8');
   if (typeof v === 'number' || typeof v === 'bigint') return Number(v) !== 0;
   if (v === '1' || v === 't' || v === 'true') return true;
   if (v === '0' || v === 'f' || v === 'false') return false;
@@ -140,7 +203,9 @@ function webhookFromRow(raw: unknown): unknown {
   };
 }
 
-function readColumn(spec: ColumnSpec, raw: unknown, scale: number): unknown {
+function readColumn(spec: ColumnSpec, raw: unknown, alias: Alias, row: Readonly<Record<string, unknown>>): unknown {
+  const scale = alias.scale ?? 1;
+  if (alias.read) return alias.read(spec.kind === 'text' ? asBool(raw) : raw, row);
   switch (spec.kind) {
     case 'bool':
       return asBool(raw);
@@ -166,10 +231,10 @@ export function appFromRow(row: Record<string, unknown>): StoredApp {
   const input: Record<string, unknown> = {};
   for (const spec of COLUMNS) {
     const names: Alias[] = [{ name: spec.name }, ...(spec.aliases ?? [])];
-    for (const { name, scale = 1 } of names) {
-      const raw = row[name];
+    for (const alias of names) {
+      const raw = row[alias.name];
       if (raw === null || raw === undefined) continue;
-      input[spec.field] = readColumn(spec, raw, scale);
+      input[spec.field] = readColumn(spec, raw, alias, row);
       break;
     }
   }
@@ -184,6 +249,9 @@ export function appFromRow(row: Record<string, unknown>): StoredApp {
 function columnOf(field: string): string {
   return COLUMNS.find((c) => c.field === field)?.name ?? field;
 }
+
+/** The attribute names of a soketi-shaped DynamoDB table: soketi's where it has one, ours otherwise. */
+export const SOKETI_DYNAMO_NAMES: ReadonlySet<string> = new Set(COLUMNS.map((spec) => spec.aliases?.find((a) => a.dynamo)?.name ?? spec.name));
 
 const DEFAULTS = appSchema.parse({ id: 'x', key: 'x', secret: 'x' }) as Record<string, unknown>;
 
@@ -203,6 +271,7 @@ export function rowFromApp(app: AppConfig, existing: ReadonlySet<string> | undef
       throw new AppStoreError(`the table has no column for ${spec.field} (${spec.name}): run "switchboard apps init" or leave it at its default`, 400);
     }
     if (value === undefined) row[target.name] = null;
+    else if (target.write) row[target.name] = target.write(value, existing);
     else if (spec.kind === 'json') row[target.name] = value;
     else if (spec.kind === 'int' && target.scale) row[target.name] = Math.ceil((value as number) / target.scale);
     else row[target.name] = value;

@@ -13,6 +13,17 @@ export class AppsUnavailableError extends HttpError {
   }
 }
 
+/**
+ * The app's row fails validation (its reason is logged): not an unknown app, and not worth a
+ * retry until someone fixes the row (REST 500 APP_MISCONFIGURED, WebSocket 4011).
+ */
+export class AppMisconfiguredError extends HttpError {
+  constructor() {
+    super(500, 'The app is misconfigured in the app store (see the server log)', {}, 'APP_MISCONFIGURED');
+    this.name = 'AppMisconfiguredError';
+  }
+}
+
 export interface ResolverOptions {
   readonly ttlMs: number;
   readonly negativeCacheSize: number;
@@ -24,6 +35,8 @@ export interface ResolverEvents {
   readonly onChange: (app: App) => void;
   /** A cached app was deleted or its row became invalid. */
   readonly onRemoved: (id: string) => void;
+  /** An app read for the first time (or again after it was dropped from the cache). */
+  readonly onFound?: (app: App) => void;
   /** Apps with connections on this node stay cached (and re-read) however long they go unasked. */
   readonly inUse: (id: string) => boolean;
 }
@@ -55,8 +68,11 @@ export class AppResolver implements AppRegistry {
   private readonly apps = new Map<string, Entry>();
   /** `key:…` / `apiToken:…` → app id. */
   private readonly index = new Map<string, string>();
-  /** `field:value` → until when it is known not to exist. Oldest first, so the bound drops the oldest. */
-  private readonly missing = new Map<string, number>();
+  /**
+   * `field:value` → until when it is known not to exist (or to be a refused row). Oldest first,
+   * so the bound drops the oldest.
+   */
+  private readonly missing = new Map<string, { readonly until: number; readonly refused: boolean }>();
   private readonly inflight = new Map<string, Promise<App | undefined>>();
   /** Rows refused, with the reason last logged, so a bad row is logged once per change, not per lookup. */
   private readonly refused = new Map<string, string>();
@@ -130,8 +146,8 @@ export class AppResolver implements AppRegistry {
       entry.usedAt = now;
       if (entry.expiresAt > now || !this.available) return entry.app; // stale is better than nothing while the store is down
     } else {
-      const until = this.missing.get(`${field}:${value}`);
-      if (until !== undefined && until > now) return undefined;
+      const miss = this.missing.get(`${field}:${value}`);
+      if (miss !== undefined && miss.until > now) return miss.refused ? Promise.reject(new AppMisconfiguredError()) : undefined;
     }
     return this.fetch(field, value, entry?.app);
   }
@@ -189,9 +205,10 @@ export class AppResolver implements AppRegistry {
   private accept(field: LookupField, value: string, stored: StoredApp | undefined): App | undefined {
     if (stored?.ok) return this.put(stored.app);
     if (stored) this.refuse(stored.id, stored.reason);
-    this.rememberMissing(`${field}:${value}`);
+    this.rememberMissing(`${field}:${value}`, stored !== undefined);
     const entry = this.cached(field, value);
     if (entry) this.remove(entry.app.id);
+    if (stored) throw new AppMisconfiguredError();
     return undefined;
   }
 
@@ -211,6 +228,7 @@ export class AppResolver implements AppRegistry {
     this.missing.delete(`key:${app.key}`);
     this.missing.delete(`id:${app.id}`);
     if (previous) this.events.onChange(app);
+    else this.events.onFound?.(app);
     return app;
   }
 
@@ -235,10 +253,10 @@ export class AppResolver implements AppRegistry {
     this.remove(id);
   }
 
-  private rememberMissing(k: string): void {
+  private rememberMissing(k: string, refused: boolean): void {
     this.missing.delete(k);
     if (this.missing.size >= this.options.negativeCacheSize) this.missing.delete(this.missing.keys().next().value as string);
-    this.missing.set(k, this.now() + this.options.ttlMs);
+    this.missing.set(k, { until: this.now() + this.options.ttlMs, refused });
   }
 
   /** Re-reads one cached app by id. */

@@ -108,7 +108,7 @@ export class SqlAppStore implements AppStore {
       if (value === null) continue;
       const kind = KIND_OF.get(name);
       // 1/0 suit a BOOLEAN column on both databases and soketi's SMALLINT/TINYINT ones.
-      if (kind === 'bool') row[name] = value ? 1 : 0;
+      if (kind === 'bool' || typeof value === 'boolean') row[name] = value ? 1 : 0; // a flag of theirs for a setting of ours too
       else if (kind === 'json') row[name] = this.dialect.json(value);
     }
     return row;

@@ -1,6 +1,7 @@
 import { AppStoreError } from '../apps/columns.js';
 import { createAppStore } from '../apps/create.js';
 import { AppManager, withoutSecrets } from '../apps/manage.js';
+import { noticeAppChanged } from '../cluster/notice.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 
@@ -8,7 +9,10 @@ export const APPS_USAGE = `switchboard apps <command> [options] [settings flags]
 
 Manages the apps of the database named by appStore / appStoreUrl / appStoreTable (from the
 config file, SWITCHBOARD_* variables or --app-store, --app-store-url, --app-store-table flags).
-Running servers see a change within appCacheTtlMs (the admin API tells them at once).
+A change is announced to running servers through the cluster engine the same settings name
+(adapter, redisUrl / redisClusterNodes / natsUrl, clusterPrefix), as the admin API does, so
+every node applies it at once; with adapter local, or the engine unreachable, they see it
+within appCacheTtlMs.
 
   init                          create the table (and indexes) when missing; safe to run again
   list                          every app, without secrets
@@ -95,6 +99,14 @@ export async function runAppsCommand(argv: readonly string[], env: NodeJS.Proces
     return id;
   };
   const print = (value: unknown): void => out(`${JSON.stringify(value, null, 2)}\n`);
+  /** The change is in the database; the running nodes hear of it now rather than within the TTL. */
+  const announce = async (appId: string): Promise<void> => {
+    try {
+      await noticeAppChanged(config, appId);
+    } catch (e) {
+      err(`switchboard apps: the change is saved, but the cluster engine (${config.adapter}) could not be told (${(e as Error).message}): running servers see it within appCacheTtlMs\n`);
+    }
+  };
   try {
     switch (command) {
       case 'init':
@@ -113,22 +125,28 @@ export async function runAppsCommand(argv: readonly string[], env: NodeJS.Proces
           const value = parsed.own.get(field);
           if (value !== undefined) given[field] = value;
         }
-        print(await apps.create(given));
+        const created = await apps.create(given);
+        await announce(created.id);
+        print(created);
         break;
       }
       case 'update':
         print(withoutSecrets(await apps.update(needId(), json(parsed.own.get('set'), '--set'))));
+        await announce(needId());
         break;
       case 'enable':
       case 'disable':
         await apps.setEnabled(needId(), command === 'enable');
+        await announce(needId());
         out(`${id} ${command}d\n`);
         break;
       case 'rotate-secret':
         out(`${(await apps.rotateSecret(needId())).secret}\n`);
+        await announce(needId());
         break;
       case 'delete':
         await apps.remove(needId());
+        await announce(needId());
         out(`${id} deleted\n`);
         break;
       default:

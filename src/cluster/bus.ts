@@ -260,6 +260,10 @@ export class ClusterBus implements MessageBus {
     }
     const e = decoded.envelope;
     if (e.o === this.nodeId || !this.sink) return;
+    if (e.t === 'notice') {
+      if (e.c?.kind === 'app-changed' && typeof e.c.appId === 'string') this.sink.execute(e.c);
+      return;
+    }
     this.stats.received += 1;
     const known = this.lastSeen.has(e.o);
     this.lastSeen.set(e.o, Date.now());

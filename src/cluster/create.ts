@@ -1,4 +1,5 @@
-import { Cluster, Redis } from 'ioredis';
+import { once } from 'node:events';
+import { Cluster, type Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
@@ -8,7 +9,9 @@ import { MemoryHistoryStore } from '../core/memory-history.js';
 import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
+import { BoundedRedis } from './bounded-redis.js';
 import { ClusterBus } from './bus.js';
+import { EngineStartError } from './health.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
 import { LazyNatsHistoryStore, NatsHistoryStore } from './nats-history.js';
@@ -64,8 +67,11 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
     case 'local':
       return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter(), history: new MemoryHistoryStore(), idempotency: new MemoryIdempotencyStore(windowMs) };
     case 'redis': {
-      const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
+      // Bounded while Redis is down (no offline queue) or frozen (at most MAX_PENDING_COMMANDS unanswered).
+      const store = new BoundedRedis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
+      // Without an offline queue a command sent before the connection is up fails: wait for it.
+      await readyWithin(store, config.startTimeoutMs);
       return {
         bus: new ClusterBus(new RedisEngine(config.redisUrl, prefix, clusterLog), busOptions, clusterLog),
         claims: new RedisClaimStore(store, prefix),
@@ -75,10 +81,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       };
     }
     case 'redis-cluster': {
-      const nodes = config.redisClusterNodes.map((hostPort) => {
-        const [host, port] = hostPort.split(':') as [string, string];
-        return { host, port: Number(port) };
-      });
+      const nodes = redisClusterNodes(config);
       const store = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS } });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis cluster store error'));
       return {
@@ -110,6 +113,26 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
       return { bus, claims, rateLimiter: new MemoryRateLimiter(), history, idempotency };
     }
   }
+}
+
+/** Resolves once the client is connected; an EngineStartError past `ms` (the CLI exits 2). */
+async function readyWithin(client: Redis, ms: number): Promise<void> {
+  if (client.status === 'ready') return;
+  const deadline = AbortSignal.timeout(ms);
+  try {
+    await once(client, 'ready', { signal: deadline });
+  } catch {
+    client.disconnect();
+    throw new EngineStartError(`Redis (the store client) did not answer within ${ms} ms (startTimeoutMs)`);
+  }
+}
+
+/** `redisClusterNodes` ("host:port" each) as ioredis takes them. */
+export function redisClusterNodes(config: Pick<Config, 'redisClusterNodes'>): { host: string; port: number }[] {
+  return config.redisClusterNodes.map((hostPort) => {
+    const [host, port] = hostPort.split(':') as [string, string];
+    return { host, port: Number(port) };
+  });
 }
 
 /** The stream-wide caps of the JetStream history: the largest any app's rule asks for. */

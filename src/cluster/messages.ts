@@ -19,7 +19,12 @@ export type WireMessage =
   /** A node leaving cleanly: forget its share now rather than after the timeout. */
   | { t: 'bye' }
   | { t: 'cmd'; id: string; c: ClusterCommand }
-  | { t: 'res'; id: string; to: string; r: CommandResult };
+  | { t: 'res'; id: string; to: string; r: CommandResult }
+  /**
+   * News from outside the cluster (the `switchboard apps` CLI): executed by every node, not
+   * answered, and the sender is not counted as a node.
+   */
+  | { t: 'notice'; c: Extract<ClusterCommand, { kind: 'app-changed' }> };
 
 /**
  * `v` wire version, `o` origin node, `s` the origin's sequence number of control-topic

@@ -34,6 +34,7 @@ export const ApiErrorCode = {
   IDEMPOTENCY_UNAVAILABLE: { status: [503], description: 'a publish with an idempotency key while the engine that records keys cannot be reached: not delivered, retry with the same key (`Retry-After`)' },
   RATE_LIMITED: { status: [429], description: 'an API request rate limit reached' },
   APP_STORE_UNAVAILABLE: { status: [503], description: 'the app database cannot be reached and the app is not cached: retry (`Retry-After`)' },
+  APP_MISCONFIGURED: { status: [500], description: "the app's row in the app store fails validation (the reason is logged): fix the row" },
   INTERNAL_ERROR: { status: [500], description: 'the server failed (a store down, a bug); logged' },
 } as const;
 export type ApiErrorCode = keyof typeof ApiErrorCode;

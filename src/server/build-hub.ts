@@ -1,4 +1,5 @@
 import type { AppRegistry } from '../apps/registry.js';
+import type { AppStore } from '../apps/store.js';
 import type { AppResolver } from '../apps/resolver.js';
 import { createCluster, type ClusterParts } from '../cluster/create.js';
 import type { Config } from '../config/schema.js';
@@ -7,10 +8,13 @@ import { Hub } from '../core/hub.js';
 import type { Logger } from '../log.js';
 import { createWebhookQueue } from '../webhooks/create-queue.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import { StoreFollower } from '../webhooks/follow-store.js';
 import type { Reporting } from './reporting.js';
 
 /** Most events in one request of a batching target on a durable queue. */
 const WEBHOOK_MAX_BATCH = 100;
+/** How often a durable queue's node lists a database store for apps it has not seen (at least the cache TTL). */
+const APP_LISTING_PERIOD_MS = 30_000;
 
 export interface HubParts extends ClusterParts {
   readonly hub: Hub;
@@ -21,7 +25,14 @@ export interface HubParts extends ClusterParts {
 }
 
 /** Joins the cluster engine the config names and starts the hub on it, with its webhooks and counters. */
-export async function buildHub(config: Config, apps: AppRegistry, log: Logger, reporting: Reporting, resolver?: AppResolver): Promise<HubParts> {
+export async function buildHub(
+  config: Config,
+  apps: AppRegistry,
+  log: Logger,
+  reporting: Reporting,
+  database?: { readonly resolver: AppResolver; readonly store: AppStore },
+): Promise<HubParts> {
+  const resolver = database?.resolver;
   const { refusals } = reporting;
   // Before the cluster: a queue that cannot connect then leaves no engine connections behind.
   const webhookQueue = await createWebhookQueue(config);
@@ -59,18 +70,33 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
       },
     },
   );
-  // A change made through another node's admin API: re-read the app now.
+  // A durable queue is consumed on every node for every app of a database store, seen here or not.
+  const follower =
+    database && webhookQueue
+      ? new StoreFollower(database.store, webhooks, Math.max(APP_LISTING_PERIOD_MS, config.appCacheTtlMs), log.child({ component: 'webhooks' }))
+      : undefined;
+  // A change made through another node's admin API (or the CLI): re-read the app now.
   const hub: Hub = new Hub(cluster.bus, (id) => apps.cachedById(id), Date.now, webhooks.handle, counters, (appId) => {
     resolver?.invalidate(appId).catch((err: unknown) => log.error({ err, app: appId }, 'could not re-read a changed app'));
+    follower?.changed(appId);
   }, cluster.history);
   resolver?.start({
-    onChange: (app) => hub.updateApp(app, app.id),
-    onRemoved: (id) => hub.updateApp(undefined, id),
+    onChange: (app) => {
+      hub.updateApp(app, app.id);
+      webhooks.follow(app.id, app);
+    },
+    onRemoved: (id) => {
+      hub.updateApp(undefined, id);
+      webhooks.follow(id, undefined);
+    },
+    onFound: (app) => webhooks.follow(app.id, app),
     inUse: (id) => !hub.connections(id).next().done,
   });
+  follower?.start();
   hub.nodeExtras = () => ({ webhook_queue: webhooks.queued() });
   await hub.start();
   const leaveCluster = async (): Promise<void> => {
+    follower?.stop();
     await webhookQueue?.close();
     resolver?.stop();
     await hub.close();

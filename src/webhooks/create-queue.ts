@@ -1,4 +1,6 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { BoundedRedis } from '../cluster/bounded-redis.js';
+import { redisClusterNodes } from '../cluster/create.js';
 import { EngineStartError } from '../cluster/health.js';
 import type { Config } from '../config/schema.js';
 import { NatsWebhookQueue } from './queue-nats.js';
@@ -37,14 +39,8 @@ async function connectQueue(config: Config): Promise<WebhookQueue | undefined> {
       const options = { maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS, lazyConnect: true };
       const client =
         config.adapter === 'redis-cluster'
-          ? new Cluster(
-              config.redisClusterNodes.map((hostPort) => {
-                const [host, port] = hostPort.split(':') as [string, string];
-                return { host, port: Number(port) };
-              }),
-              { lazyConnect: true, redisOptions: options },
-            )
-          : new Redis(config.redisUrl, options);
+          ? new Cluster(redisClusterNodes(config), { lazyConnect: true, redisOptions: options })
+          : new BoundedRedis(config.redisUrl, options); // bounded while Redis is down or frozen
       client.on('error', () => undefined); // each failed command reports itself; the client reconnects
       try {
         await withDeadline(client.connect(), config.startTimeoutMs, `Redis did not answer within ${config.startTimeoutMs} ms (startTimeoutMs)`);

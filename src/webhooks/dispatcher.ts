@@ -168,6 +168,14 @@ interface Target {
 /** A queue that stays full, or an engine that stays away, is logged at most this often per app. */
 const LOG_PERIOD_MS = 60_000;
 
+/**
+ * The same app read twice (a database store hands out a new object per read): its targets need
+ * not be remade. Compared only when the objects differ, which happens once per read that changed.
+ */
+function sameApp(a: App, b: App): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 type LeaveEvent = Extract<HubEvent, { name: 'channel_vacated' | 'member_removed' }>;
 
 /**
@@ -190,7 +198,7 @@ function leaveKey(appId: string, event: JoinOrLeave): string {
  */
 export class WebhookDispatcher {
   /** Each app's queues, made on its first event (or at start), with the app they were made for. */
-  private readonly queues = new Map<string, { app: App; queues: Target[] }>();
+  private readonly queues = new Map<string, { app: App; queues: readonly Target[] }>();
   private readonly durable: WebhookQueue | undefined;
   private readonly targetFor: (app: App, target: WebhookTarget) => Target;
   private readonly heldLeaves = new Map<string, { appId: string; event: LeaveEvent; timer: NodeJS.Timeout }>();
@@ -256,11 +264,34 @@ export class WebhookDispatcher {
     this.route(appId, event);
   };
 
+  /**
+   * Keeps the app's targets running on this node without waiting for an event of it: with a
+   * shared queue, this node then delivers what other nodes queued (a database store's apps are
+   * not known at start, so they are followed as they are found, changed and removed). Stops them
+   * when the app is gone (undefined), disabled or without webhooks. Nothing to do in memory.
+   */
+  follow(appId: string, app: App | undefined): void {
+    if (!this.durable) return;
+    if (app?.enabled && app.webhooks.length > 0) this.queuesFor(appId, app);
+    else this.queuesFor(appId, undefined);
+  }
+
+  /** Apps whose targets run on this node. */
+  followed(): IterableIterator<string> {
+    return this.queues.keys();
+  }
+
   /** The app's queues, made anew when the app changed (targets, or the secret that signs them). */
   private queuesOf(appId: string): readonly Target[] {
-    const app = this.appById(appId);
+    return this.queuesFor(appId, this.appById(appId));
+  }
+
+  private queuesFor(appId: string, app: App | undefined): readonly Target[] {
     const entry = this.queues.get(appId);
-    if (entry && entry.app === app) return entry.queues;
+    if (entry && app && (entry.app === app || sameApp(entry.app, app))) {
+      entry.app = app; // the next look-up is one comparison again
+      return entry.queues;
+    }
     if (entry) {
       // What the old queues hold still goes out, signed as it was when it was queued.
       for (const queue of entry.queues) {
@@ -272,7 +303,7 @@ export class WebhookDispatcher {
       }
       this.queues.delete(appId);
     }
-    if (!app || app.webhooks.length === 0) return [];
+    if (!app?.enabled || app.webhooks.length === 0) return [];
     const queues = app.webhooks.map((target) => this.targetFor(app, target));
     this.queues.set(appId, { app, queues });
     return queues;

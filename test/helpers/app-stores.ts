@@ -69,15 +69,24 @@ async function sqlHarness(kind: 'postgres' | 'mysql', table: string, seed: reado
   };
 }
 
-/** dynalite (DynamoDB on LevelDB in memory) on a free loopback port, for one harness. */
-async function dynamoHarness(table: string, seed: readonly AppConfig[]): Promise<StoreHarness> {
+/** dynalite (DynamoDB on LevelDB in memory) on a free loopback port; close() stops it. */
+export async function startDynalite(): Promise<{ readonly endpoint: string; close(): Promise<void> }> {
   // The SDK wants credentials even for a local endpoint; these reach only dynalite.
   process.env['AWS_ACCESS_KEY_ID'] ??= 'switchboard-test';
   process.env['AWS_SECRET_ACCESS_KEY'] ??= 'switchboard-test';
   const dynalite = (await import('dynalite')).default;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A store on dynalite, for one harness. */
+async function dynamoHarness(table: string, seed: readonly AppConfig[]): Promise<StoreHarness> {
+  const dynalite = await startDynalite();
+  const endpoint = dynalite.endpoint;
   const config = { appStore: 'dynamodb', appStoreTable: table, appStoreRegion: 'us-east-1', appStoreEndpoint: endpoint } as const;
   const store = await createAppStore(validateConfig(config), silent);
   await store.init();
@@ -94,7 +103,7 @@ async function dynamoHarness(table: string, seed: readonly AppConfig[]): Promise
     close: async () => {
       raw.destroy();
       await store.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dynalite.close();
     },
   };
 }

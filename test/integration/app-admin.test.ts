@@ -26,11 +26,12 @@ describe('admin API, cluster-wide changes and the apps CLI (PostgreSQL)', { skip
   let h: StoreHarness;
   let a: Switchboard;
   let b: Switchboard;
+  const clusterPrefix = uniquePrefix('apps');
 
   before(async () => {
     h = await openStore('postgres', []);
     // A TTL far past the test: only the cluster's news can explain a change seen on the other node.
-    const node = { host: '127.0.0.1', port: 0, logLevel: 'silent', adminToken: TOKEN, appCacheTtlMs: 60_000, adapter: 'redis', clusterPrefix: uniquePrefix('apps'), ...h.config } as const;
+    const node = { host: '127.0.0.1', port: 0, logLevel: 'silent', adminToken: TOKEN, appCacheTtlMs: 60_000, adapter: 'redis', clusterPrefix, ...h.config } as const;
     a = await createServer(node);
     b = await createServer(node);
   });
@@ -97,5 +98,25 @@ describe('admin API, cluster-wide changes and the apps CLI (PostgreSQL)', { skip
     assert.match((await cli('list')).stdout, /cli-app\tkey \S+\tdisabled/);
     await cli('delete', 'cli-app');
     await assert.rejects(cli('delete', 'cli-app'), (err: { code?: number; stderr?: string }) => err.code === 1 && /no app with id/.test(err.stderr ?? ''));
+  });
+
+  it('the apps CLI, given the cluster settings, tells every node at once: a disable closes open connections on both nodes', { timeout: 30_000 }, async () => {
+    const live = appSchema.parse({ id: 'cli-live', key: 'cli-live-key', secret: 'cli-live-secret-0123456789' });
+    await h.store.insert(live);
+    const clients = await Promise.all([a, b].map((server) => RawClient.connect(server, `/app/${live.key}?${PROTOCOL_QUERY}`)));
+    const env = {
+      ...process.env,
+      SWITCHBOARD_APP_STORE: 'postgres',
+      SWITCHBOARD_APP_STORE_URL: POSTGRES_URL,
+      SWITCHBOARD_APP_STORE_TABLE: String(h.config.appStoreTable),
+      SWITCHBOARD_ADAPTER: 'redis',
+      SWITCHBOARD_CLUSTER_PREFIX: clusterPrefix,
+    };
+    const { stderr } = await run(process.execPath, ['dist/src/cli/main.js', 'apps', 'disable', live.id], { env });
+    assert.equal(stderr, '', 'the cluster was told');
+    // The TTL is a minute: closed within seconds, only the CLI's notice explains it.
+    const closedSoon = (client: RawClient): Promise<number | string> =>
+      Promise.race([client.closed, new Promise<string>((resolve) => setTimeout(() => resolve('still open after 10 s'), 10_000).unref())]);
+    assert.deepEqual(await Promise.all(clients.map(closedSoon)), [4003, 4003]);
   });
 });

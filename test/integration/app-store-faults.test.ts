@@ -5,6 +5,7 @@ import { appSchema } from '../../src/config/schema.js';
 import { createServer, type Switchboard } from '../../src/index.js';
 import { POSTGRES_URL, openStore, reachable, type StoreHarness } from '../helpers/app-stores.js';
 import { connected, pusherClient, RawClient, serverSdk } from '../helpers/clients.js';
+import { refusal } from '../helpers/native.js';
 import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { eventually } from '../helpers/wait.js';
@@ -69,12 +70,25 @@ describe('app store faults (PostgreSQL behind a proxy)', { skip: await reachable
     for (const c of [first, again, back]) c.disconnect();
   });
 
-  it('a row that fails validation is refused for that app, with the reason logged once; other apps keep working', { timeout: 30_000 }, async () => {
+  it('a row that fails validation is refused for that app (4011, REST 500 APP_MISCONFIGURED), with the reason logged once; other apps keep working', { timeout: 30_000 }, async () => {
     await h.insertRow?.({ id: 'broken', key: 'broken-key', secret: 'broken-secret-0123456789', webhooks: JSON.stringify([{ url: 'not a url' }]) });
-    for (let i = 0; i < 2; i++) {
-      const refused = await RawClient.connect(server, `/app/broken-key?${PROTOCOL_QUERY}`);
-      assert.equal(await refused.closed, 4001);
-    }
+    // pusher-js is told 4011 (4000-4099: it does not reconnect) and stays disconnected.
+    const client = pusherClient(server, { key: 'broken-key' });
+    const code = await new Promise<unknown>((resolve) => client.connection.bind('error', (err: { error?: { data?: { code?: number } } }) => resolve(err.error?.data?.code)));
+    assert.equal(code, 4011);
+    await eventually(() => client.connection.state === 'disconnected', 'pusher-js stays disconnected');
+    client.disconnect();
+    const raw = await RawClient.connect(server, `/app/broken-key?${PROTOCOL_QUERY}`);
+    assert.equal(await raw.closed, 4011, 'from the negative cache too');
+    // The REST API by id: the row is bad, not missing.
+    await assert.rejects(serverSdk(server, { id: 'broken', key: 'broken-key', secret: 'broken-secret-0123456789' }).get({ path: '/channels' }), (err: { status?: number; body?: string }) => {
+      assert.equal(err.status, 500);
+      assert.match(err.body ?? '', /misconfigured/);
+      return true;
+    });
+    const native = await refusal(server, '/ws/broken-key');
+    assert.equal(native.status, 500);
+    assert.equal(native.body['errorCode'], 'APP_MISCONFIGURED');
     const refusals = lines.filter((l) => /fails validation/.test(l.msg));
     assert.equal(refusals.length, 1);
     assert.equal(refusals[0]?.app, 'broken');

@@ -4,6 +4,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { CountingSubscriber, freePort, killEverything, makeTmpDir, natsBinaryMissing, natsEnv, redisBinariesMissing, redisEnv, startNatsServer, startNodes, startRedisServer, stopNodes, uniquePrefix, writeConfig, type EngineEnv, type SwitchboardNode, type ThrowawayServer } from '../helpers/cluster.js';
+import { appSchema } from '../../src/config/schema.js';
+import { openStore, reachable, type StoreHarness } from '../helpers/app-stores.js';
 import { APP } from '../helpers/server.js';
 import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { eventually } from '../helpers/wait.js';
@@ -24,7 +26,7 @@ interface Engine {
   readonly start: () => Promise<ThrowawayServer>;
   readonly env: (server: ThrowawayServer) => EngineEnv;
   /** Events waiting in the app's queue (not yet delivered). */
-  readonly queued: (server: ThrowawayServer, prefix: string) => Promise<number>;
+  readonly queued: (server: ThrowawayServer, prefix: string, appId?: string) => Promise<number>;
 }
 
 const engines: Engine[] = [
@@ -33,10 +35,10 @@ const engines: Engine[] = [
     missing: redisBinariesMissing,
     start: () => startRedisServer({ persistent: true }),
     env: (server) => ({ ...redisEnv(server.url), SWITCHBOARD_WEBHOOK_QUEUE: 'redis' }),
-    queued: async (server, prefix) => {
+    queued: async (server, prefix, appId = APP.id) => {
       const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
       try {
-        return Number((await redis.hget(`${prefix}:wh:{${Buffer.from(APP.id).toString('base64url')}}:size`, 'n')) ?? 0);
+        return Number((await redis.hget(`${prefix}:wh:{${Buffer.from(appId).toString('base64url')}}:size`, 'n')) ?? 0);
       } finally {
         redis.disconnect();
       }
@@ -62,8 +64,8 @@ const engines: Engine[] = [
 ];
 
 /** Raises 2 × CHANNELS events on `node` (channel_occupied on subscribe, channel_vacated on close). */
-async function raiseEvents(node: SwitchboardNode): Promise<void> {
-  const client = await CountingSubscriber.connect(node.port, APP.key);
+async function raiseEvents(node: SwitchboardNode, key: string = APP.key): Promise<void> {
+  const client = await CountingSubscriber.connect(node.port, key);
   for (let i = 0; i < CHANNELS; i++) await client.subscribe(`durable-${i}`);
   client.close();
 }
@@ -93,22 +95,24 @@ function checkDelivery(receiver: WebhookReceiver): void {
 }
 
 for (const engine of engines) {
-  describe(`durable webhooks on ${engine.name}: nothing lost when a node or the engine dies`, { skip: engine.missing(), timeout: 60_000 }, () => {
+  describe(`durable webhooks on ${engine.name}: nothing lost when a node or the engine dies`, { skip: engine.missing() ?? (await reachable(5432, 'PostgreSQL')), timeout: 60_000 }, () => {
     after(() => killEverything());
+
+    /** The engine, a durable queue, short leases and polls, leaves reported at once. */
+    const nodeEnv = (server: ThrowawayServer): EngineEnv => ({
+      ...engine.env(server),
+      SWITCHBOARD_WEBHOOK_LEAVE_DELAY_MS: '0',
+      SWITCHBOARD_WEBHOOK_QUEUE_LEASE_MS: String(LEASE_MS),
+      SWITCHBOARD_WEBHOOK_QUEUE_POLL_MS: '250',
+      SWITCHBOARD_WEBHOOK_TIMEOUT_MS: '1000',
+    });
 
     async function setup(): Promise<{ server: ThrowawayServer; nodes: SwitchboardNode[]; prefix: string; hookPort: number }> {
       const server = await engine.start();
       const hookPort = await freePort();
       const prefix = uniquePrefix(`whd-${engine.name}`);
       const configFile = writeConfig(makeTmpDir('whd'), { apps: [{ ...APP, webhooks: [{ url: `http://127.0.0.1:${hookPort}/hooks` }] }] });
-      const env = {
-        ...engine.env(server),
-        SWITCHBOARD_WEBHOOK_LEAVE_DELAY_MS: '0',
-        SWITCHBOARD_WEBHOOK_QUEUE_LEASE_MS: String(LEASE_MS),
-        SWITCHBOARD_WEBHOOK_QUEUE_POLL_MS: '250',
-        SWITCHBOARD_WEBHOOK_TIMEOUT_MS: '1000',
-      };
-      const nodes = await startNodes(2, { engine: env, prefix, configFile });
+      const nodes = await startNodes(2, { engine: nodeEnv(server), prefix, configFile });
       return { server, nodes, prefix, hookPort };
     }
 
@@ -126,6 +130,34 @@ for (const engine of engines) {
       } finally {
         await receiver.close();
         await stopNodes([survivor]);
+      }
+    });
+
+    it('with a database app store, a node that never saw an event of the app delivers its queue', async () => {
+      const server = await engine.start();
+      const hookPort = await freePort();
+      const prefix = uniquePrefix(`whdb-${engine.name}`);
+      // An app only the database knows: no node has it from a config file.
+      const app = appSchema.parse({ id: 'db-app', key: 'db-app-key', secret: 'db-app-secret-0123456789abcdef', webhooks: [{ url: `http://127.0.0.1:${hookPort}/hooks` }] });
+      const store: StoreHarness = await openStore('postgres', [app]);
+      let nodes: SwitchboardNode[] = [];
+      try {
+        nodes = await startNodes(2, { engine: nodeEnv(server), prefix, configFile: writeConfig(makeTmpDir('whdb'), store.config) });
+        const [producer, survivor] = nodes as [SwitchboardNode, SwitchboardNode];
+        // Every event is raised on the producer; the survivor is asked nothing about this app.
+        await raiseEvents(producer, app.key);
+        await eventually(async () => (await engine.queued(server, prefix, app.id)) === 2 * CHANNELS, `${2 * CHANNELS} events queued`, 10_000);
+        await producer.kill();
+        const receiver = await startReceiver({ port: hookPort, path: '/hooks' });
+        try {
+          await receiver.until(() => allArrived(receiver), `every event, delivered by the survivor\n${survivor.tail()}`, 20_000);
+          checkDelivery(receiver);
+        } finally {
+          await receiver.close();
+        }
+      } finally {
+        await stopNodes(nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null));
+        await store.close();
       }
     });
 

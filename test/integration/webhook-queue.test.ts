@@ -1,8 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { after } from 'node:test';
 import { Redis } from 'ioredis';
 import { webhookQueueSuite } from '../contract/webhook-queue.contract.js';
-import { sharedNatsMissing, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
+import { lazyRedisCluster, redisBinariesMissing, sharedNatsMissing, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
 import { MemoryWebhookQueue } from '../../src/webhooks/queue-memory.js';
 import { NatsWebhookQueue } from '../../src/webhooks/queue-nats.js';
 import { RedisWebhookQueue } from '../../src/webhooks/queue-redis.js';
@@ -36,6 +37,21 @@ await webhookQueueSuite({
         await Promise.all([a.close(), b.close()]);
       },
     });
+  },
+  emptyWaitMs: 0,
+});
+
+// Redis Cluster: a throwaway 3-master cluster; each app's keys share one hash tag, so its scripts run on one shard.
+const redisCluster = lazyRedisCluster();
+after(() => redisCluster.stop());
+await webhookQueueSuite({
+  name: 'redis-cluster',
+  unavailable: () => Promise.resolve(redisBinariesMissing()),
+  open: async (limits) => {
+    const prefix = `${uniquePrefix('whq')}:`;
+    const a = new RedisWebhookQueue(await redisCluster.client(), prefix, limits);
+    const b = new RedisWebhookQueue(await redisCluster.client(), prefix, limits);
+    return { a, b, close: () => Promise.all([a.close(), b.close()]).then(() => undefined) };
   },
   emptyWaitMs: 0,
 });

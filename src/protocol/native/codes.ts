@@ -36,6 +36,7 @@ export const NativeRefusalCode = {
   WRONG_PASSWORD: { status: [403], description: 'a room in `channelPasswords` named without its password' },
   OVER_CAPACITY: { status: [503], description: 'the node has `maxConnections` connections' },
   APP_STORE_UNAVAILABLE: { status: [503], description: 'the app database cannot be reached and the app is not cached: retry (`Retry-After`)' },
+  APP_MISCONFIGURED: { status: [500], description: "the app's row in the app store fails validation (the reason is logged)" },
   MISSING_CLAIM: { status: [401], description: 'claim unknown or already used' },
   EXPIRED_CLAIM: { status: [401], description: 'claim past its expiration' },
   INVALID_JWT: { status: [401], description: 'a JWT that does not verify or breaks a limit' },

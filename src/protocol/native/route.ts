@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import type { AppLookup } from '../../apps/registry.js';
+import { AppMisconfiguredError } from '../../apps/resolver.js';
 import type { ClaimStore } from '../../core/claims.js';
 import { closeReasonText } from '../../core/connection.js';
 import { CounterName, type Counters } from '../../core/counters.js';
@@ -52,7 +53,8 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       let app: App | undefined;
       try {
         app = key === undefined ? options.defaultApp : await options.appByKey(decodeOrKeep(key));
-      } catch {
+      } catch (err) {
+        if (err instanceof AppMisconfiguredError) return refuse(500, 'APP_MISCONFIGURED', 'Application is misconfigured on the server');
         return { ok: false, status: 503, body: { success: false, error: 'The app store is unavailable, try again shortly', errorCode: 'APP_STORE_UNAVAILABLE' }, retryAfter: 1 };
       }
       if (!app) return refuse(404, 'APP_NOT_FOUND', key === undefined ? 'Name an app key: /ws/{appKey}' : 'Unknown app key');

@@ -16,6 +16,8 @@ export const PusherCode = {
   Unauthorized: 4009,
   /** The embedding application's connectionOpened hook refused the connection. */
   RefusedByApplication: 4010,
+  /** The app's row in a database app store fails validation: no use retrying until it is fixed. */
+  AppMisconfigured: 4011,
   OverCapacity: 4100,
   /** The connectionOpened hook threw, rejected or timed out: try again after a back-off. */
   ConnectionHookFailed: 4101,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import type { AppLookup } from '../../apps/registry.js';
+import { AppMisconfiguredError } from '../../apps/resolver.js';
 import { decodeOrKeep } from '../../util/decode.js';
 import type { ClientLink, LinkHandler } from '../../transport/seam.js';
 import type { Admission, UpgradeRoute } from '../../transport/seam.js';
@@ -24,18 +25,18 @@ export interface PusherRouteOptions extends SessionContext {
 const PATH = /^\/app\/([^/]+)\/?$/;
 const MIN_PROTOCOL = 5;
 
-/** What admission learned of the key: the app, none, or that the store could not be asked. */
-type KeyLookup = { readonly app: App | undefined } | { readonly unavailable: true };
+/** What admission learned of the key: the app, none, that its row is bad, or that the store could not be asked. */
+type KeyLookup = { readonly app: App | undefined } | { readonly unavailable: true } | { readonly misconfigured: true };
 
 function lookUp(appByKey: (key: string) => AppLookup, key: string): KeyLookup | Promise<KeyLookup> {
-  const unavailable = (): KeyLookup => ({ unavailable: true });
+  const failed = (err: unknown): KeyLookup => (err instanceof AppMisconfiguredError ? { misconfigured: true } : { unavailable: true });
   let found: AppLookup;
   try {
     found = appByKey(key);
-  } catch {
-    return unavailable();
+  } catch (err) {
+    return failed(err);
   }
-  return found instanceof Promise ? found.then((app) => ({ app }), unavailable) : { app: found };
+  return found instanceof Promise ? found.then((app) => ({ app }), failed) : { app: found };
 }
 
 /** Handles a socket that must be refused after the handshake, as Pusher clients expect a close code. */
@@ -82,6 +83,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       const found = state as KeyLookup;
       // 4100: pusher-js reconnects after a back-off, as it never does after 4001.
       if ('unavailable' in found) return new RefusedLink(link, PusherCode.OverCapacity, 'The app store is unavailable, try again later');
+      if ('misconfigured' in found) return new RefusedLink(link, PusherCode.AppMisconfigured, 'Application is misconfigured on the server');
       const app = found.app;
       if (!app) return new RefusedLink(link, PusherCode.AppNotFound, 'Application does not exist');
       if (!app.enabled) return new RefusedLink(link, PusherCode.AppDisabled, 'Application is disabled');

@@ -87,7 +87,7 @@ interface PhaseResult {
   engineCpuUs: number | undefined;
 }
 
-function engineEnv(o: Options, prefix: string): Record<string, string> {
+export function engineEnv(o: Options, prefix: string): Record<string, string> {
   const env: Record<string, string> = { SWITCHBOARD_ADAPTER: o.adapter, SWITCHBOARD_CLUSTER_PREFIX: prefix };
   if (o.adapter === 'redis') env.SWITCHBOARD_REDIS_URL = o.redisUrl;
   if (o.adapter === 'nats') env.SWITCHBOARD_NATS_URL = o.natsUrl;
@@ -95,12 +95,12 @@ function engineEnv(o: Options, prefix: string): Record<string, string> {
   return env;
 }
 
-function engineDescription(o: Options): string {
+export function engineDescription(o: Options): string {
   return o.adapter === 'redis' ? o.redisUrl : o.adapter === 'nats' ? o.natsUrl : `redis-cluster ${o.redisClusterNodes}`;
 }
 
 /** Ports of the engine processes on this machine, to report their CPU beside the nodes'. */
-function enginePorts(o: Options): number[] {
+export function enginePorts(o: Options): number[] {
   const urls =
     o.adapter === 'redis'
       ? [o.redisUrl]
@@ -114,7 +114,7 @@ function enginePorts(o: Options): number[] {
   return [...new Set(ports)];
 }
 
-function engineCpuUs(pids: number[]): number | undefined {
+export function engineCpuUs(pids: number[]): number | undefined {
   if (pids.length === 0) return undefined;
   let sum = 0;
   for (const pid of pids) {
@@ -129,7 +129,7 @@ function engineCpuUs(pids: number[]): number | undefined {
  * Where the Switchboard processes run with --pin. The load generator is on core 1 (Harness).
  * With enough cores each node gets its own; otherwise (2 cores) they all share core 0.
  */
-function nodeCores(nodes: number): { cores: string[]; shared: boolean } {
+export function nodeCores(nodes: number): { cores: string[]; shared: boolean } {
   const n = availableParallelism();
   if (n >= nodes + 1) return { cores: Array.from({ length: nodes }, (_, i) => String(i === 0 ? 0 : i + 1)), shared: false };
   return { cores: Array.from({ length: nodes }, () => '0'), shared: true };

@@ -90,7 +90,10 @@ export class ClusterBus implements MessageBus {
     this.sink = sink;
     const topics = [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
     const starting = this.engine.start(topics, {
-      message: (_topic, bytes) => this.receive(bytes),
+      message: (topic, bytes) => {
+        if (topic !== CONTROL) this.stats.channelMessagesIn += 1;
+        this.receive(bytes);
+      },
       status: (up) => this.onStatus(up),
     });
     let timer: NodeJS.Timeout | undefined;

@@ -44,6 +44,8 @@ interface Point {
   latencyMs: ReturnType<typeof summarizeUsAsMs>;
 }
 
+const show = (n: number | undefined, digits: number): string => fmt(n, digits) ?? 'n/a';
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** 1, 2, 4 … up to and including max. */
@@ -228,10 +230,10 @@ export const scale: Scenario = {
       rows.push([
         `${p.routing}, ${p.nodes} node(s)`,
         [
-          `node CPU µs/delivered ${p.cpuUsPerDelivered.map((x) => fmt(x, 1)).join(' ')} (mean ${fmt(mean, 1)}${base && mean ? `, ${fmt((mean / base) * 100, 0)} % of 1 node` : ''})`,
-          `engine msgs/event ${fmt(p.engineMessagesPerEvent, 2)}`,
-          `engine CPU µs/event ${fmt(p.engineCpuUsPerEvent, 1)}`,
-          `remote CPU µs/subscription change ${fmt(p.remoteChurnUs, 1)}`,
+          `node CPU µs/delivered ${p.cpuUsPerDelivered.map((x) => show(x, 1)).join(' ')} (mean ${show(mean, 1)}${base && mean ? `, ${show((mean / base) * 100, 0)} % of 1 node` : ''})`,
+          `engine msgs/event ${show(p.engineMessagesPerEvent, 2)}`,
+          `engine CPU µs/event ${show(p.engineCpuUsPerEvent, 1)}`,
+          `remote CPU µs/subscription change ${show(p.remoteChurnUs, 1)}`,
           `delivered ${p.delivered}/${p.published}`,
           `p50/p99 ms ${p.latencyMs.p50}/${p.latencyMs.p99}`,
         ].join('; '),

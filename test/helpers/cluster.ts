@@ -141,6 +141,10 @@ export interface NodeOptions {
   /** The JSON config file (apps); see writeConfig(). */
   readonly configFile: string;
   readonly role?: 'all' | 'websocket' | 'api';
+  /** clusterRouting (default broadcast). */
+  readonly routing?: 'broadcast' | 'interest';
+  /** clusterInterestGraceMs, with interest routing. */
+  readonly interestGraceMs?: number;
   readonly heartbeatIntervalMs?: number;
   readonly nodeTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
@@ -218,6 +222,8 @@ export async function startNode(name: string, opts: NodeOptions): Promise<Switch
     SWITCHBOARD_LOG_LEVEL: 'info',
     SWITCHBOARD_CLUSTER_PREFIX: opts.prefix,
     SWITCHBOARD_ROLE: opts.role ?? 'all',
+    SWITCHBOARD_CLUSTER_ROUTING: opts.routing ?? 'broadcast',
+    ...(opts.interestGraceMs === undefined ? {} : { SWITCHBOARD_CLUSTER_INTEREST_GRACE_MS: String(opts.interestGraceMs) }),
     SWITCHBOARD_HEARTBEAT_INTERVAL_MS: String(opts.heartbeatIntervalMs ?? 200),
     SWITCHBOARD_NODE_TIMEOUT_MS: String(opts.nodeTimeoutMs ?? 1500),
     SWITCHBOARD_CLUSTER_REQUEST_TIMEOUT_MS: String(opts.requestTimeoutMs ?? 1000),

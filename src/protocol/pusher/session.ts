@@ -242,11 +242,21 @@ export class PusherSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
-    this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
-    if (outcome.cached !== undefined) {
-      this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
-    }
-    if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
+    const confirm = (): void => {
+      this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
+      if (outcome.cached !== undefined) {
+        this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
+      }
+      if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
+    };
+    if (!outcome.ready) return confirm();
+    // Interest routing: this node is joining the channel's shard; once it has, nothing published
+    // after the client hears "subscribed" can miss it. (Unless it left or closed meanwhile.)
+    outcome.ready
+      .then(() => {
+        if (this.channels.has(channel)) confirm();
+      })
+      .catch((err: unknown) => this.ctx.log.warn({ err }, 'subscription confirmation failed'));
   }
 
   private presenceMember(channelData: string): PresenceMember | string {

@@ -9,7 +9,7 @@ import { EngineProbe, EngineStartError } from './health.js';
 import { ClusterStats } from './stats.js';
 import type { ClusterEngine } from './engine.js';
 import { ShardInterest, type InterestOptions } from './interest.js';
-import { channelKind } from '../core/channels.js';
+import { channelHash, everyNodeGets } from './routing.js';
 
 export interface ClusterBusOptions {
   /** How often a node says it is alive. */
@@ -206,12 +206,12 @@ export class ClusterBus implements MessageBus {
   }
 
   private dataTopic(appId: string, channel: string): string {
-    if (!this.interest) return `data.${hash(appId, channel) % this.options.dataTopics}`;
+    if (!this.interest) return `data.${channelHash(appId, channel) % this.options.dataTopics}`;
     return everyNodeGets(channel) ? ALL : ShardInterest.topic(this.shardOf(appId, channel));
   }
 
   private shardOf(appId: string, channel: string): number {
-    return hash(appId, channel) % (this.options.routing as InterestOptions).shards;
+    return channelHash(appId, channel) % (this.options.routing as InterestOptions).shards;
   }
 
   private send(message: WireMessage): void {
@@ -398,24 +398,4 @@ function deltaKey(d: StateDelta): string {
     case 'cache':
       return `k\u0000${d.appId}\u0000${d.message.channel}`;
   }
-}
-
-/**
- * With interest routing, what still goes to every node: messages to a user, a socket or all
- * connections (where the user is is not known), and cache channels (every node keeps their last
- * event for its next subscriber).
- */
-function everyNodeGets(channel: string): boolean {
-  return channel.charCodeAt(0) === 35 /* # */ || channelKind(channel).isCache;
-}
-
-/** FNV-1a over app and channel: cheap, stable across nodes and versions. */
-function hash(appId: string, channel: string): number {
-  let h = 0x811c9dc5;
-  const s = appId + '\u0000' + channel;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

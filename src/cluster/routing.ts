@@ -1,12 +1,14 @@
-import { channelKind } from '../core/channels.js';
+import { channelKind, directTarget } from '../core/channels.js';
 
 /**
- * With interest routing, what still goes to every node: messages to a user, a socket or all
- * connections (where the user is is not known), and cache channels (every node keeps their last
- * event for its next subscriber).
+ * With interest routing, what still goes to every node: messages to a socket or to all
+ * connections (a socket's node is not known), and cache channels (every node keeps their last
+ * event for its next subscriber). Messages to a user go to the shard of the user's channel,
+ * which a node holds while the user is signed in there.
  */
 export function everyNodeGets(channel: string): boolean {
-  return channel.charCodeAt(0) === 35 /* # */ || channelKind(channel).isCache;
+  if (channel.charCodeAt(0) === 35 /* # */) return !('user' in (directTarget(channel) ?? {}));
+  return channelKind(channel).isCache;
 }
 
 /** FNV-1a over app and channel: cheap, stable across nodes and versions. */

@@ -8,7 +8,7 @@ import { eventually, freePort, redisNodeConfig, sharedRedisMissing } from '../he
 import { sample, scrape } from '../helpers/metrics.js';
 import { APP, startServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { rawSubscribed } from '../helpers/users.js';
+import { rawSignedIn, rawSubscribed } from '../helpers/users.js';
 
 /**
  * clusterRouting: interest on the machine's Redis, with in-process nodes: what the routing itself
@@ -94,6 +94,29 @@ describe('interest routing on Redis', { skip }, () => {
     await raw.next((m) => m.event === 'marker' && m.channel === wanted);
     // The marker went after the 20 on the same publisher connection: had any come, it came first.
     assert.equal((await channelMessagesIn(n2)) - before, 1);
+  });
+
+  it('brings a message to a user only to the nodes where that user is signed in', { timeout: 20_000 }, async (t) => {
+    const config = redisNodeConfig('interest-user', [{ ...APP }]);
+    const [n1, n2, n3] = [await node(t, config), await node(t, config), await node(t, config)];
+    const user = fresh('user');
+    const [marker] = channelsInOtherShards('marker', 1, new Set([shardOf(`#server-to-user-${user}`)]));
+    const [raw, watcher] = [await RawClient.connect(n2), await RawClient.connect(n3)];
+    t.after(() => raw.close());
+    t.after(() => watcher.close());
+    const sdk = serverSdk(n1);
+    await rawSignedIn(raw, sdk, { id: user });
+    await rawSubscribed(watcher, marker!);
+    const before = await channelMessagesIn(n3);
+    // Until one arrives: the node may still be joining the user's shard when the first goes out.
+    await eventually(async () => {
+      await sdk.sendToUser(user, 'hello', {});
+      return raw.messages.some((m) => m.event === 'hello');
+    }, 'a message to the user on node 2');
+    // The marker leaves node 1 after the user's messages: had any come to node 3, it came first.
+    await sdk.trigger(marker!, 'marker', {});
+    await watcher.next((m) => m.event === 'marker');
+    assert.equal((await channelMessagesIn(n3)) - before, 1, 'node 3 got the marker and nothing else');
   });
 
   it('keeps a shard subscribed for clusterInterestGraceMs after its last subscriber left, then drops it', { timeout: 20_000 }, async (t) => {

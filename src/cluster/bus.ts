@@ -165,7 +165,7 @@ export class ClusterBus implements MessageBus {
     if (!this.interest || everyNodeGets(channel)) return undefined;
     const joined = this.interest.add(this.shardOf(appId, channel));
     // An engine that is down answers nothing: the node serves its own clients meanwhile.
-    return this.healthy ? joined : undefined;
+    return this.isHealthy ? joined : undefined;
   }
 
   /** A channel lost its last subscriber on this node. */

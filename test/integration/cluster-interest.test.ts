@@ -106,7 +106,7 @@ describe('interest routing on Redis', { skip }, () => {
     t.after(() => watcher.close());
     const sdk = serverSdk(n1);
     await rawSignedIn(raw, sdk, { id: user });
-    await rawSubscribed(watcher, marker!);
+    await rawSubscribed(watcher, marker);
     const before = await channelMessagesIn(n3);
     // Until one arrives: the node may still be joining the user's shard when the first goes out.
     await eventually(async () => {
@@ -114,7 +114,7 @@ describe('interest routing on Redis', { skip }, () => {
       return raw.messages.some((m) => m.event === 'hello');
     }, 'a message to the user on node 2');
     // The marker leaves node 1 after the user's messages: had any come to node 3, it came first.
-    await sdk.trigger(marker!, 'marker', {});
+    await sdk.trigger(marker, 'marker', {});
     await watcher.next((m) => m.event === 'marker');
     assert.equal((await channelMessagesIn(n3)) - before, 1, 'node 3 got the marker and nothing else');
   });
@@ -125,15 +125,15 @@ describe('interest routing on Redis', { skip }, () => {
     const [channel] = channelsInOtherShards('grace', 1);
     const raw = await RawClient.connect(n1);
     t.after(() => raw.close());
-    await rawSubscribed(raw, channel!);
-    assert.equal(await subscribersOfShard(config.clusterPrefix, channel!), 1);
+    await rawSubscribed(raw, channel);
+    assert.equal(await subscribersOfShard(config.clusterPrefix, channel), 1);
     raw.send({ event: 'pusher:unsubscribe', data: { channel } });
     raw.send({ event: 'pusher:ping', data: {} });
     await raw.next((m) => m.event === 'pusher:pong');
     // A sixth of the grace: what a leave without grace would have dropped by now is still there.
     await new Promise((resolve) => setTimeout(resolve, GRACE_MS / 6));
-    assert.equal(await subscribersOfShard(config.clusterPrefix, channel!), 1, 'still subscribed within the grace');
-    await eventually(async () => (await subscribersOfShard(config.clusterPrefix, channel!)) === 0, 'the shard dropped after the grace', 10_000, 100);
+    assert.equal(await subscribersOfShard(config.clusterPrefix, channel), 1, 'still subscribed within the grace');
+    await eventually(async () => (await subscribersOfShard(config.clusterPrefix, channel)) === 0, 'the shard dropped after the grace', 10_000, 100);
   });
 
   it('does not drop a shard whose channel came back within the grace', { timeout: 20_000 }, async (t) => {
@@ -142,11 +142,11 @@ describe('interest routing on Redis', { skip }, () => {
     const [channel] = channelsInOtherShards('back', 1);
     const raw = await RawClient.connect(n1);
     t.after(() => raw.close());
-    await rawSubscribed(raw, channel!);
+    await rawSubscribed(raw, channel);
     raw.send({ event: 'pusher:unsubscribe', data: { channel } });
-    await rawSubscribed(raw, channel!);
+    await rawSubscribed(raw, channel);
     // Past the grace of the first leave: a timer not cancelled by the comeback would have dropped it.
     await new Promise((resolve) => setTimeout(resolve, GRACE_MS + 1000));
-    assert.equal(await subscribersOfShard(config.clusterPrefix, channel!), 1);
+    assert.equal(await subscribersOfShard(config.clusterPrefix, channel), 1);
   });
 });

@@ -18,4 +18,5 @@ export type {
   InboundMessage,
   OpenVerdict,
   InboundVerdict,
+  InboundChange,
 } from './embedding/hooks.js';

@@ -1,5 +1,6 @@
 // A chat server in one Node process: Switchboard embedded, with hooks that name each
-// connection, moderate every message before it is delivered, and announce who comes and goes.
+// connection and welcome it, moderate every message before it is delivered (changed, renamed,
+// refused or swallowed), and announce who comes and goes.
 //
 //   npm run build && PORT=6001 node examples/node/moderated-chat.mjs
 //
@@ -19,7 +20,12 @@ function moderate({ connection, data }) {
   if (typeof text !== 'string' || text.trim() === '') return { drop: true }; // nothing to say: swallowed
   if (BLOCKED.some((b) => text.includes(b))) return { reject: 'Links to that site are not allowed here' };
   const { name } = connection.metadata ?? {};
-  return { data: { from: name ?? 'someone', text: text.replace(RUDE, '***') } };
+  const action = text.startsWith('/me ');
+  const said = { from: name ?? 'someone', text: (action ? text.slice(4) : text).replace(RUDE, '***') };
+  // "/me waves" goes out as its own event, which clients show differently. A Pusher client
+  // event's name must keep its client- prefix; a native one may be any name but pusher:…
+  if (action) return { event: connection.protocol === 'pusher' ? 'client-action' : 'action', data: said };
+  return { data: said };
 }
 
 const port = Number(process.env.PORT ?? 6001);
@@ -42,6 +48,9 @@ const sb = await createServer(
           if (err instanceof MetadataError) return { reject: 'That name is too long' };
           throw err;
         }
+        // Sent now, delivered once this hook has let the connection in (right after Pusher's
+        // pusher:connection_established); a refused connection never gets it.
+        sb.sendToConnection(connection.id, JSON.stringify({ from: 'server', text: `Welcome, ${name.slice(0, MAX_NAME)}` }), { event: 'welcome' });
         return undefined;
       },
       subscribed({ connection, channel }) {

@@ -84,10 +84,7 @@ export const appSchema = z
     slowConsumerPolicy: z.enum(['drop', 'close', 'wait']).default('close').describe('What a full queue does: drop the message, close (4100) the connection, or wait for it to drain, then close.'),
     slowConsumerWaitMs: positiveInt.default(5_000),
     apiRequestsPerSecond: nonNegativeInt.default(0).describe('HTTP API requests per second for this app (counted over the cluster on the Redis engines, per node otherwise); 0 = no limit.'),
-    signIn: z
-      .enum(['allowed', 'required', 'disabled'])
-      .default('allowed')
-      .describe('Pusher user sign-in: allowed; required within signInTimeoutMs of connecting (else close 4009, soketi\'s enableUserAuthentication); disabled (pusher:signin refused with 4300).'),
+    signIn: z.enum(['allowed', 'required', 'disabled']).default('allowed').describe('Pusher user sign-in: allowed; required within signInTimeoutMs of connecting (else close 4009, soketi\'s enableUserAuthentication); disabled (pusher:signin refused with 4300).'),
     signInTimeoutMs: positiveInt.default(30_000).describe('How long a connection of a signIn: required app has to sign in.'),
     idleTimeoutSeconds: nonNegativeInt.default(0).describe('Close connections that have not subscribed to anything after this long; 0 = never.'),
     cacheTtlSeconds: positiveInt.max(30 * 60).default(30 * 60).describe('Seconds a cache channel keeps its last event.'),
@@ -162,10 +159,7 @@ export const configSchema = z
     webhookTimeoutMs: positiveInt.default(5_000).describe('Time a webhook POST may take before it counts as failed.'),
     webhookRetryForMs: nonNegativeInt.default(5 * 60_000).describe('A target that keeps failing is retried with backoff for this long, then its events are dropped.'),
     webhookMaxQueue: positiveInt.default(10_000).describe('Events waiting per target (webhookQueue memory); beyond it the oldest are dropped (and counted).'),
-    webhookQueue: z
-      .enum(['memory', 'redis', 'nats'])
-      .default('memory')
-      .describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
+    webhookQueue: z.enum(['memory', 'redis', 'nats']).default('memory').describe('Where webhook events wait: memory (lost if the node dies), or redis / nats, where any node delivers them and they outlive the node that raised them.'),
     webhookQueueMaxEntries: positiveInt.default(100_000).describe('Durable webhook queue: events waiting per app; at the bound new events are refused (and counted).'),
     webhookQueueMaxBytes: positiveInt.default(64 * 1024 * 1024).describe('Durable webhook queue: bytes of events waiting per app; at the bound new events are refused (and counted).'),
     webhookQueueLeaseMs: positiveInt.default(30_000).describe('Durable webhook queue: a node that took events and went silent this long (died, froze) leaves them to another node.'),

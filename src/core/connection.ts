@@ -13,6 +13,17 @@ export type CloseReason =
   | 'idle' // never subscribed within the app's idle timeout
   | 'app_disabled'; // the app was disabled or deleted while the connection was open
 
+/** What a client is told when the hub closes it for `reason`: one text, whatever the protocol's code. */
+export const closeReasonText: Record<CloseReason, string> = {
+  terminated: 'Disconnected by the server',
+  shutdown: 'Server is restarting, reconnect',
+  slow_consumer: 'Send buffer full: slow consumer disconnected',
+  pong_timeout: 'Pong reply not received',
+  over_quota: 'Application is over its connection quota',
+  idle: 'Closed after inactivity: no subscription',
+  app_disabled: 'Application is disabled',
+};
+
 /** Notices for one connection that are not channel messages. */
 export type ConnectionNotice = { readonly kind: 'watchlist'; readonly online: string[]; readonly offline: string[] };
 

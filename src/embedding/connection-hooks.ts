@@ -30,10 +30,19 @@ export type OpenOutcome = { readonly kind: 'accept' } | { readonly kind: 'reject
 
 export type InboundOutcome =
   | { readonly kind: 'deliver' }
-  | { readonly kind: 'replace'; readonly data: string; readonly dataIsJson: boolean }
+  /** Deliver it changed: what is undefined stays as sent. */
+  | { readonly kind: 'replace'; readonly event: string | undefined; readonly data: { readonly text: string; readonly isJson: boolean } | undefined }
   | { readonly kind: 'drop' }
   | { readonly kind: 'reject'; readonly message: string }
   | { readonly kind: 'failed'; readonly message: string };
+
+/** How a front-end's protocol takes a message a hook changed. */
+export interface InboundRules {
+  /** Replacement data goes as JSON even when it is a string. */
+  readonly alwaysJson: boolean;
+  /** Why the protocol refuses this event name; undefined when it takes it. */
+  readonly eventProblem: (event: string) => string | undefined;
+}
 
 type Notification = 'subscribed' | 'unsubscribed' | 'signedIn' | 'connectionClosed';
 
@@ -142,10 +151,12 @@ export class ConnectionHooks {
   }
 
   /**
-   * Asks the clientEvent or publish hook about a message. `alwaysJson`: replacement data is sent
-   * as JSON even when it is a string (Pusher client events carry JSON values).
+   * Asks the clientEvent or publish hook about a message. `rules.alwaysJson`: replacement data is
+   * sent as JSON even when it is a string (Pusher client events carry JSON values).
+   * `rules.eventProblem`: why a name the hook renames the event to is refused by the sender's
+   * protocol, undefined when it is a valid name.
    */
-  inbound(name: 'clientEvent' | 'publish', message: Omit<InboundMessage, 'connection'>, alwaysJson: boolean): InboundOutcome | Promise<InboundOutcome> {
+  inbound(name: 'clientEvent' | 'publish', message: Omit<InboundMessage, 'connection'>, rules: InboundRules): InboundOutcome | Promise<InboundOutcome> {
     const hook = this.hooks[name]?.bind(this.hooks);
     if (!hook) return { kind: 'deliver' };
     const result = this.setup.runner.run(name, hook, { connection: this.view, ...message }, this.view);
@@ -156,14 +167,29 @@ export class ConnectionHooks {
       if (typeof verdict === 'object') {
         if ('reject' in verdict && typeof verdict.reject === 'string') return { kind: 'reject', message: verdict.reject.slice(0, MAX_REASON_LENGTH) };
         if ('drop' in verdict && verdict.drop === true) return { kind: 'drop' };
-        if ('data' in verdict) {
-          if (typeof verdict.data === 'string' && !alwaysJson) return { kind: 'replace', data: verdict.data, dataIsJson: false };
-          const text = verdict.data === undefined ? undefined : jsonText(verdict.data);
-          if (text !== undefined) return { kind: 'replace', data: text, dataIsJson: true };
-        }
+        if ('data' in verdict || 'event' in verdict) return this.change(name, verdict, rules);
       }
       this.setup.runner.badVerdict(name, this.view, verdict);
       return { kind: 'failed', message: `${hookFailureText(name, 'threw', this.setup.runner.timeoutMs)}; the message was not delivered` };
     });
+  }
+
+  /** A `{ data?, event? }` verdict, checked: the new name against the protocol's rule, the data as JSON. */
+  private change(name: 'clientEvent' | 'publish', verdict: { readonly data?: unknown; readonly event?: unknown }, rules: InboundRules): InboundOutcome {
+    let event: string | undefined;
+    if ('event' in verdict) {
+      const problem = typeof verdict.event === 'string' ? rules.eventProblem(verdict.event) : 'the event name must be a string';
+      if (problem !== undefined) {
+        this.setup.runner.badEventName(name, this.view, problem);
+        return { kind: 'failed', message: `The application's ${name} hook answered an invalid event name (${problem}); the message was not delivered` };
+      }
+      event = verdict.event as string;
+    }
+    if (!('data' in verdict)) return { kind: 'replace', event, data: undefined };
+    if (typeof verdict.data === 'string' && !rules.alwaysJson) return { kind: 'replace', event, data: { text: verdict.data, isJson: false } };
+    const text = verdict.data === undefined ? undefined : jsonText(verdict.data);
+    if (text !== undefined) return { kind: 'replace', event, data: { text, isJson: true } };
+    this.setup.runner.badVerdict(name, this.view, verdict);
+    return { kind: 'failed', message: `${hookFailureText(name, 'threw', this.setup.runner.timeoutMs)}; the message was not delivered` };
   }
 }

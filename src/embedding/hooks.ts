@@ -90,11 +90,19 @@ export interface InboundMessage {
 export type OpenVerdict = void | undefined | { readonly reject: string };
 
 /**
- * Nothing: deliver as sent. `{ data }`: deliver this instead. `{ reject }`: do not deliver, and
- * tell the sender why (Pusher 4303 / native MESSAGE_REJECTED). `{ drop: true }`: do not deliver,
- * say nothing.
+ * Deliver the message changed: `data` instead of what was sent, and/or under the event name
+ * `event`. The new name follows the sender's protocol's rule: a Pusher client event keeps the
+ * `client-` prefix; a native publish takes any non-empty name not starting with `pusher:` or
+ * `pusher_internal:`; both at most `maxEventNameLength` characters.
  */
-export type InboundVerdict = void | undefined | { readonly data: unknown } | { readonly reject: string } | { readonly drop: true };
+export type InboundChange = { readonly data: unknown; readonly event?: string } | { readonly event: string };
+
+/**
+ * Nothing: deliver as sent. `{ data?, event? }`: deliver it changed. `{ reject }`: do not deliver,
+ * and tell the sender why (Pusher 4303 / native MESSAGE_REJECTED). `{ drop: true }`: do not
+ * deliver, say nothing.
+ */
+export type InboundVerdict = void | undefined | InboundChange | { readonly reject: string } | { readonly drop: true };
 
 /** How a hook call ended: its value, or why it has none. */
 export type HookResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly why: 'threw' | 'timeout' };
@@ -156,6 +164,12 @@ export class HookRunner {
   badVerdict(name: HookName, conn: { readonly id: string; readonly appId: string }, verdict: unknown): void {
     this.options.countFailure(conn.appId);
     this.options.log.error({ hook: name, socketId: conn.id, verdict: typeof verdict }, 'a hook returned an unknown verdict');
+  }
+
+  /** A hook renamed a message's event to a name its protocol refuses: a bug in the application, counted as a failure. */
+  badEventName(name: HookName, conn: { readonly id: string; readonly appId: string }, problem: string): void {
+    this.options.countFailure(conn.appId);
+    this.options.log.error({ hook: name, socketId: conn.id, problem }, 'a hook answered an invalid event name');
   }
 
   private failed(name: HookName, conn: { readonly id: string; readonly appId: string }, why: 'threw' | 'timeout', err: unknown): HookResult<never> {

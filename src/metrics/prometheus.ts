@@ -105,33 +105,13 @@ export class ServerMetrics {
       labelled().map(([appId, label]) => [label, sources.webhookQueueDepth(appId)]),
     );
 
-    new Gauge({
-      name: `${PREFIX}cluster_healthy`,
-      help: '1 while this node is connected to its cluster engine (always 1 on the local adapter)',
-      registers,
-      collect() {
-        this.set(hub.isHealthy ? 1 : 0);
-      },
-    });
+    copied(registers, Gauge, 'cluster_healthy', '1 while this node is connected to its cluster engine (always 1 on the local adapter)', [], (add) => add({}, hub.isHealthy ? 1 : 0));
 
     const apps = sources.apps;
-    new Gauge({
-      name: `${PREFIX}app_store_available`,
-      help: '1 while the app store answers (always 1 for the config store)',
-      registers,
-      collect() {
-        this.set(apps.isAvailable ? 1 : 0);
-      },
-    });
-    new Counter({
-      name: `${PREFIX}app_store_queries_total`,
-      help: 'Look-ups sent to the app store (cache misses and refreshes); 0 for the config store',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(apps.storeQueries);
-      },
-    });
+    copied(registers, Gauge, 'app_store_available', '1 while the app store answers (always 1 for the config store)', [], (add) => add({}, apps.isAvailable ? 1 : 0));
+    copied(registers, Counter, 'app_store_queries_total', 'Look-ups sent to the app store (cache misses and refreshes); 0 for the config store', [], (add) =>
+      add({}, apps.storeQueries),
+    );
 
     const traffic: [string, string, keyof Traffic][] = [
       ['messages_published_total', 'Messages published from this node (HTTP API, client events, embedding API)', 'published'],
@@ -156,27 +136,20 @@ export class ServerMetrics {
       ['ws_bytes_sent_total', 'Bytes of WebSocket frames written to clients', 'bytesOut'],
     ];
     for (const [name, help, field] of wireTotals) {
-      new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ['app_id', 'protocol'],
-        registers,
-        collect() {
-          this.reset();
-          for (const [appId, protocol, stats] of wire.entries()) this.inc({ app_id: appId, protocol }, stats[field] as number);
-        },
+      copied(registers, Counter, name, help, ['app_id', 'protocol'], (add) => {
+        for (const [appId, protocol, stats] of wire.entries()) add({ app_id: appId, protocol }, stats[field] as number);
       });
     }
-    new Counter({
-      name: `${PREFIX}connections_closed_total`,
-      help: 'WebSocket connections closed, by close code (the server\'s, or the client\'s: 1000-1015 as they are, others as "other")',
-      labelNames: ['app_id', 'protocol', 'code'],
+    copied(
       registers,
-      collect() {
-        this.reset();
-        for (const [appId, protocol, stats] of wire.entries()) for (const [code, n] of stats.closed) this.inc({ app_id: appId, protocol, code }, n);
+      Counter,
+      'connections_closed_total',
+      'WebSocket connections closed, by close code (the server\'s, or the client\'s: 1000-1015 as they are, others as "other")',
+      ['app_id', 'protocol', 'code'],
+      (add) => {
+        for (const [appId, protocol, stats] of wire.entries()) for (const [code, n] of stats.closed) add({ app_id: appId, protocol, code }, n);
       },
-    });
+    );
 
     const clusterTotals: [string, string, keyof ClusterStats][] = [
       ['cluster_messages_sent_total', 'Messages this node published to the cluster engine', 'sent'],
@@ -185,32 +158,36 @@ export class ServerMetrics {
       ['cluster_requests_total', 'Requests this node sent to the other nodes (channel lists, presence, terminations)', 'requests'],
       ['cluster_request_timeouts_total', 'Requests answered with what arrived because a node did not answer in time', 'requestTimeouts'],
     ];
-    for (const [name, help, field] of clusterTotals) {
-      new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(cluster[field] as number);
-        },
-      });
-    }
+    for (const [name, help, field] of clusterTotals) copied(registers, Counter, name, help, [], (add) => add({}, cluster[field] as number));
   }
+}
+
+/** A metric whose values live elsewhere (totals, or levels), copied in at scrape time: `fill` adds each labelled value. */
+function copied<L extends string>(
+  registers: Registry[],
+  Kind: typeof Counter | typeof Gauge,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  fill: (add: (labels: Partial<Record<L, string>>, value: number) => void) => void,
+): void {
+  new Kind<L>({
+    name: `${PREFIX}${name}`,
+    help,
+    labelNames,
+    registers,
+    collect(this: Counter<L> | Gauge<L>) {
+      this.reset();
+      fill((labels, value) => this.inc(labels, value));
+    },
+  });
 }
 
 /** A metric with an app_id label whose values live elsewhere (a total, or a level), copied in at scrape time. */
 function perApp(registers: Registry[], Kind: typeof Counter | typeof Gauge, name: string, help: string, read: () => [label: string, value: number][]): void {
-  new Kind({
-    name: `${PREFIX}${name}`,
-    help,
-    labelNames: ['app_id'],
-    registers,
-    collect(this: Counter<'app_id'> | Gauge<'app_id'>) {
-      this.reset();
-      // Apps past the cap share a label: their values add up.
-      for (const [label, value] of read()) this.inc({ app_id: label }, value);
-    },
+  copied(registers, Kind, name, help, ['app_id'], (add) => {
+    // Apps past the cap share a label: their values add up.
+    for (const [label, value] of read()) add({ app_id: label }, value);
   });
 }
 

@@ -1,24 +1,11 @@
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs } from '../helpers/clients.js';
-import {
-  eventually,
-  killEverything,
-  makeTmpDir,
-  natsEnv,
-  redisEnv,
-  startNatsServer,
-  startNode,
-  startRedisServer,
-  uniquePrefix,
-  writeConfig,
-  type EngineEnv,
-  type SwitchboardNode,
-  type ThrowawayServer,
-} from '../helpers/cluster.js';
+import { killEverything, makeTmpDir, natsEnv, redisEnv, startNatsServer, startNode, startRedisServer, uniquePrefix, writeConfig, type EngineEnv, type SwitchboardNode, type ThrowawayServer } from '../helpers/cluster.js';
 import { connectNative, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { restGet } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
 import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { TcpProxy } from './proxy.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * A chaos run with real processes: three nodes on a private engine (node c reaches it through a

@@ -5,8 +5,8 @@ import { appSchema, type AppConfig } from '../../src/config/schema.js';
 import { createServer, type Switchboard } from '../../src/index.js';
 import { openStore, type StoreHarness } from '../helpers/app-stores.js';
 import { connected, pusherClient, serverSdk, subscribed, RawClient } from '../helpers/clients.js';
-import { eventually } from '../helpers/cluster.js';
 import { channelAuth, PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
+import { eventually } from '../helpers/wait.js';
 
 /** What a store runner says: its name, and why it cannot run here (a database not reachable). */
 export interface StoreUnderTest {

@@ -2,27 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { connected, pusherClient, RawClient, serverSdk, subscribed } from '../helpers/clients.js';
-import {
-  CountingSubscriber,
-  eventually,
-  keepAliveAgent,
-  killEverything,
-  makeTmpDir,
-  startNode,
-  startNodes,
-  stopNodes,
-  uniquePrefix,
-  writeConfig,
-  type EngineEnv,
-  type NodeOptions,
-  type SwitchboardNode,
-} from '../helpers/cluster.js';
+import { CountingSubscriber, keepAliveAgent, killEverything, makeTmpDir, startNode, startNodes, stopNodes, uniquePrefix, writeConfig, type EngineEnv, type NodeOptions, type SwitchboardNode } from '../helpers/cluster.js';
 import { api, connectNative, makeJwt, nowSeconds, refusal, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { restGet } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 import { send, signedRequest } from '../helpers/signed-request.js';
 import { dataOf, rawSignedIn, rawSubscribed, type RawMessage } from '../helpers/users.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * One contract for every scaling engine: Switchboard nodes run as real child processes against

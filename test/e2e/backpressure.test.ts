@@ -4,11 +4,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WebSocket } from 'ws';
 import type { Switchboard } from '../../src/index.js';
-import { until } from '../helpers/raw-pusher.js';
 import { Opcode, RawSocket } from '../helpers/raw-frames.js';
 import { startServer } from '../helpers/server.js';
 import { signedRequest } from '../helpers/signed-request.js';
 import { api } from '../helpers/native.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Slow consumers: clients that stop reading (a bare TCP socket, paused after the upgrade) on a

@@ -8,12 +8,13 @@ import type { Switchboard } from '../../src/index.js';
 import type { Hub } from '../../src/core/hub.js';
 import type { StateDelta } from '../../src/core/state-delta.js';
 import { RawClient, serverSdk } from '../helpers/clients.js';
-import { NativeClient, answerJson, api, connectNative, makeJwt, nowSeconds, refusal, startWebhook, subscribeNative, type Webhook } from '../helpers/native.js';
+import { NativeClient, answerJson, api, connectNative, makeJwt, nowSeconds, refusal, subscribeNative } from '../helpers/native.js';
 import { RawSocket } from '../helpers/raw-frames.js';
-import { PROTOCOL_QUERY, subscribeRaw, subscribeSigned, until } from '../helpers/raw-pusher.js';
+import { PROTOCOL_QUERY, subscribeRaw, subscribeSigned } from '../helpers/raw-pusher.js';
 import { startServer } from '../helpers/server.js';
 import { signedRequest, type Credentials } from '../helpers/signed-request.js';
 import { errorOf, rawSignIn, rawSignedIn } from '../helpers/users.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver, type WebhookEvent, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 /**
@@ -258,7 +259,7 @@ async function stats(server: Switchboard, app: Credentials): Promise<{ connectio
 describe('churn: connections that went away leave nothing behind', { timeout: 60_000 }, () => {
   let server: Switchboard;
   let receiver: WebhookReceiver;
-  let hook: Webhook;
+  let hook: WebhookReceiver;
   let sdk: Pusher;
   /** Auth webhook answers held back until the test releases them, by life. */
   const heldAnswers = new Map<string, ServerResponse>();
@@ -268,12 +269,14 @@ describe('churn: connections that went away leave nothing behind', { timeout: 60
    * Waits until the hub holds the anchors' connections only. A close the client has seen may not
    * have been handled by the server yet, and nothing tells a client when it has.
    */
-  const settled = (): Promise<void> => until(() => server.hub.size === anchors.length, `the hub to hold only the ${anchors.length} anchors`, 5000);
+  const settled = async (): Promise<void> => {
+    await until(() => server.hub.size === anchors.length, `the hub to hold only the ${anchors.length} anchors`, 5000);
+  };
 
   before(async () => {
     receiver = await startReceiver();
     // The auth webhook: the client names the outcome in a cookie (one of the headers forwarded).
-    hook = await startWebhook((req: IncomingMessage, res: ServerResponse) => {
+    hook = await startReceiver({ path: '/auth', respond: (req: IncomingMessage, res: ServerResponse) => {
       const cookie = new URLSearchParams(String(req.headers.cookie ?? '').replace(/; /g, '&'));
       const mode = cookie.get('mode');
       if (mode === 'deny') return answerJson(res, 401, {});
@@ -282,7 +285,7 @@ describe('churn: connections that went away leave nothing behind', { timeout: 60
         return;
       }
       answerJson(res, 200, { id: cookie.get('user'), channels: ['presence-*', 'private-*'] });
-    });
+    } });
     server = await startServer({
       trustedProxies: ['127.0.0.1'],
       maxConnectionsPerIp: PER_IP,

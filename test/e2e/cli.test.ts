@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { REDIS_SERVER, eventually, freePort, redisBinariesMissing } from '../helpers/cluster.js';
+import { REDIS_SERVER, freePort, redisBinariesMissing } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 // dist/test/e2e/cli.test.js → dist/src/cli/main.js
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -41,8 +42,11 @@ function run(t: TestContext, args: string[], env: Record<string, string>): Runni
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-/** Waits for the pino banner line on stdout; returns the parsed line and the bound host/port. */
-async function banner(r: Running, timeoutMs = 5000): Promise<{ line: Record<string, unknown>; host: string; port: number }> {
+/**
+ * Waits for the pino banner line on stdout; returns the parsed line and the bound host/port. The
+ * deadline only catches a server that never starts: a loaded machine takes seconds to load Node.
+ */
+async function banner(r: Running, timeoutMs = 20_000): Promise<{ line: Record<string, unknown>; host: string; port: number }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const text of r.stdout().split('\n')) {

@@ -11,7 +11,8 @@ import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, unknownEnvNames } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createServer } from '../../src/index.js';
-import { eventually, freePort } from '../helpers/cluster.js';
+import { freePort } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * No Docker daemon runs here: the Dockerfile's steps are replayed in a clean folder (one per

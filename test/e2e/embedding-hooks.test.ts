@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, MetadataError, type HookConnection, type InboundMessage, type InboundVerdict, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
-import { connected, pusherClient, RawClient, subscribed, type PusherJs } from '../helpers/clients.js';
+import { connected, pusherClient, within, RawClient, subscribed, type PusherJs } from '../helpers/clients.js';
 import { api, closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { APP } from '../helpers/server.js';
 import { errorOf, pusherSignedIn, rawSubscribed } from '../helpers/users.js';
-
-/** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
-function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { until } from '../helpers/wait.js';
 
 const JWT_SECRET = 'hooks-jwt-secret-0987654';
 const TOKEN = 'hooks-api-token-0123456';
@@ -62,6 +56,11 @@ function testHooks(seen: Map<string, Seen>): SwitchboardHooks {
       case 'async-reject':
       case 'slow':
         return misbehave(action, 'moderation service');
+      case 'rename':
+        // The name is the client's choice here, so the tests can hand the hook invalid ones too.
+        return { event: (m.data as { to: string }).to };
+      case 'rename-censor':
+        return { event: (m.data as { to: string }).to, data: { text: '***' } };
       case 'late':
         // Answers after a while, but within the timeout: what comes after it must wait.
         return new Promise((resolve) => setTimeout(() => resolve({ data: { text: 'late', by: m.connection.metadata } }), 50));
@@ -142,13 +141,6 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
     const found = [...seen].find(([, s]) => s.opened?.url === url);
     assert.ok(found, `no connection opened with ${url}`);
     return found[0];
-  };
-  const until = async (cond: () => boolean, what: string): Promise<void> => {
-    const deadline = Date.now() + 3000;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
   };
 
   before(async () => {
@@ -247,7 +239,15 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
       const id = await r.socketId();
       assert.equal(await sb.disconnect({ id }), 1);
       await until(() => seen.get(id)?.closed !== undefined, 'connectionClosed');
-      assert.deepEqual(seen.get(id)?.closed, { code: 4009, reason: 'Connection terminated by the server', metadata: { room: 'lobby' } });
+      assert.deepEqual(seen.get(id)?.closed, { code: 4009, reason: 'Disconnected by the server', metadata: { room: 'lobby' } });
+    });
+
+    it('pusher-js: disconnect() reaches it with the code pusher-js closes with and the metadata', async () => {
+      const pj = await pusher();
+      const id = pj.connection.socket_id;
+      pj.disconnect();
+      await until(() => seen.get(id)?.closed !== undefined, 'connectionClosed');
+      assert.deepEqual(seen.get(id)?.closed, { code: 1000, reason: '', metadata: { room: 'lobby' } });
     });
 
     it('is not called for a connection that connectionOpened turned away', async () => {
@@ -389,6 +389,70 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
     });
   });
 
+  describe('clientEvent and publish: renaming the event', () => {
+    it('pusher-js: a new client- name, alone or with new data; an invalid name is 4304 naming the rule, nothing is delivered, the connection stays', async () => {
+      const from = await pusher();
+      const to = await pusher();
+      for (const c of [from, to]) await subscribed(c, 'private-rename');
+      const got: Array<[string, unknown]> = [];
+      to.channel('private-rename').bind_global((event: string, data: unknown) => !event.startsWith('pusher') && got.push([event, data]));
+      const errors: Array<{ code: number; message: string }> = [];
+      from.connection.bind('error', (e: { data?: { code: number; message: string } }) => e.data && errors.push(e.data));
+      const before = sb.metrics().counters.hook_failures;
+      const ch = from.channel('private-rename');
+      ch.trigger('client-say', { do: 'rename', to: 'client-shout' });
+      ch.trigger('client-say', { do: 'rename-censor', to: 'client-whisper' });
+      ch.trigger('client-say', { do: 'rename', to: 'shout' });
+      ch.trigger('client-say', { do: 'rename', to: `client-${'x'.repeat(200)}` });
+      ch.trigger('client-say', { do: 'rename', to: 42 });
+      ch.trigger('client-say', { text: 'after' });
+      await until(() => got.length >= 3, 'three deliveries');
+      assert.deepEqual(got, [
+        ['client-shout', { do: 'rename', to: 'client-shout' }],
+        ['client-whisper', { text: '***' }],
+        ['client-say', { text: 'after' }],
+      ]);
+      const refused = (rule: string): { code: number; message: string } => ({
+        code: 4304,
+        message: `The application's clientEvent hook answered an invalid event name (${rule}); the message was not delivered`,
+      });
+      assert.deepEqual(errors, [refused('client event names start with client-'), refused('event names are at most 200 characters'), refused('the event name must be a string')]);
+      assert.equal(sb.metrics().counters.hook_failures, before + 3);
+      assert.equal(from.connection.state, 'connected');
+    });
+
+    it('native: any non-empty name not starting with pusher: or pusher_internal:; native and pusher-js subscribers get it; an invalid one is HOOK_FAILED naming the rule', async () => {
+      const from = await native();
+      const to = await native();
+      const pj = await pusher();
+      for (const c of [from, to]) await subscribeNative(c, 'rename-n');
+      await subscribed(pj, 'rename-n');
+      const pjGot: Array<[string, unknown]> = [];
+      pj.channel('rename-n').bind_global((event: string, data: unknown) => !event.startsWith('pusher') && pjGot.push([event, data]));
+      const send = (data: unknown): void => from.send({ action: 'publish', channel: 'rename-n', event: 'chat', data });
+      send({ do: 'rename', to: 'shout' });
+      send({ do: 'rename-censor', to: 'whisper' });
+      send({ do: 'rename', to: 'pusher:connection_established' });
+      send({ do: 'rename', to: '' });
+      send({ text: 'after' });
+      await to.message((m) => (m.data as { text?: string } | undefined)?.text === 'after');
+      assert.deepEqual(
+        to.json.filter((m) => m.channel === 'rename-n' && m.type === undefined).map((m) => [m.event, m.data]),
+        [['shout', { do: 'rename', to: 'shout' }], ['whisper', { text: '***' }], ['chat', { text: 'after' }]],
+      );
+      const failures = await from.until(() => {
+        const f = from.json.filter((m) => m.code === 'HOOK_FAILED');
+        return f.length === 2 && f;
+      });
+      assert.deepEqual(failures.map((m) => [m.channel, m.message]), [
+        ['rename-n', "The application's publish hook answered an invalid event name (event names starting with pusher: or pusher_internal: are reserved); the message was not delivered"],
+        ['rename-n', "The application's publish hook answered an invalid event name (event must be a non-empty string of at most 200 characters); the message was not delivered"],
+      ]);
+      await until(() => pjGot.length >= 3, 'pusher-js deliveries');
+      assert.deepEqual(pjGot, [['shout', { do: 'rename', to: 'shout' }], ['whisper', { text: '***' }], ['chat', { text: 'after' }]]);
+    });
+  });
+
   describe('connection metadata', () => {
     it('setMetadata() from the embedding API: seen by the next hook and in info; past the bound a MetadataError, and nothing changes', async () => {
       const c = await native('&t=meta');
@@ -434,6 +498,27 @@ describe('embedding hooks (one node, pusher-js and native clients)', () => {
       await a.message((m) => m.data === 'not for b');
       await b.sync();
       assert.deepEqual(b.deliveries, []);
+    });
+
+    it('pusher-js: sendToConnection() reaches that client only (as a global event); connection() describes it with its metadata', async () => {
+      const target = await pusher();
+      const other = await pusher();
+      const id = target.connection.socket_id;
+      const seenBy = (client: PusherJs): string[] => {
+        const events: string[] = [];
+        client.bind_global((event: string, data: unknown) => event === 'direct' && events.push(data as string));
+        return events;
+      };
+      const targetGot = seenBy(target);
+      const otherGot = seenBy(other);
+      sb.sendToConnection(id, 'for your eyes', { event: 'direct' });
+      sb.broadcastAll('after the direct one', { event: 'direct' });
+      await until(() => targetGot.length === 2 && otherGot.length === 1, 'the deliveries');
+      assert.deepEqual(targetGot, ['for your eyes', 'after the direct one']);
+      assert.deepEqual(otherGot, ['after the direct one']);
+      const summary = await sb.connection(id);
+      assert.equal(summary?.protocol, 'pusher');
+      assert.deepEqual(summary?.metadata, { room: 'lobby' });
     });
 
     it('metrics() holds the figures of GET /stats', async () => {

@@ -422,18 +422,21 @@ describe('examples/node/moderated-chat.mjs (Switchboard embedded, with hooks)', 
     await new Promise((resolve) => child.once('exit', resolve));
   });
 
-  it('names each connection, moderates what it sends (changed, refused, swallowed) and announces arrivals and departures', async () => {
+  it('names and welcomes each connection, moderates what it sends (changed, renamed, refused, swallowed) and announces arrivals and departures', async () => {
     const alice = await join('alice');
     const bob = await join('bob');
+    // The welcome, sent from connectionOpened, is the first thing the client gets.
+    assert.deepEqual({ event: alice.json[0]?.event, data: alice.json[0]?.data }, { event: 'welcome', data: JSON.stringify({ from: 'server', text: 'Welcome, alice' }) });
     await alice.message((m) => m.event === 'notice' && m.data === JSON.stringify({ from: 'server', text: 'bob joined' }));
     alice.send({ action: 'publish', channel: 'chat', data: { text: 'well heck, hello' } });
     alice.send({ action: 'publish', channel: 'chat', data: '   ' });
     alice.send({ action: 'publish', channel: 'chat', data: 'see spam-link.example' });
+    alice.send({ action: 'publish', channel: 'chat', data: '/me waves' });
     alice.send({ action: 'publish', channel: 'chat', data: 'bye' });
     await bob.message((m) => (m.data as { text?: string } | undefined)?.text === 'bye');
     assert.deepEqual(
-      bob.json.filter((m) => m.event === 'message').map((m) => m.data),
-      [{ from: 'alice', text: 'well ***, hello' }, { from: 'alice', text: 'bye' }],
+      bob.json.filter((m) => m.channel === 'chat' && (m.event === 'message' || m.event === 'action')).map((m) => [m.event, m.data]),
+      [['message', { from: 'alice', text: 'well ***, hello' }], ['action', { from: 'alice', text: 'waves' }], ['message', { from: 'alice', text: 'bye' }]],
     );
     assert.equal((await alice.error('MESSAGE_REJECTED', 'chat')).message, 'Links to that site are not allowed here');
     bob.close();

@@ -3,11 +3,13 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { type RawClient, serverSdk } from '../helpers/clients.js';
-import { answerJson, api, connectNative, refusal, startWebhook, subscribeNative, type NativeClient } from '../helpers/native.js';
+import { answerJson, api, connectNative, refusal, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { Opcode, RawSocket, buildFrame, closePayload, rawHttp } from '../helpers/raw-frames.js';
-import { decoded, flush, rawClient, subscribeRaw, subscribeSigned, until } from '../helpers/raw-pusher.js';
+import { decoded, flush, rawClient, subscribeRaw, subscribeSigned } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
 import { pusherSignature, send, signedPath, signedRequest, type Credentials, type Reply } from '../helpers/signed-request.js';
+import { until } from '../helpers/wait.js';
+import { startReceiver } from '../helpers/webhook-receiver.js';
 
 /**
  * Every limit: its refusal (exact code, status and message), that a client just under it is
@@ -117,7 +119,7 @@ describe('limits', { concurrency: true }, () => {
     });
 
     it('checks the cap again after the auth webhook: a burst of slow-to-authenticate native upgrades does not pass it', async (t) => {
-      const hook = await startWebhook((_req, res) => void setTimeout(() => answerJson(res, 200, { id: 'someone' }), 300));
+      const hook = await startReceiver({ path: '/auth', respond: (_req, res) => void setTimeout(() => answerJson(res, 200, { id: 'someone' }), 300) });
       t.after(() => hook.close());
       const capped = await startServer({ maxConnections: 2, apps: [{ ...APP, authWebhookUrl: hook.url }] });
       t.after(() => capped.close());

@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { RawClient, serverSdk } from '../helpers/clients.js';
-import { eventually, freePort } from '../helpers/cluster.js';
+import { freePort } from '../helpers/cluster.js';
 import { sample, scrape, seriesOf } from '../helpers/metrics.js';
 import { closeAll, connectNative, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { PROTOCOL_QUERY, rawClient, subscribeRaw } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
 import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { eventually } from '../helpers/wait.js';
 
 const HELD = { id: 'held-id', key: 'held-key', secret: 'held-secret' };
 const FAILING = { id: 'failing-id', key: 'failing-key', secret: 'failing-secret' };

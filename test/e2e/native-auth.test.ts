@@ -12,13 +12,12 @@ import {
   makeJwt,
   nowSeconds,
   refusal,
-  startWebhook,
   subscribeNative,
   type NativeClient,
-  type Webhook,
 } from '../helpers/native.js';
 import { freePort } from '../helpers/cluster.js';
 import { APP, startServer } from '../helpers/server.js';
+import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const TOKEN = 'auth-default-api-token';
 const HOOK_TOKEN = 'auth-hooked-api-token';
@@ -32,7 +31,7 @@ const WEBHOOK_TIMEOUT_MS = 300;
 
 describe('native connection authentication', () => {
   let server: Switchboard;
-  let webhook: Webhook;
+  let webhook: WebhookReceiver;
   /** Answers held back by the "slow" session, released when the suite ends. */
   const held: ServerResponse[] = [];
   const clients: NativeClient[] = [];
@@ -54,7 +53,7 @@ describe('native connection authentication', () => {
   const jwt = (claims: Record<string, unknown>): Promise<string> => makeJwt(JWT_SECRET, claims);
 
   before(async () => {
-    webhook = await startWebhook((req, res) => {
+    webhook = await startReceiver({ path: '/auth', respond: (req, res) => {
       const session = /(?:^|;\s*)session=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
       switch (session) {
         case 'good':
@@ -92,7 +91,7 @@ describe('native connection authentication', () => {
           if (req.headers.authorization === 'Bearer backend-session-token') return answerJson(res, 200, { id: 'bearer-user' });
           return answerJson(res, 401, { error: 'who are you' });
       }
-    });
+    } });
     server = await startServer({
       apps: [
         { ...APP, apiToken: TOKEN, jwtSecret: JWT_SECRET },
@@ -304,13 +303,13 @@ describe('native connection authentication', () => {
     const hooked = `/ws/${HOOKED.key}`;
 
     it('forwards Cookie, Authorization, Origin, User-Agent, the client IP and the app id', async () => {
-      const before = webhook.calls.length;
+      const before = webhook.requests.length;
       await connect(hooked, {
         headers: { Cookie: 'theme=dark; session=good', Authorization: 'Basic dXNlcjpwdw==', 'User-Agent': 'native-test/1.0', 'X-Forwarded-Host': 'app.example' },
         origin: 'https://app.example', // the site's own page, behind a proxy
       });
-      assert.equal(webhook.calls.length, before + 1);
-      const call = webhook.calls[before];
+      assert.equal(webhook.requests.length, before + 1);
+      const call = webhook.requests[before];
       assert.ok(call);
       assert.equal(call.method, 'GET');
       assert.equal(call.url, '/auth');
@@ -357,12 +356,12 @@ describe('native connection authentication', () => {
     });
 
     it('refuses a page of another site (cross-site Origin) with 403 before asking the webhook', async () => {
-      const asked = webhook.calls.length;
+      const asked = webhook.requests.length;
       assert.deepEqual(await refusal(server, hooked, { headers: { Cookie: 'session=good', Origin: 'https://evil.example' } }), {
         status: 403,
         body: { success: false, error: 'Origin is another site: list it in allowedOrigins to let its pages connect with their cookies', errorCode: 'ORIGIN_NOT_ALLOWED' },
       });
-      assert.equal(webhook.calls.length, asked, 'the webhook was not asked');
+      assert.equal(webhook.requests.length, asked, 'the webhook was not asked');
     });
 
     it("lets this site's own pages in: Origin matching Host, or X-Forwarded-Host behind a proxy that rewrites Host", async () => {

@@ -3,8 +3,9 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Switchboard } from '../../src/index.js';
-import { answerJson, api, closeAll, makeJwt, nowSeconds, refusal, startWebhook, NativeClient, type Webhook } from '../helpers/native.js';
+import { answerJson, api, closeAll, makeJwt, nowSeconds, refusal, NativeClient } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
+import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 /**
  * Existing clients and backends of the systems Switchboard replaces, pointed at it unchanged:
@@ -36,16 +37,16 @@ function cadsockBroadcast(server: Switchboard, channel: string, message: string,
 
 describe('a cadsock client and backend against Switchboard', () => {
   let server: Switchboard;
-  let auth: Webhook;
+  let auth: WebhookReceiver;
   const clients: NativeClient[] = [];
 
   before(async () => {
     // cadsock's auth_endpoint: reads the AUTH_TOKEN cookie, answers {"id": ...} or 401.
-    auth = await startWebhook((req, res) => {
+    auth = await startReceiver({ path: '/auth', respond: (req, res) => {
       const token = /(?:^|;\s*)AUTH_TOKEN=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
       if (token === 'valid-token-of-user-123') answerJson(res, 200, { id: 'user-123' });
       else answerJson(res, 401, { error: 'Missing authentication token' });
-    });
+    } });
     server = await startServer({ apps: [{ ...CADSOCK, apiToken: CADSOCK_TOKEN, authWebhookUrl: auth.url, nativeFormat: 'cadsock' }] });
   });
   after(async () => {

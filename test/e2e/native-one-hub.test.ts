@@ -5,20 +5,12 @@ import { connected, pusherClient, RawClient, serverSdk, subscribed, type PusherJ
 import { api, closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
 import { pusherSignedIn, rawSignedIn } from '../helpers/users.js';
+import { until } from '../helpers/wait.js';
 
 const TOKEN = 'one-hub-api-token-xyz';
 const JWT_SECRET = 'one-hub-jwt-secret-abcdef';
 
 type Member = { id: string; info: unknown };
-
-/** Polls an async condition (for state the server does not announce, such as a socket it has seen close). */
-async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('one hub for the native and the Pusher protocol', () => {
   let server: Switchboard;
@@ -177,7 +169,7 @@ describe('one hub for the native and the Pusher protocol', () => {
     // pusher-js (faye-websocket) leaves a 30 s timer behind when the server closes it, which
     // would hold the test process open; the raw Pusher socket shows the server-side close instead.
     pj.disconnect();
-    await until(async () => ((await api(server, 'GET', '/info', { token: TOKEN, query: { user } })).json.connections as unknown[]).length === 2);
+    await until(async () => ((await api(server, 'GET', '/info', { token: TOKEN, query: { user } })).json.connections as unknown[]).length === 2, 'both connections in /info');
     assert.deepEqual((await api(server, 'POST', '/disconnect', { token: TOKEN, query: { user } })).json, { success: true, disconnected: 2 });
     assert.equal(await nat.closed, 4009);
     assert.equal(await raw.closed, 4009);

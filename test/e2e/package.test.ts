@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { eventually } from '../helpers/cluster.js';
+import { eventually } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 // dist/test/e2e → the repository root

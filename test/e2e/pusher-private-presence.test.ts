@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import type Pusher from 'pusher';
 import type { Switchboard } from '../../src/index.js';
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs, type RawClient } from '../helpers/clients.js';
-import { channelAuth, decoded, flush, rawClient, restGet, subscribeRaw, subscribeSigned, until, type Frame } from '../helpers/raw-pusher.js';
+import { channelAuth, decoded, flush, rawClient, restGet, subscribeRaw, subscribeSigned, type Frame } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 const LIMITS = { id: 'limits-id', key: 'limits-key', secret: 'limits-secret', maxPresenceMembers: 2, maxPresenceUserInfoBytes: 64, maxUserIdLength: 8 };
 

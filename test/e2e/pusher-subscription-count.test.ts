@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import type Pusher from 'pusher';
 import type { Switchboard } from '../../src/index.js';
 import { connected, pusherClient, serverSdk, subscribed, type PusherJs, type RawClient } from '../helpers/clients.js';
-import { flush, rawClient, subscribeRaw, subscribeSigned, until, type AppCredentials } from '../helpers/raw-pusher.js';
+import { flush, rawClient, subscribeRaw, subscribeSigned, type AppCredentials } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 const NO_COUNT = { id: 'nocount-id', key: 'nocount-key', secret: 'nocount-secret' };
 const COUNT_EVENT = 'pusher_internal:subscription_count';

@@ -15,9 +15,10 @@ import { WebSocket } from 'ws';
 import { createServer, type Switchboard } from '../../src/index.js';
 import { makePki, type Leaf, type Pki } from '../helpers/certs.js';
 import { serverSdk } from '../helpers/clients.js';
-import { eventually, freePort } from '../helpers/cluster.js';
+import { freePort } from '../helpers/cluster.js';
 import { NativeClient } from '../helpers/native.js';
 import { APP, startServer } from '../helpers/server.js';
+import { eventually } from '../helpers/wait.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/tls-pusher-child.js', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

@@ -8,8 +8,8 @@ import type { ClientLink, LinkHandler } from '../../src/transport/seam.js';
 import { WireStatsTable } from '../../src/transport/wire-stats.js';
 import { WsTransport, type WsTransportOptions } from '../../src/transport/ws/server.js';
 import { Opcode, RawSocket, buildFrame } from '../helpers/raw-frames.js';
-import { until } from '../helpers/raw-pusher.js';
 import { APP, startServer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 /** A front-end whose message handler throws on "boom" and echoes anything else. */
 class FaultyHandler implements LinkHandler {

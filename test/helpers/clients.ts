@@ -56,6 +56,13 @@ export function pusherClient(server: Switchboard, opts: ClientOptions = {}): Pus
   });
 }
 
+/** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
+export function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves once the client is connected; returns its socket id. */
 export function connected(client: PusherJs): Promise<string> {
   return new Promise((resolve, reject) => {

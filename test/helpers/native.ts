@@ -1,5 +1,4 @@
-import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import type { Switchboard } from '../../src/index.js';
@@ -245,39 +244,6 @@ export function makeJwt(secret: string, claims: Record<string, unknown>): Promis
 }
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-
-/** What the test auth webhook received. */
-export interface WebhookCall {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-export interface Webhook {
-  readonly url: string;
-  readonly calls: WebhookCall[];
-  close(): Promise<void>;
-}
-
-/** A backend's auth endpoint on a free loopback port, answering with `handler`. */
-export async function startWebhook(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Webhook> {
-  const calls: WebhookCall[] = [];
-  const http = createHttpServer((req, res) => {
-    calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    handler(req, res);
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const { port } = http.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/auth`,
-    calls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-      }),
-  };
-}
 
 export function answerJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);

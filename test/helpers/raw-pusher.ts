@@ -76,14 +76,3 @@ export async function restGet(sdk: Pusher, path: string, params: Record<string, 
   return res.json();
 }
 
-/**
- * Waits until `cond()` holds, checking every few milliseconds; for server-side effects that no
- * client can observe as an event (e.g. that the server has processed a socket's close).
- */
-export async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One event of a Pusher webhook body (all its fields are strings). */
@@ -14,7 +14,7 @@ export interface ReceivedRequest {
   /** Parsed rawBody; undefined when it was not JSON. */
   readonly body: WebhookBody | undefined;
   readonly receivedAt: number;
-  /** The status this receiver answered (or will answer, for a held request). */
+  /** The status this receiver answered (or will answer, for a held request); 0 when `respond` answered. */
   readonly status: number;
 }
 
@@ -27,11 +27,17 @@ export interface ReceiverOptions {
   path?: string;
   /** Listen on this port (a receiver that comes back where it was); a free one otherwise. */
   port?: number;
+  /**
+   * Answer each request with this (after its body was read) instead of the status rules above:
+   * a backend endpoint such as the native auth webhook.
+   */
+  respond?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**
- * A webhook endpoint on a free loopback port that records every request as it arrived. Waits
- * are driven by arrivals (no polling); close it with `await receiver.close()`.
+ * An HTTP endpoint on a free loopback port that records every request as it arrived: the event
+ * webhook receiver (answering by `failTimes` / `hold`) or, with `respond`, any backend endpoint
+ * the server calls. Waits are driven by arrivals (no polling); close it with `await receiver.close()`.
  */
 export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
@@ -51,15 +57,23 @@ export class WebhookReceiver {
       } catch {
         body = undefined;
       }
-      const fail = this.failTimes > 0;
-      if (fail) this.failTimes -= 1;
-      const status = fail ? 500 : 200;
-      this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawBody, body, receivedAt: Date.now(), status });
-      if (this.holding && !fail) this.held.push(res);
-      else res.writeHead(status).end();
+      const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawBody, body, receivedAt: Date.now() };
+      if (this.respond) {
+        this.requests.push({ ...record, status: 0 });
+        this.respond(req, res);
+      } else {
+        const fail = this.failTimes > 0;
+        if (fail) this.failTimes -= 1;
+        const status = fail ? 500 : 200;
+        this.requests.push({ ...record, status });
+        if (this.holding && !fail) this.held.push(res);
+        else res.writeHead(status).end();
+      }
       for (const wake of this.waiters.splice(0)) wake();
     });
   });
+
+  private readonly respond: ReceiverOptions['respond'];
 
   private constructor(
     options: ReceiverOptions,
@@ -67,6 +81,7 @@ export class WebhookReceiver {
   ) {
     this.failTimes = options.failTimes ?? 0;
     this.holding = options.hold ?? false;
+    this.respond = options.respond;
   }
 
   static async start(options: ReceiverOptions = {}): Promise<WebhookReceiver> {

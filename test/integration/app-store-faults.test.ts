@@ -5,9 +5,9 @@ import { appSchema } from '../../src/config/schema.js';
 import { createServer, type Switchboard } from '../../src/index.js';
 import { POSTGRES_URL, openStore, reachable, type StoreHarness } from '../helpers/app-stores.js';
 import { connected, pusherClient, RawClient, serverSdk } from '../helpers/clients.js';
-import { eventually } from '../helpers/cluster.js';
 import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { eventually } from '../helpers/wait.js';
 
 const known = appSchema.parse({ id: 'known', key: 'known-key', secret: 'known-secret-0123456789' });
 const later = appSchema.parse({ id: 'later', key: 'later-key', secret: 'later-secret-0123456789' });

@@ -1,29 +1,47 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createServer, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
-import { eventually, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
-import { connected, pusherClient, subscribed, type PusherJs } from '../helpers/clients.js';
+import { createServer, type OpenVerdict, type Switchboard, type SwitchboardHooks } from '../../src/index.js';
+import { redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
+import { connected, pusherClient, RawClient, within, subscribed, type PusherJs } from '../helpers/clients.js';
+import { PROTOCOL_QUERY } from '../helpers/raw-pusher.js';
 import { closeAll, connectNative, makeJwt, nowSeconds, subscribeNative, type NativeClient } from '../helpers/native.js';
 import { APP } from '../helpers/server.js';
 import { pusherSignedIn } from '../helpers/users.js';
-
-/** `promise`, or a rejection naming `what` after `ms`: a pusher-js event that never comes fails the test instead of hanging it. */
-function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { eventually } from '../helpers/wait.js';
 
 const JWT_SECRET = 'cluster-hooks-jwt-secret-42';
 const missing = await sharedRedisMissing();
 if (missing) console.log(`# skipping embedding tests on Redis: ${missing}`);
 
-/** Hooks that say which node ran them, so a test can tell where each hook ran. */
-function nodeHooks(node: string, ran: string[]): SwitchboardHooks {
+/** A connectionOpened call held until the test answers it. */
+interface Gate {
+  readonly id: string;
+  answer(verdict: OpenVerdict): void;
+}
+
+/**
+ * Hooks that say which node ran them, so a test can tell where each hook ran. A connection
+ * whose URL has `gate=1` waits in connectionOpened until the test answers it.
+ */
+function nodeHooks(node: string, ran: string[], gates: Gate[]): SwitchboardHooks {
   return {
-    connectionOpened({ connection }) {
+    connectionOpened({ connection, url }) {
       ran.push(`${node}:opened:${connection.id}`);
       connection.setMetadata({ openedOn: node });
+      if (url.includes('gate=1')) return new Promise<OpenVerdict>((resolve) => gates.push({ id: connection.id, answer: resolve }));
+      return undefined;
+    },
+    connectionClosed({ connection, code }) {
+      ran.push(`${node}:closed:${connection.id}:${code}`);
+    },
+    subscribed({ connection, channel }) {
+      ran.push(`${node}:subscribed:${connection.id}:${channel}`);
+    },
+    unsubscribed({ connection, channel }) {
+      ran.push(`${node}:unsubscribed:${connection.id}:${channel}`);
+    },
+    signedIn({ connection, user }) {
+      ran.push(`${node}:signedIn:${connection.id}:${user.id}`);
     },
     clientEvent({ connection, data }) {
       ran.push(`${node}:clientEvent:${connection.id}`);
@@ -41,7 +59,9 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
   let a: Switchboard;
   let b: Switchboard;
   const ran: string[] = [];
+  const gates: Gate[] = [];
   const natives: NativeClient[] = [];
+  const raws: RawClient[] = [];
   const pushers: PusherJs[] = [];
   const native = async (node: Switchboard, path: string): Promise<NativeClient> => {
     const c = await connectNative(node, path);
@@ -63,15 +83,17 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
 
   before(async () => {
     const config = redisNodeConfig('embedding', [{ ...APP, jwtSecret: JWT_SECRET, enableClientMessages: true, clientPublish: true }]);
-    a = await createServer(config, { hooks: nodeHooks('A', ran) });
-    b = await createServer(config, { hooks: nodeHooks('B', ran) });
+    a = await createServer(config, { hooks: nodeHooks('A', ran, gates) });
+    b = await createServer(config, { hooks: nodeHooks('B', ran, gates) });
     // Each node has heard of the other once each counts the other's connection (cluster requests then ask both).
     await native(a, '/ws');
     await native(b, '/ws');
     await eventually(() => a.metrics().connections === 2 && b.metrics().connections === 2, 'each node counts both connections');
   });
   after(async () => {
+    for (const g of gates) g.answer(undefined);
     await closeAll(natives);
+    for (const r of raws) r.close();
     for (const p of pushers) p.disconnect();
     await a.close();
     await b.close();
@@ -99,6 +121,43 @@ describe('embedding API across two nodes on Redis', { skip: missing }, () => {
     sender.send({ action: 'publish', channel: 'native-across', data: 'hey' });
     const m = await reader.message((x) => x.event === 'message');
     assert.deepEqual(m.data, { said: 'hey', checkedOn: 'B', meta: { openedOn: 'B' } });
+  });
+
+  it('subscribed, unsubscribed, signedIn and connectionClosed run on the node holding the connection, also when another node disconnects it', async () => {
+    const pj = await pusher(b, { user: { id: 'erin' } });
+    const id = pj.connection.socket_id;
+    await subscribed(pj, 'notes-across');
+    await pusherSignedIn(pj, 'erin');
+    pj.unsubscribe('notes-across');
+    await eventually(() => ran.includes(`B:unsubscribed:${id}:notes-across`), 'unsubscribed on B');
+    const n = await native(b, await jwtPath('frank'));
+    const nId = idOn(b, 'frank');
+    await subscribeNative(n, 'notes-across');
+    await eventually(() => ran.includes(`B:subscribed:${nId}:notes-across`), 'native subscribed on B');
+    assert.equal(await a.disconnect({ id: nId }), 1);
+    assert.equal(await within(n.closed, 'native close'), 4009);
+    await eventually(() => ran.includes(`B:closed:${nId}:4009`), 'connectionClosed on B');
+    for (const [what, who] of [['subscribed', id], ['signedIn', id], ['unsubscribed', id], ['subscribed', nId], ['signedIn', nId], ['closed', nId]] as const) {
+      assert.ok(ran.some((r) => r.startsWith(`B:${what}:${who}`)), `B ran ${what} for ${who}`);
+    }
+    assert.ok(!ran.some((r) => r.startsWith('A:') && (r.includes(id) || r.includes(nId))), 'node A ran no hook of them');
+  });
+
+  it('a connection whose connectionOpened is still running gets what another node sent it only after pusher:connection_established', async () => {
+    const witness = await native(b, '/ws');
+    const before = gates.length;
+    const c = await RawClient.connect(b, `/app/${APP.key}?${PROTOCOL_QUERY}&gate=1`);
+    raws.push(c);
+    const gate = await eventually(() => gates.length > before && gates[before], 'the gated connectionOpened');
+    a.sendToConnection(gate.id, 'direct from A', { event: 'direct' });
+    a.broadcastAll('to all from A', { event: 'notice' });
+    await witness.text('to all from A');
+    gate.answer(undefined);
+    await c.event('notice');
+    await c.event('direct');
+    assert.equal(c.messages[0]?.event, 'pusher:connection_established');
+    assert.equal(await c.socketId(), gate.id);
+    assert.deepEqual(c.messages.slice(1).map((m) => m.event).sort(), ['direct', 'notice']);
   });
 
   it('broadcastAll from one node reaches every connection on both nodes (pusher-js and native)', async () => {

@@ -1,24 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import {
-  CountingSubscriber,
-  eventually,
-  killEverything,
-  makeTmpDir,
-  natsBinaryMissing,
-  natsEnv,
-  redisBinariesMissing,
-  redisEnv,
-  startNatsServer,
-  startNode,
-  startRedisServer,
-  uniquePrefix,
-  writeConfig,
-  type EngineEnv,
-  type ThrowawayServer,
-} from '../helpers/cluster.js';
+import { CountingSubscriber, killEverything, makeTmpDir, natsBinaryMissing, natsEnv, redisBinariesMissing, redisEnv, startNatsServer, startNode, startRedisServer, uniquePrefix, writeConfig, type EngineEnv, type ThrowawayServer } from '../helpers/cluster.js';
 import { APP } from '../helpers/server.js';
 import { signedRequest } from '../helpers/signed-request.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * An engine that stays connected but stops answering (SIGSTOP): the node notices within

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Switchboard } from '../../src/index.js';
 import { serverSdk } from '../helpers/clients.js';
-import { eventually, freePort, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
+import { freePort, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
 import { sample, scrape } from '../helpers/metrics.js';
 import { startServer } from '../helpers/server.js';
+import { eventually } from '../helpers/wait.js';
 
 const skip = await sharedRedisMissing();
 

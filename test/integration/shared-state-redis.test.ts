@@ -3,9 +3,10 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createServer, type Switchboard } from '../../src/index.js';
-import { REDIS_SERVER, eventually, freePort, redisAnswers, redisBinariesMissing, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
+import { REDIS_SERVER, freePort, redisAnswers, redisBinariesMissing, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/clients.js';
 import { channelAuth } from '../helpers/raw-pusher.js';
+import { eventually } from '../helpers/wait.js';
 
 const TOKEN = 'shared-state-token-0123';
 const APP = { id: 'app-id', key: 'app-key', secret: 'app-secret', apiToken: TOKEN, apiRequestsPerSecond: 5 };

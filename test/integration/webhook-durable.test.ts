@@ -3,28 +3,10 @@ import { after, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import {
-  CountingSubscriber,
-  eventually,
-  freePort,
-  killEverything,
-  makeTmpDir,
-  natsBinaryMissing,
-  natsEnv,
-  redisBinariesMissing,
-  redisEnv,
-  startNatsServer,
-  startNodes,
-  startRedisServer,
-  stopNodes,
-  uniquePrefix,
-  writeConfig,
-  type EngineEnv,
-  type SwitchboardNode,
-  type ThrowawayServer,
-} from '../helpers/cluster.js';
+import { CountingSubscriber, freePort, killEverything, makeTmpDir, natsBinaryMissing, natsEnv, redisBinariesMissing, redisEnv, startNatsServer, startNodes, startRedisServer, stopNodes, uniquePrefix, writeConfig, type EngineEnv, type SwitchboardNode, type ThrowawayServer } from '../helpers/cluster.js';
 import { APP } from '../helpers/server.js';
 import { startReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * At least once with a durable queue, with real processes: two nodes on a private engine, a

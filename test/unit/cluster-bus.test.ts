@@ -6,6 +6,7 @@ import type { ClusterEngine, EngineHandlers } from '../../src/cluster/engine.js'
 import type { BusSink, CommandResult } from '../../src/core/bus.js';
 import type { StateDelta } from '../../src/core/state-delta.js';
 import { createLogger } from '../../src/log.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * The bus over an in-memory engine that can lose messages: delivery is at most once, so a node
@@ -79,14 +80,6 @@ class Sink implements BusSink {
 }
 
 const OPTIONS = { heartbeatIntervalMs: 20, nodeTimeoutMs: 5000, requestTimeoutMs: 500, dataTopics: 2, engineTimeoutMs: 5000, startTimeoutMs: 5000 };
-
-async function until(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('ClusterBus over a lossy engine', () => {
   const buses: ClusterBus[] = [];

@@ -5,6 +5,7 @@ import { EngineStartError } from '../../src/cluster/health.js';
 import type { ClusterEngine, EngineHandlers } from '../../src/cluster/engine.js';
 import type { BusSink, CommandResult } from '../../src/core/bus.js';
 import { createLogger } from '../../src/log.js';
+import { until } from '../helpers/wait.js';
 
 /** An engine that stays connected; `frozen`, it takes messages and answers nothing (a SIGSTOPped server). */
 class FreezableEngine implements ClusterEngine {
@@ -46,15 +47,6 @@ const sink: BusSink = {
 
 const HEARTBEAT_MS = 20;
 const ENGINE_TIMEOUT_MS = 150;
-
-async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!cond()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return Date.now() - started;
-}
 
 describe('engine health: a connected engine that stops answering', () => {
   it('is noticed by the heartbeat round trip within engineTimeoutMs, gets one heartbeat per tick meanwhile, and is trusted again once it answers', async () => {

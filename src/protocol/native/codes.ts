@@ -23,7 +23,7 @@ export const NativeErrorCode = {
   TOO_MANY_CHANNELS: 'the connection is on `maxChannelsPerConnection` channels',
   RATE_LIMITED: 'more than `clientMessagesPerSecond` frames per second, or more than 100 frames waiting behind a hook; the frame is dropped',
   MESSAGE_REJECTED: "the embedding application's `publish` hook refused the message; not delivered",
-  HOOK_FAILED: 'a hook threw, rejected or timed out: the `publish` hook (message not delivered) or a notification hook',
+  HOOK_FAILED: 'a hook threw, rejected, timed out or renamed the event to an invalid name: the `publish` hook (message not delivered) or a notification hook',
   HISTORY_UNAVAILABLE: 'the history store could not be read: subscribed, but without a replay',
 } as const;
 export type NativeErrorCode = keyof typeof NativeErrorCode;
@@ -59,13 +59,16 @@ export const NativeCloseCode = {
   ClosedAfterInactivity: 4202,
 } as const;
 
-/** WebSocket close codes for the native protocol: standard ones where they fit, 4xxx otherwise. */
-export const NativeClose: Record<CloseReason, { code: number; reason: string }> = {
-  terminated: { code: NativeCloseCode.Terminated, reason: 'Disconnected by the server' },
-  shutdown: { code: StandardCloseCode.GoingAway, reason: 'Server is restarting, reconnect' },
-  slow_consumer: { code: NativeCloseCode.SlowConsumer, reason: 'Send buffer full: slow consumer disconnected' },
-  pong_timeout: { code: NativeCloseCode.PongNotReceived, reason: 'Pong not received' },
-  over_quota: { code: NativeCloseCode.OverConnectionQuota, reason: 'Application is over its connection quota' },
-  idle: { code: NativeCloseCode.ClosedAfterInactivity, reason: 'Closed after inactivity: no subscription' },
-  app_disabled: { code: NativeCloseCode.AppDisabled, reason: 'Application is disabled' },
+/**
+ * WebSocket close codes for the native protocol, per reason the hub closes a connection: standard
+ * ones where they fit, 4xxx otherwise (the text: core's closeReasonText).
+ */
+export const NativeClose: Record<CloseReason, number> = {
+  terminated: NativeCloseCode.Terminated,
+  shutdown: StandardCloseCode.GoingAway,
+  slow_consumer: NativeCloseCode.SlowConsumer,
+  pong_timeout: NativeCloseCode.PongNotReceived,
+  over_quota: NativeCloseCode.OverConnectionQuota,
+  idle: NativeCloseCode.ClosedAfterInactivity,
+  app_disabled: NativeCloseCode.AppDisabled,
 };

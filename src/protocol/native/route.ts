@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { App } from '../../core/app.js';
 import type { AppLookup } from '../../apps/registry.js';
 import type { ClaimStore } from '../../core/claims.js';
+import { closeReasonText } from '../../core/connection.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import type { Hub } from '../../core/hub.js';
 import { decodeOrKeep } from '../../util/decode.js';
@@ -108,7 +109,7 @@ export function nativeRoute(options: NativeRouteOptions): UpgradeRoute {
       if (!options.hub.addConnection(session)) {
         session.onClose(); // never joined the hub: marks it closed, so what the client still sends is ignored
         options.counters.increment(app.id, CounterName.ConnectionsRefusedQuota);
-        link.close(NativeClose.over_quota.code, NativeClose.over_quota.reason);
+        link.close(NativeClose.over_quota, closeReasonText.over_quota);
         return session;
       }
       try {

@@ -1,6 +1,6 @@
 import type { App } from '../../core/app.js';
 import { channelKind, isReservedEventName, isValidNativeChannelName } from '../../core/channels.js';
-import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import { closeReasonText, type CloseReason, type Connection, type ConnectionNotice, type SignedInUser } from '../../core/connection.js';
 import type { Hub } from '../../core/hub.js';
 import type { WireEncoder } from '../../core/message.js';
 import { CounterName, type Counters } from '../../core/counters.js';
@@ -10,6 +10,7 @@ import { queuePolicyFor, watchIdle } from '../session-limits.js';
 import { safeEqual } from '../../util/hmac.js';
 import type { RequestTarget } from '../../util/request-target.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
+import { HeldFrames } from '../../embedding/held-frames.js';
 import type { NativeIdentity } from './auth.js';
 import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
 import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, parsePosition, type NativeFormat } from './codec.js';
@@ -30,6 +31,17 @@ export function channelPasswordGiven(app: App, channel: string, password: string
   return required === undefined || (password !== undefined && safeEqual(password, required));
 }
 
+/**
+ * Why a native publish may not carry this event name (checked on the client's, and again on a
+ * name the publish hook gives it); undefined when it may.
+ */
+export function nativeEventNameProblem(event: unknown, app: App): string | undefined {
+  if (typeof event !== 'string' || event === '' || event.length > app.maxEventNameLength) return `event must be a non-empty string of at most ${app.maxEventNameLength} characters`;
+  // Pusher subscribers of the channel would take such an event for one of the protocol's own.
+  if (isReservedEventName(event)) return 'event names starting with pusher: or pusher_internal: are reserved';
+  return undefined;
+}
+
 /** True when `name` is on the list, exactly or by a `prefix*` pattern. */
 export function channelAllowed(list: readonly string[] | undefined, name: string): boolean {
   if (!list) return false;
@@ -48,6 +60,8 @@ export class NativeSession implements Connection, LinkHandler {
   metadata: unknown = undefined;
   /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
   private readonly hooks: ConnectionHooks | undefined;
+  /** What the hub sent while connectionOpened had not answered; undefined once it has (or with no hooks). */
+  private held: HeldFrames | undefined;
   /** The close frame this side sent, reported to connectionClosed rather than the client's echo. */
   private sentClose: { code: number; reason: string } | undefined;
   private closed = false;
@@ -81,13 +95,20 @@ export class NativeSession implements Connection, LinkHandler {
 
   /**
    * After the hub accepted the connection: runs connectionOpened (the client's frames wait for
-   * it), then binds the user and joins the channel named in the URL.
+   * it, and so do the hub's), then sends what the hub sent meanwhile, binds the user and joins
+   * the channel named in the URL. A refused client gets nothing but its close.
    */
   begin(url: RequestTarget, request?: OpenRequest): void {
     if (!this.hooks || !request) return this.start(url);
+    this.held = new HeldFrames(queuePolicyFor(this.app));
     const settle = (outcome: OpenOutcome): void => {
+      const held = this.held;
+      this.held = undefined;
       if (this.closed) return;
-      if (outcome.kind === 'accept') return this.start(url);
+      if (outcome.kind === 'accept') {
+        held?.releaseTo(this.link);
+        return this.start(url);
+      }
       this.closeWith(outcome.kind === 'reject' ? NativeCloseCode.RefusedByApplication : NativeCloseCode.ConnectionHookFailed, outcome.reason);
     };
     const outcome = this.hooks.opened(request.headers, request.url, hookUser(this.identity.user));
@@ -106,7 +127,7 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   write(bytes: Buffer): boolean {
-    return this.link.write(bytes);
+    return this.held ? this.held.hold(bytes, this) : this.link.write(bytes);
   }
 
   notify(_notice: ConnectionNotice): void {
@@ -114,14 +135,14 @@ export class NativeSession implements Connection, LinkHandler {
   }
 
   close(reason: CloseReason): void {
-    const { code, reason: text } = NativeClose[reason];
-    this.closeWith(code, text);
+    this.closeWith(NativeClose[reason], closeReasonText[reason]);
   }
 
   private closeWith(code: number, text: string): void {
     if (this.closed) return;
     this.closed = true;
     this.sentClose = { code, reason: text };
+    this.held = undefined;
     this.hooks?.order.stop();
     this.link.close(code, text);
     this.hub.removeConnection(this, code);
@@ -264,13 +285,8 @@ export class NativeSession implements Connection, LinkHandler {
     if (typeof channel !== 'string' || !this.channels.has(channel)) {
       return this.error('NOT_SUBSCRIBED', 'Publish to a channel this connection is subscribed to');
     }
-    if (event !== undefined && (typeof event !== 'string' || event === '' || event.length > this.app.maxEventNameLength)) {
-      return this.error('INVALID_EVENT', `event must be a non-empty string of at most ${this.app.maxEventNameLength} characters`, channel);
-    }
-    // Pusher subscribers of the channel would take such an event for one of the protocol's own.
-    if (typeof event === 'string' && isReservedEventName(event)) {
-      return this.error('INVALID_EVENT', 'event names starting with pusher: or pusher_internal: are reserved', channel);
-    }
+    const problem = event === undefined ? undefined : nativeEventNameProblem(event, this.app);
+    if (problem !== undefined) return this.error('INVALID_EVENT', problem, channel);
     if (data === undefined) return this.error('INVALID_MESSAGE', 'publish needs data', channel);
     let text: string;
     try {
@@ -282,16 +298,17 @@ export class NativeSession implements Connection, LinkHandler {
     if (Buffer.byteLength(text) > this.app.maxEventDataBytes) {
       return this.error('MESSAGE_TOO_LARGE', `data is larger than ${this.app.maxEventDataBytes} bytes`, channel);
     }
-    const name = event ?? 'message';
+    const name = typeof event === 'string' ? event : 'message';
     if (!this.hooks?.has('publish')) return this.deliver(channel, name, text, typeof data !== 'string');
-    const outcome = this.hooks.inbound('publish', { channel, event: name, data }, false);
+    const rules = { alwaysJson: false, eventProblem: (e: string) => nativeEventNameProblem(e, this.app) };
+    const outcome = this.hooks.inbound('publish', { channel, event: name, data }, rules);
     const settle = (o: InboundOutcome): void => {
       if (this.closed) return;
       switch (o.kind) {
         case 'deliver':
           return this.deliver(channel, name, text, typeof data !== 'string');
         case 'replace':
-          return this.deliver(channel, name, o.data, o.dataIsJson);
+          return this.deliver(channel, o.event ?? name, o.data?.text ?? text, o.data ? o.data.isJson : typeof data !== 'string');
         case 'drop':
           return;
         case 'reject':

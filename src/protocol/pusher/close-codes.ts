@@ -28,7 +28,7 @@ export const PusherCode = {
   WatchlistLimit: 4302,
   /** The clientEvent hook refused a client event (its reason follows). */
   MessageRejected: 4303,
-  /** A hook threw, rejected or timed out: a client event was not delivered, or a notification hook failed. */
+  /** A hook threw, rejected, timed out or renamed the event to an invalid name: a client event was not delivered, or a notification hook failed. */
   HookFailed: 4304,
 } as const;
 
@@ -45,12 +45,13 @@ export const PusherSubscriptionError = {
 } as const;
 export type PusherSubscriptionError = (typeof PusherSubscriptionError)[keyof typeof PusherSubscriptionError];
 
-export const closeCodeFor: Record<CloseReason, { code: PusherCode; message: string }> = {
-  terminated: { code: PusherCode.Unauthorized, message: 'Connection terminated by the server' },
-  shutdown: { code: PusherCode.Reconnect, message: 'Server is restarting, reconnect' },
-  slow_consumer: { code: PusherCode.OverCapacity, message: 'Send buffer full: slow consumer disconnected' },
-  pong_timeout: { code: PusherCode.PongNotReceived, message: 'Pong reply not received' },
-  over_quota: { code: PusherCode.OverConnectionQuota, message: 'Application is over its connection quota' },
-  idle: { code: PusherCode.ClosedAfterInactivity, message: 'Closed after inactivity: no subscription' },
-  app_disabled: { code: PusherCode.AppDisabled, message: 'Application is disabled' },
+/** The Pusher close code for each reason the hub closes a connection (the text: core's closeReasonText). */
+export const closeCodeFor: Record<CloseReason, PusherCode> = {
+  terminated: PusherCode.Unauthorized,
+  shutdown: PusherCode.Reconnect,
+  slow_consumer: PusherCode.OverCapacity,
+  pong_timeout: PusherCode.PongNotReceived,
+  over_quota: PusherCode.OverConnectionQuota,
+  idle: PusherCode.ClosedAfterInactivity,
+  app_disabled: PusherCode.AppDisabled,
 };

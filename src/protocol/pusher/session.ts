@@ -1,6 +1,6 @@
 import type { App } from '../../core/app.js';
 import { channelKind, isValidChannelName } from '../../core/channels.js';
-import type { CloseReason, Connection, ConnectionNotice, SignedInUser } from '../../core/connection.js';
+import { closeReasonText, type CloseReason, type Connection, type ConnectionNotice, type SignedInUser } from '../../core/connection.js';
 import type { Hub, PresenceMember } from '../../core/hub.js';
 import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/token-bucket.js';
@@ -11,6 +11,7 @@ import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
+import { HeldFrames } from '../../embedding/held-frames.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
 import {
   decodeClientFrame,
@@ -48,6 +49,8 @@ export class PusherSession implements Connection, LinkHandler {
   private readonly clientEvents: TokenBucket;
   /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
   private readonly hooks: ConnectionHooks | undefined;
+  /** What the hub sent while connectionOpened had not answered; undefined once it has (or with no hooks). */
+  private held: HeldFrames | undefined;
   /** The close frame this side sent, reported to connectionClosed rather than the client's echo. */
   private sentClose: { code: number; reason: string } | undefined;
   private closed = false;
@@ -76,16 +79,22 @@ export class PusherSession implements Connection, LinkHandler {
 
   /**
    * After the hub accepted the connection: runs connectionOpened (the client's frames wait for
-   * it), then tells the client its socket id.
+   * it, and so do the hub's), then tells the client its socket id, then what the hub sent meanwhile.
    */
   begin(request: OpenRequest | undefined, activityTimeoutSeconds: number): void {
     const established = (): void => {
       this.link.sendText(encodeConnectionEstablished(this.id, activityTimeoutSeconds));
     };
     if (!this.hooks || !request) return established();
+    this.held = new HeldFrames(queuePolicyFor(this.app));
     const settle = (outcome: OpenOutcome): void => {
+      const held = this.held;
+      this.held = undefined;
       if (this.closed) return;
-      if (outcome.kind === 'accept') return established();
+      if (outcome.kind === 'accept') {
+        established();
+        return held?.releaseTo(this.link);
+      }
       this.closeWith(outcome.kind === 'reject' ? PusherCode.RefusedByApplication : PusherCode.ConnectionHookFailed, outcome.reason);
     };
     const outcome = this.hooks.opened(request.headers, request.url, undefined);
@@ -100,7 +109,7 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   write(bytes: Buffer): boolean {
-    return this.link.write(bytes);
+    return this.held ? this.held.hold(bytes, this) : this.link.write(bytes);
   }
 
   notify(notice: ConnectionNotice): void {
@@ -108,14 +117,14 @@ export class PusherSession implements Connection, LinkHandler {
   }
 
   close(reason: CloseReason): void {
-    const { code, message } = closeCodeFor[reason];
-    this.closeWith(code, message);
+    this.closeWith(closeCodeFor[reason], closeReasonText[reason]);
   }
 
   closeWith(code: number, message: string): void {
     if (this.closed) return;
     this.closed = true;
     this.sentClose = { code, reason: message };
+    this.held = undefined;
     this.hooks?.order.stop();
     // Pusher clients before protocol 6 read the reason from pusher:error; newer ones from the close code.
     this.link.sendText(encodeError(code, message));
@@ -362,14 +371,15 @@ export class PusherSession implements Connection, LinkHandler {
     }
     const userId = kind.isPresence ? this.ctx.hub.memberUserId(this, channel) : undefined;
     if (!this.hooks?.has('clientEvent')) return this.publishClientEvent(channel, frame.event, data, userId);
-    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, true);
+    const rules = { alwaysJson: true, eventProblem: (event: string) => clientEventNameProblem(event, this.app) };
+    const outcome = this.hooks.inbound('clientEvent', { channel, event: frame.event, data: frame.data ?? null }, rules);
     const settle = (o: InboundOutcome): void => {
       if (this.closed) return;
       switch (o.kind) {
         case 'deliver':
           return this.publishClientEvent(channel, frame.event, data, userId);
         case 'replace':
-          return this.publishClientEvent(channel, frame.event, o.data, userId);
+          return this.publishClientEvent(channel, o.event ?? frame.event, o.data?.text ?? data, userId);
         case 'drop':
           return;
         case 'reject':
@@ -402,6 +412,16 @@ export class PusherSession implements Connection, LinkHandler {
     if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
     return hmacSha256HexMatches(this.app.secret, toSign, auth.slice(colon + 1));
   }
+}
+
+/**
+ * Why a client event may not carry this name (checked again on a name the clientEvent hook gives
+ * it, as the edge checks the client's); undefined when it may.
+ */
+export function clientEventNameProblem(event: string, app: App): string | undefined {
+  if (!event.startsWith('client-')) return 'client event names start with client-';
+  if (event.length > app.maxEventNameLength) return `event names are at most ${app.maxEventNameLength} characters`;
+  return undefined;
 }
 
 function asObject(value: unknown): Record<string, unknown> | undefined {

@@ -4,11 +4,12 @@ import { Redis } from 'ioredis';
 import { channelHash } from '../../src/cluster/routing.js';
 import type { ConfigInput, Switchboard } from '../../src/index.js';
 import { RawClient, serverSdk } from '../helpers/clients.js';
-import { eventually, freePort, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
+import { freePort, redisNodeConfig, sharedRedisMissing } from '../helpers/cluster.js';
 import { sample, scrape } from '../helpers/metrics.js';
 import { APP, startServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { rawSignedIn, rawSubscribed } from '../helpers/users.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * clusterRouting: interest on the machine's Redis, with in-process nodes: what the routing itself

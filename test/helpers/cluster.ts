@@ -232,7 +232,8 @@ export async function startNode(name: string, opts: NodeOptions): Promise<Switch
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before listening:\n${node.output.join('\n')}${pending}`)));
-    const timer = setTimeout(() => reject(new Error(`${name} did not print its banner in 10 s:\n${node.output.join('\n')}`)), 10_000);
+    // Generous: on a loaded shared machine three nodes loading at once took longer than 10 s.
+    const timer = setTimeout(() => reject(new Error(`${name} did not print its banner in 30 s:\n${node.output.join('\n')}`)), 30_000);
     timer.unref();
   }).catch(async (err: unknown) => {
     await node.kill();

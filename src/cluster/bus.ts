@@ -37,7 +37,7 @@ export interface ClusterBusOptions {
 
 
 const CONTROL = 'control';
-/** With interest routing: what every node still receives (messages to users and sockets, cache channels). */
+/** With interest routing: what every node still receives (messages to a socket or to all connections, cache channels). */
 const ALL = 'all';
 const REQUEST_TIMED_OUT = 'cluster requests timed out; answered with what arrived';
 

@@ -1,9 +1,9 @@
-// Type-aware lint over src/, test/ and bench/ (run by `npm test` after the build).
+// Type-aware lint over src/, test/, bench/ and the client packages in clients/ (run by `npm test` after the build).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'clients/*/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

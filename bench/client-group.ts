@@ -10,7 +10,9 @@ import {
   contains,
   extractSocketId,
   findMarker,
+  benchUser,
   nativeSubscribe,
+  nativeUserJwt,
   nowUs,
   pusherPath,
   pusherSubscribe,
@@ -44,6 +46,8 @@ export interface OpenSpec {
   connectTimeoutMs: number;
   nativeSettleMs: number;
   recordLatency: boolean;
+  /** Native only: each connection signs in as benchUser(index) with a JWT made with this secret. */
+  userJwtSecret?: string | undefined;
   /** Label for per-target accounting (e.g. which cluster node these connections use); see GroupStats.byTag. */
   tag?: string | undefined;
 }
@@ -171,8 +175,9 @@ export class ClientGroup implements ClientHost {
     const worker = async (): Promise<void> => {
       while (next < spec.count) {
         const i = spec.firstIndex + next++;
+        const jwt = spec.protocol === 'native' && spec.userJwtSecret !== undefined ? await nativeUserJwt(spec.userJwtSecret, benchUser(i)) : undefined;
         const started = nowUs();
-        const err = await this.openOne(spec, i);
+        const err = await this.openOne(spec, i, jwt);
         if (err === undefined) {
           opened++;
           handshake.record(nowUs() - started);
@@ -187,7 +192,7 @@ export class ClientGroup implements ClientHost {
     return { opened, failed, firstError, handshake: handshake.toJSON(), elapsedMs: Date.now() - t0 };
   }
 
-  private openOne(spec: OpenSpec, index: number): Promise<string | undefined> {
+  private openOne(spec: OpenSpec, index: number, jwt: string | undefined): Promise<string | undefined> {
     const channel = spec.channelCount <= 1 ? spec.channelPrefix : `${spec.channelPrefix}-${index % spec.channelCount}`;
     let tag: TagCounter | undefined;
     if (spec.tag !== undefined) {
@@ -196,10 +201,11 @@ export class ClientGroup implements ClientHost {
     }
     const conn = new BenchConn(index, spec.role, channel, spec, tag);
     const addrs = spec.sourceAddresses;
-    const path =
+    let path =
       spec.protocol === 'pusher'
         ? pusherPath(spec.appKey)
         : spec.nativePath.replace('{appKey}', encodeURIComponent(spec.appKey));
+    if (jwt !== undefined) path += `${path.includes('?') ? '&' : '?'}jwt=${jwt}`;
     conn.ws = new RawWsClient(
       { host: spec.host, port: spec.port, path, localAddress: addrs.length ? addrs[index % addrs.length] : undefined },
       this.handlers,

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import type { GroupStats, OpenResult, OpenSpec } from './client-group.js';
 import { sourceAddresses, type Target } from './loopback.js';
 import type { Options } from './options.js';
+import { BENCH_JWT_SECRET } from './protocol.js';
 import { schedSample, schedShares, type SchedSample } from './proc-stats.js';
 import { Publisher } from './publisher.js';
 import type { AppCredentials } from './pusher-sign.js';
@@ -129,6 +130,7 @@ export class Harness {
       connectTimeoutMs: this.opts.connectTimeoutMs,
       nativeSettleMs: this.opts.nativeSettleMs,
       recordLatency: false,
+      userJwtSecret: this.opts.send ? BENCH_JWT_SECRET : undefined,
       ...partial,
     };
   }
@@ -158,6 +160,7 @@ export class Harness {
       protocol: this.opts.protocol,
       creds: this.creds,
       token: this.opts.token,
+      send: this.opts.send,
       concurrency: this.opts.concurrency,
     });
     this.publishers.push(p);

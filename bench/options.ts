@@ -28,6 +28,8 @@ export interface Options {
   rate: number | undefined;
   concurrency: number;
   batch: boolean;
+  /** channels with --protocol native: POST /send to each client's user instead of /broadcast to its channel. */
+  send: boolean;
   workers: number | undefined;
   connectConcurrency: number;
   connectTimeoutMs: number;
@@ -87,6 +89,7 @@ const spec = {
   rate: { type: 'string' },
   concurrency: { type: 'string', default: '8' },
   batch: { type: 'boolean', default: false },
+  send: { type: 'boolean', default: false },
   workers: { type: 'string' },
   'connect-concurrency': { type: 'string', default: '200' },
   'connect-timeout-ms': { type: 'string', default: '15000' },
@@ -176,6 +179,11 @@ Load shape:
   --rate R                      fixed publish rate, events/s (latency default 50)
   --concurrency C (8)           HTTP requests in flight (keep-alive sockets)
   --batch                       channels: publish with batch_events, 10 events per request
+  --send                        channels with --protocol native: publish with POST /send?user=u-<i>
+                                to client i's user instead of /broadcast to its channel; clients
+                                connect with an HS256 JWT naming that user (a spawned server gets the
+                                JWT secret; a --url server needs jwtSecret set to BENCH_JWT_SECRET
+                                of bench/protocol.ts)
   --watchers W (2)              presence: members that stay and count member_added/removed
   --max-joins J (100000)        presence: cap on joins per churning client
   --warmup-connections N (3000) storm: open and close N connections first, so both sides run
@@ -215,6 +223,8 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   if (v['app-store'] !== 'config' && (v.url !== undefined || v['server-cmd'] !== undefined)) throw new Error('--app-store goes with a spawned Switchboard');
   if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
   if (v.batch && v.protocol === 'native') throw new Error('--batch needs --protocol pusher (native has no batch publish)');
+  if (v.send && v.protocol !== 'native') throw new Error('--send needs --protocol native (POST /send is a native API call)');
+  if (v.send && positionals[0] !== 'channels') throw new Error('--send goes with the channels scenario (one client per user)');
   if (positionals[0] === 'cross-node' || positionals[0] === 'scale') {
     if (v.url !== undefined || v['server-cmd'] !== undefined)
       throw new Error(`${positionals[0]} starts its own Switchboard nodes: --url and --server-cmd do not apply`);
@@ -258,6 +268,7 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     rate: int('rate', v.rate, 0.001),
     concurrency: int('concurrency', v.concurrency, 1)!,
     batch: v.batch,
+    send: v.send,
     workers: int('workers', v.workers, 0),
     connectConcurrency: int('connect-concurrency', v['connect-concurrency'], 1)!,
     connectTimeoutMs: int('connect-timeout-ms', v['connect-timeout-ms'], 100)!,

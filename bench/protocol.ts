@@ -1,6 +1,8 @@
 // What differs between the Pusher protocol and Switchboard's native protocol,
 // kept in one place so the client state machine stays protocol-agnostic.
 
+import { SignJWT } from 'jose';
+
 export type ProtocolName = 'pusher' | 'native';
 
 export const PUSHER_EVENT_NAME = 'sb-bench';
@@ -29,6 +31,19 @@ export function pusherUnsubscribe(channel: string): string {
 }
 
 export const PUSHER_PONG = JSON.stringify({ event: 'pusher:pong', data: {} });
+
+/** The JWT secret a spawned server gets for `--send` runs (native clients sign in as users with it). */
+export const BENCH_JWT_SECRET = 'switchboard-bench-jwt-secret';
+
+/** The user client `index` signs in as in `--send` runs: POST /send?user=… addresses it. */
+export function benchUser(index: number): string {
+  return `u-${index}`;
+}
+
+/** An HS256 JWT naming `user`, as the native protocol takes it (`?jwt=`), good for a day. */
+export function nativeUserJwt(secret: string, user: string): Promise<string> {
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1d').sign(new TextEncoder().encode(secret));
+}
 
 export function nativeSubscribe(channel: string): string {
   return JSON.stringify({ action: 'subscribe', channel });

@@ -24,6 +24,8 @@ export const MAX_BATCH = 10;
 export interface PublishEvent {
   channel: string;
   data: string;
+  /** With `send`: the user POST /send addresses (the channel is then only the client's label). */
+  user?: string;
 }
 
 export interface PublisherConfig {
@@ -32,6 +34,8 @@ export interface PublisherConfig {
   creds: AppCredentials;
   /** Bearer token for the native POST /broadcast API; empty = sign it like a Pusher request. */
   token: string;
+  /** Native: publish with POST /send to each event's user instead of /broadcast to its channel. */
+  send: boolean;
   concurrency: number;
 }
 
@@ -88,7 +92,20 @@ export class Publisher {
     let path: string;
     let body: string;
     let auth = '';
-    if (this.cfg.protocol === 'native') {
+    let contentType = 'application/json';
+    if (this.cfg.protocol === 'native' && this.cfg.send) {
+      const e = events[0];
+      if (events.length !== 1 || e.user === undefined) throw new Error('POST /send takes one event with a user');
+      body = e.data;
+      contentType = 'text/plain';
+      const params = { type: 'text', user: e.user };
+      if (this.cfg.token) {
+        path = `/send?type=text&user=${e.user}`;
+        auth = `Authorization: Bearer ${this.cfg.token}\r\n`;
+      } else {
+        path = signedPath(this.cfg.creds, 'POST', '/send', body, undefined, params);
+      }
+    } else if (this.cfg.protocol === 'native') {
       if (events.length !== 1) throw new Error('the native protocol has no batch publish');
       body = JSON.stringify({ channel: events[0].channel, data: events[0].data });
       if (this.cfg.token) {
@@ -110,7 +127,7 @@ export class Publisher {
     }
     // One string, so the request leaves in one write and (with noDelay) one segment.
     const bytes =
-      `POST ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nContent-Type: application/json\r\n` +
+      `POST ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nContent-Type: ${contentType}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n${auth}\r\n${body}`;
     this.inFlight++;
     return new Promise<boolean>((resolve) => {

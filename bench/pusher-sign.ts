@@ -20,8 +20,11 @@ export function signedPath(
   path: string,
   body: string,
   timestampSeconds: number = Math.floor(Date.now() / 1000),
+  /** The call's own query parameters (URL-safe values), signed with the auth ones. */
+  extra: Record<string, string> = {},
 ): string {
   const params: Record<string, string> = {
+    ...extra,
     auth_key: creds.key,
     auth_timestamp: String(timestampSeconds),
     auth_version: '1.0',

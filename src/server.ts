@@ -14,6 +14,7 @@ import { embeddingApi, hookSetup, type EmbeddingApi } from './server/embedding.j
 import { createListeners, listen } from './server/listeners.js';
 import { createReporting, watchHub } from './server/reporting.js';
 import { shutDown } from './server/shutdown.js';
+import { startDashboardServer } from './dashboard/server.js';
 import { startHttpsRedirect } from './transport/https-redirect.js';
 import { CertificateReloader } from './transport/tls.js';
 
@@ -36,6 +37,8 @@ export interface Switchboard extends EmbeddingApi {
   readonly url: string;
   /** The port of the Prometheus listener (GET /metrics), when metricsPort is set. */
   readonly metricsPort: number | undefined;
+  /** The port of the dashboard's own listener, when dashboardPort is set (and the dashboard is on). */
+  readonly dashboardPort: number | undefined;
   /** The port of the plain-HTTP listener that redirects to HTTPS, when tlsRedirectPort is set. */
   readonly redirectPort: number | undefined;
   /**
@@ -83,7 +86,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   };
   let serving = true;
   const hooks = options.hooks && hookSetup(options.hooks, config, counters, log);
-  const { transport, http } = createListeners(config, apps, parts, log, reporting, () => serving, tls, {
+  const { transport, http, dashboard } = createListeners(config, apps, parts, log, reporting, () => serving, tls, {
     adminToken: config.adminToken || undefined,
     appManager: new AppManager(store),
     // This node has re-read the app when the admin API answers; the others re-read it on the news.
@@ -94,6 +97,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   }, hooks);
   let metrics: { readonly server: Server; readonly port: number } | undefined;
   let redirect: { readonly server: Server; readonly port: number } | undefined;
+  let dashboardListener: { readonly server: Server; readonly port: number } | undefined;
 
   // A listener that cannot bind (a port in use) must not leave the other one, or this node's
   // place in the cluster, behind: the caller may retry in the same process.
@@ -102,6 +106,7 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
     tls?.close();
     redirect?.server.close();
     metrics?.server.close();
+    dashboardListener?.server.close();
     http.close();
     http.closeAllConnections();
     await webhooks.close(0);
@@ -127,17 +132,23 @@ export async function createServer(input: ConfigInput | Config = {}, options: Se
   } catch (err) {
     await abandon(err, `the HTTPS redirect on ${config.host}:${config.tlsRedirectPort}`);
   }
+  try {
+    if (dashboard) dashboardListener = await startDashboardServer(dashboard, config.dashboardPath, config.dashboardHost || config.host, config.dashboardPort, log, config.dashboardTls ? tls : undefined);
+  } catch (err) {
+    await abandon(err, `the dashboard on ${config.dashboardHost || config.host}:${config.dashboardPort}`);
+  }
   if (config.tlsWatch) tls?.watch();
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
   let closing: Promise<void> | undefined;
-  const running = { apps, hub, transport, http, webhooks, metrics, redirect, tls, leaveCluster, log, refusals: reporting.refusals };
+  const running = { apps, hub, transport, http, webhooks, metrics, redirect, dashboard: dashboardListener, tls, leaveCluster, log, refusals: reporting.refusals };
   return {
     config,
     hub,
     port,
     metricsPort: metrics?.port,
     redirectPort: redirect?.port,
+    dashboardPort: dashboardListener?.port,
     reloadTls: () => tls?.reload('reloadTls() or SIGHUP') ?? false,
     apps,
     url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,

@@ -2,7 +2,7 @@
 // every expected delivery, then account for what happened.
 
 import type { Harness, WindowReport } from '../harness.js';
-import { makePayload, nowUs } from '../protocol.js';
+import { benchUser, makePayload, nowUs } from '../protocol.js';
 import { MAX_BATCH, type PublishEvent, type PublisherStats } from '../publisher.js';
 import { type Histogram } from '../stats.js';
 
@@ -51,10 +51,12 @@ export async function runBroadcast(h: Harness, plan: BroadcastPlan): Promise<Bro
 
   const channelName = (i: number): string =>
     plan.channelCount <= 1 ? plan.channelPrefix : `${plan.channelPrefix}-${i}`;
-  const oneEvent = (): PublishEvent => ({
-    channel: channelName(plan.channelCount <= 1 ? 0 : Math.floor(Math.random() * plan.channelCount)),
-    data: makePayload(opts.payloadBytes, nowUs()),
-  });
+  const oneEvent = (): PublishEvent => {
+    const i = plan.channelCount <= 1 ? 0 : Math.floor(Math.random() * plan.channelCount);
+    const data = makePayload(opts.payloadBytes, nowUs());
+    // --send (channels only: client i is alone on channel i and signed in as benchUser(i)).
+    return opts.send ? { channel: channelName(i), data, user: benchUser(i) } : { channel: channelName(i), data };
+  };
   const perRequest = plan.batch ? MAX_BATCH : 1;
   const next = (): PublishEvent[] => Array.from({ length: perRequest }, oneEvent);
 

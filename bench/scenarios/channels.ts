@@ -1,12 +1,21 @@
 import { fmt, num, pct, windowJson, windowRows } from '../report.js';
 import { summarizeUsAsMs } from '../stats.js';
 import { runBroadcast } from './broadcast.js';
+import type { Options } from '../options.js';
+import { BENCH_JWT_SECRET } from '../protocol.js';
 import type { Scenario } from './types.js';
+
+function publishMode(o: Options): string {
+  if (o.protocol === 'native') return o.send ? 'native POST /send to each client\'s user' : 'native POST /broadcast';
+  return o.batch ? 'batch_events x10' : 'events';
+}
 
 export const channels: Scenario = {
   name: 'channels',
   summary: 'N clients each on its own channel; REST publishes to random channels',
   connections: (o) => o.subs ?? 10000,
+  // --send: native clients sign in as users with JWTs made with this secret.
+  serverEnv: (o): Record<string, string> => (o.send ? { SWITCHBOARD_APP_JWT_SECRET: BENCH_JWT_SECRET } : {}),
   async run(h) {
     const subs = h.opts.subs ?? 10000;
     const r = await runBroadcast(h, {
@@ -30,7 +39,7 @@ export const channels: Scenario = {
       window: r.window,
       rows: [
         ['clients / channels', `${r.opened} (${r.failed} failed) / ${subs}`],
-        ['publish mode', `${h.opts.batch ? 'batch_events x10' : 'events'}, ${h.opts.rate === undefined ? 'max rate' : `${h.opts.rate}/s`}`],
+        ['publish mode', `${publishMode(h.opts)}, ${h.opts.rate === undefined ? 'max rate' : `${h.opts.rate}/s`}`],
         ['HTTP requests', `${r.publisher.requests} (${r.publisher.failedRequests} failed)`],
         ['HTTP sockets opened', `${sockets} (keep-alive ${keepAliveOk ? 'honoured' : 'NOT honoured'})`],
         ['published events', r.published],
@@ -44,6 +53,7 @@ export const channels: Scenario = {
         clients: r.opened,
         failedConnections: r.failed,
         batch: h.opts.batch,
+        publishMode: publishMode(h.opts),
         requests: r.publisher.requests,
         failedRequests: r.publisher.failedRequests,
         httpSocketsOpened: sockets,

@@ -21,7 +21,7 @@ export function newSecret(): string {
 }
 
 /** An app without its secrets, for lists. */
-export function withoutSecrets(app: AppConfig): Record<string, unknown> {
+export function withoutSecrets(app: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...app };
   for (const field of SECRET_FIELDS) delete shown[field];
   return shown;

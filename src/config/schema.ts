@@ -186,8 +186,11 @@ export const configSchema = z
       .describe('Bearer token of the admin API (/admin/apps); empty turns the admin API off.'),
     hookTimeoutMs: positiveInt.default(5_000).describe("Embedding hooks (createServer's `hooks`): a hook that has not answered after this long fails (see README, Embedding)."),
     maxConnectionMetadataBytes: positiveInt.default(4 * 1024).describe('Largest metadata (as UTF-8 JSON) an embedding application may attach to one connection.'),
-    dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form asks for. Unset = no dashboard.'),
-    dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served on the main port.'),
+    dashboardPassword: z.string().min(12, 'must be at least 12 characters').optional().describe('Turns the web dashboard on: the password its sign-in form takes (so does adminToken). Unset, and no adminToken = no dashboard.'),
+    dashboardPath: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /dashboard').default('/dashboard').describe('Where the dashboard is served (on the main port, or on dashboardPort).'),
+    dashboardPort: z.number().int().min(0).max(65535).default(0).describe('Serve the dashboard alone on this port instead of the main one; 0 = on the main port.'),
+    dashboardHost: z.string().default('').describe('Interface of the dashboard listener (dashboardPort); empty = the same as `host`.'),
+    dashboardTls: z.boolean().default(false).describe("Serve the dashboard listener (dashboardPort) over TLS with the server's certificate (needs tlsCert)."),
     dashboardSessionMinutes: positiveInt.default(12 * 60).describe('How long a dashboard sign-in lasts.'),
     apps: z.array(appSchema).default([]),
   })
@@ -220,6 +223,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['appStoreUrl'], message: `the ${appStore} app store needs a URL (${appStore}://user:password@host/database)` });
       }
       tlsProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
+      dashboardProblems(config).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message }));
       if (adapter === 'redis-cluster' && Array.isArray(redisClusterNodes) && redisClusterNodes.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['redisClusterNodes'], message: 'the redis-cluster adapter needs at least one host:port' });
       }
@@ -239,12 +243,22 @@ function tlsProblems(config: Partial<Record<string, unknown>>): [string, string]
   const problems: [string, string][] = [];
   const on = Boolean(config.tlsCert) && Boolean(config.tlsKey);
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) problems.push([config.tlsCert ? 'tlsKey' : 'tlsCert', 'tlsCert and tlsKey go together']);
-  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls']) {
+  for (const key of ['tlsCa', 'tlsPassphrase', 'tlsRedirectPort', 'metricsTls', 'dashboardTls']) {
     if (config[key] && !on) problems.push([key, 'needs tlsCert and tlsKey']);
   }
   if (typeof config.tlsRedirectPort === 'number' && config.tlsRedirectPort !== 0 && config.tlsRedirectPort === config.port) {
     problems.push(['tlsRedirectPort', 'must differ from port']);
   }
+  return problems;
+}
+
+/** A dashboard listener that could never serve anything. */
+function dashboardProblems(config: Partial<Record<string, unknown>>): [string, string][] {
+  const problems: [string, string][] = [];
+  const port = typeof config.dashboardPort === 'number' ? config.dashboardPort : 0;
+  if (port !== 0 && !config.dashboardPassword && !config.adminToken) problems.push(['dashboardPort', 'needs dashboardPassword or adminToken (the dashboard is off without one)']);
+  if (port !== 0 && port === config.port) problems.push(['dashboardPort', 'must differ from port (0 serves the dashboard on the main port)']);
+  if (config.dashboardTls && port === 0) problems.push(['dashboardTls', 'needs dashboardPort (on the main port the dashboard is served as the port is)']);
   return problems;
 }
 

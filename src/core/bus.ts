@@ -1,3 +1,4 @@
+import type { ConsoleCommand } from './debug-tap.js';
 import type { ChannelMessage } from './message.js';
 import type { StateDelta } from './state-delta.js';
 
@@ -24,7 +25,9 @@ export type ClusterCommand =
   | { readonly kind: 'app-changed'; readonly appId: string }
   /** `value` is already bounded and JSON (embedding/metadata.ts); undefined clears. */
   | { readonly kind: 'metadata'; readonly appId: string; readonly target: ConnectionTarget; readonly value?: unknown }
-  | { readonly kind: 'stats' };
+  | { readonly kind: 'stats' }
+  /** The debug console, cluster-wide (debug-tap.ts). */
+  | ConsoleCommand;
 
 /** One node's own numbers, gathered by the `stats` command for the dashboard's overview. */
 export interface NodeStats {

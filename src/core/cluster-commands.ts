@@ -44,17 +44,22 @@ export class ClusterCommands {
   }
 
   /** Runs a command (from any node) on this node's connections. */
-  execute(command: Exclude<ClusterCommand, { kind: 'app-changed' }>): CommandResult {
+  execute(command: Exclude<ClusterCommand, { kind: 'app-changed' | 'console-watch' | 'console-entries' }>): CommandResult {
     if (command.kind === 'stats') return { stats: this.nodeStats() };
-    const conns = this.registry.find(command.appId, command.target);
     if (command.kind === 'terminate') {
+      const conns = this.registry.find(command.appId, command.target);
       for (const conn of conns) conn.close('terminated');
       return { closed: conns.length };
     }
     if (command.kind === 'metadata') {
+      const conns = this.registry.find(command.appId, command.target);
       for (const conn of conns) conn.metadata = command.value;
       return { updated: conns.length };
     }
+    // A kind this version does not know comes from a newer node during a rolling upgrade: an empty
+    // answer, so its request completes and no connection is touched by a guess at what it meant.
+    if (command.kind !== 'info') return {};
+    const conns = this.registry.find(command.appId, command.target);
     return {
       connections: conns.map((c) => ({
         id: c.id,

@@ -77,7 +77,7 @@ export class Hub implements BusSink, HubReadView, HubActions {
     this.cluster = new ClusterState(this.ctx, this.subscriptions, this.presence, this.users, this.cache);
     this.commands = new ClusterCommands(this.ctx, this.registry, () => this.ownStats());
     this.reads = new ChannelReads(this.ctx, this.cache);
-    this.tap = new DebugTap(bus.nodeId);
+    this.tap = new DebugTap(bus.nodeId, (command) => bus.request(command), now);
   }
 
   /** Reports an event for webhooks (client events are reported by the front-end that received them). */
@@ -100,6 +100,7 @@ export class Hub implements BusSink, HubReadView, HubActions {
 
   async close(): Promise<void> {
     this.cache.stop();
+    this.tap.close();
     this.subscriptions.stopTimers();
     await this.bus.close();
   }
@@ -325,6 +326,10 @@ export class Hub implements BusSink, HubReadView, HubActions {
   execute(command: ClusterCommand): CommandResult {
     if (command.kind === 'app-changed') {
       this.onAppChanged(command.appId);
+      return {};
+    }
+    if (command.kind === 'console-watch' || command.kind === 'console-entries') {
+      this.tap.receive(command);
       return {};
     }
     return this.commands.execute(command);

@@ -115,8 +115,9 @@ export class Subscriptions {
       else if (after === 0) onEvent(app.id, { name: 'channel_vacated', channel: ch.name });
     }
     bus.announce({ kind: 'subscriptions', appId: app.id, channel: ch.name, count: ch.subscribers.size });
-    // After the current call returns, so a joiner hears subscription_succeeded before the count.
-    if (s.channels.has(ch.name)) queueMicrotask(() => this.announceCount(app, ch, s.subscriptions.total(ch.name)));
+    // After the current call returns, so a joiner hears subscription_succeeded before the count;
+    // not queued at all when no count would be sent (the default), as each is a closure and a task.
+    if (countsAnnounced(app, ch) && s.channels.has(ch.name)) queueMicrotask(() => this.announceCount(app, ch, s.subscriptions.total(ch.name)));
   }
 
   /** Records another node's subscriber count of a channel; this node's subscribers may hear the new total. */
@@ -128,8 +129,7 @@ export class Subscriptions {
   }
 
   private announceCount(app: App, ch: ChannelState, count: number): void {
-    // A user's own channel is the server's way to reach them, not a room whose size matters.
-    if (!app.enableSubscriptionCount || ch.kind.isPresence || ch.kind.serverToUser !== undefined) return;
+    if (!countsAnnounced(app, ch)) return;
     const send = (): void => {
       ch.countTimer = undefined;
       ch.lastCountSentAt = this.ctx.now();
@@ -143,4 +143,10 @@ export class Subscriptions {
     ch.countTimer = setTimeout(send, wait);
     ch.countTimer.unref();
   }
+}
+
+/** Whether subscribers of the channel hear subscription_count notices. */
+function countsAnnounced(app: App, ch: ChannelState): boolean {
+  // A user's own channel is the server's way to reach them, not a room whose size matters.
+  return app.enableSubscriptionCount && !ch.kind.isPresence && ch.kind.serverToUser === undefined;
 }

@@ -2,19 +2,24 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppRegistry } from '../apps/registry.js';
 import type { DebugTap } from '../core/debug-tap.js';
+import { readJsonBody } from '../http/admin-api.js';
 import { HttpError } from '../http/errors.js';
 import { decodeSegment, parseJsonObject, readBody, sendJson } from '../http/respond.js';
 import type { RequestTarget } from '../util/request-target.js';
 import { DashboardSessions, LoginLimiter, SESSION_COOKIE, cookieValue } from './sessions.js';
+import { dashboardApps, type DashboardAppsContext } from './apps.js';
 import { SseStream } from './sse.js';
 import { appView, overview, publishFromDashboard, type DashboardHub } from './views.js';
 
 export interface DashboardOptions {
-  readonly password: string;
+  /** What the sign-in form takes: the dashboard password and/or the admin token (at least one). */
+  readonly credentials: readonly string[];
   readonly path: string;
   readonly sessionMinutes: number;
   readonly hub: DashboardHub & { readonly tap: DebugTap };
   readonly apps: AppRegistry;
+  /** The Apps page's writes go through the admin API's code with this. */
+  readonly manage: DashboardAppsContext;
   readonly isServing: () => boolean;
   readonly clientAddress: (req: IncomingMessage) => string;
 }
@@ -33,6 +38,7 @@ const ASSETS: Record<string, { readonly type: string; readonly file: string }> =
   '': { type: 'text/html; charset=utf-8', file: 'index.html' },
   '/app.css': { type: 'text/css; charset=utf-8', file: 'app.css' },
   '/main.js': { type: 'text/javascript; charset=utf-8', file: 'main.js' },
+  '/apps.js': { type: 'text/javascript; charset=utf-8', file: 'apps.js' },
   '/charts.js': { type: 'text/javascript; charset=utf-8', file: 'charts.js' },
   '/console.js': { type: 'text/javascript; charset=utf-8', file: 'console.js' },
   '/dom.js': { type: 'text/javascript; charset=utf-8', file: 'dom.js' },
@@ -45,7 +51,8 @@ const SECURITY_HEADERS = {
   'Cache-Control': 'no-store',
 };
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: RequestTarget) => Promise<boolean>;
+/** Answers a request under the dashboard's path; false for other paths. */
+export type DashboardHandler = (req: IncomingMessage, res: ServerResponse, url: RequestTarget) => Promise<boolean>;
 
 /**
  * The web dashboard under `path`: the page (public, holds no data), sign-in and sign-out, and
@@ -53,8 +60,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse, url: RequestTarget) =
  * requests must be JSON (which a cross-site form cannot send) from the same origin, on top of
  * the SameSite=Strict cookie. Returns false for paths outside the dashboard.
  */
-export function createDashboardHandler(o: DashboardOptions): Handler {
-  const sessions = new DashboardSessions(o.password, o.sessionMinutes * 60_000);
+export function createDashboardHandler(o: DashboardOptions): DashboardHandler {
+  const sessions = new DashboardSessions(o.credentials, o.sessionMinutes * 60_000);
   const limiter = new LoginLimiter(LOGIN_ATTEMPTS_PER_MINUTE, 60_000);
   const files = new Map<string, { type: string; body: Buffer }>();
   const webDir = new URL('../../web/', import.meta.url);
@@ -81,11 +88,12 @@ export function createDashboardHandler(o: DashboardOptions): Handler {
     }
     if (!rest.startsWith('/api/')) throw new HttpError(404, 'Not found');
     const api = rest.slice('/api'.length);
-    if (method === 'POST') checkSameOrigin(req);
+    if (method !== 'GET' && method !== 'HEAD') checkSameOrigin(req);
     if (method === 'POST' && api === '/login') {
       if (!limiter.attempt(o.clientAddress(req))) throw new HttpError(429, 'Too many sign-in attempts; wait a minute', { 'Retry-After': '60' });
-      const { password } = parseJsonObject(await readBody(req, MAX_BODY_BYTES));
-      if (typeof password !== 'string' || !sessions.passwordMatches(password)) throw new HttpError(401, 'Wrong password');
+      // `secret`: the dashboard password or the admin token, in the body (never in the URL).
+      const { secret } = parseJsonObject(await readBody(req, MAX_BODY_BYTES));
+      if (typeof secret !== 'string' || !sessions.credentialMatches(secret)) throw new HttpError(401, 'Wrong password or token');
       sendJson(res, 200, { signedIn: true }, { 'Set-Cookie': cookie(sessions.issue(), sessions.lifetimeSeconds), ...SECURITY_HEADERS });
       return true;
     }
@@ -116,8 +124,9 @@ export function createDashboardHandler(o: DashboardOptions): Handler {
       });
       return true;
     }
-    if (method === 'GET' && api === '/apps') {
-      sendJson(res, 200, { apps: o.apps.all().map((a) => ({ id: a.id, key: a.key, enabled: a.enabled, webhooks: a.webhooks.length })), editable: false }, SECURITY_HEADERS);
+    const managed = await dashboardApps(method, api, () => readJsonBody(req, MAX_BODY_BYTES), o.manage);
+    if (managed) {
+      sendJson(res, managed.status, managed.body, SECURITY_HEADERS);
       return true;
     }
     const appRoute = /^\/apps\/([^/]+)(\/console|\/publish)?$/.exec(api);
@@ -129,7 +138,12 @@ export function createDashboardHandler(o: DashboardOptions): Handler {
       return true;
     }
     if (method === 'GET' && appRoute[2] === '/console') {
-      openStream(req, res, (stream) => o.hub.tap.listen((appId, entry) => appId === app.id && stream.send('entry', entry)));
+      openStream(req, res, (stream) => {
+        const watch = o.hub.tap.listen(app.id, (entry) => stream.send('entry', entry));
+        // The page says "Live" once every node has heard of this console and forwards its lines.
+        void watch.ready.then(() => stream.send('ready', { node: o.hub.nodeId }));
+        return () => watch.stop();
+      });
       return true;
     }
     if (method === 'POST' && appRoute[2] === '/publish') {

@@ -4,27 +4,31 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 export const SESSION_COOKIE = 'sb_dashboard';
 
 /**
- * Dashboard sign-ins: the password check and stateless session cookies
- * (`expiry.nonce.hmac`). The signing key is derived from the password, so every node of a
- * cluster with the same password accepts the same cookie, and changing the password signs
- * everybody out.
+ * Dashboard sign-ins: the credential check and stateless session cookies
+ * (`expiry.nonce.hmac`). The credentials are the dashboard password and the admin token, either
+ * of which signs in. The signing key is derived from them, so every node of a cluster with the
+ * same settings accepts the same cookie, and changing either signs everybody out.
  */
 export class DashboardSessions {
   private readonly key: Buffer;
-  private readonly passwordDigest: Buffer;
+  private readonly digests: readonly Buffer[];
 
   constructor(
-    password: string,
+    credentials: readonly string[],
     private readonly lifetimeMs: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.key = createHmac('sha256', password).update('switchboard dashboard session key').digest();
-    this.passwordDigest = digest(password);
+    if (credentials.length === 0) throw new Error('the dashboard needs a password or an admin token');
+    this.key = createHmac('sha256', credentials.join('\0')).update('switchboard dashboard session key').digest();
+    this.digests = credentials.map(digest);
   }
 
-  /** Constant time: digests of equal length are compared, so the time says nothing about the password. */
-  passwordMatches(candidate: string): boolean {
-    return timingSafeEqual(digest(candidate), this.passwordDigest);
+  /** Constant time: digests of equal length are compared, every one of them, so the time says nothing about either. */
+  credentialMatches(candidate: string): boolean {
+    const given = digest(candidate);
+    let matched = false;
+    for (const d of this.digests) matched = timingSafeEqual(given, d) || matched;
+    return matched;
   }
 
   /** A new session's cookie value. */

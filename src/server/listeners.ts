@@ -7,7 +7,7 @@ import type { AdminApiContext } from '../http/admin-api.js';
 import type { App } from '../core/app.js';
 import { CounterName } from '../core/counters.js';
 import { socketIdFactory } from '../core/socket-ids.js';
-import { createDashboardHandler } from '../dashboard/handler.js';
+import { createDashboardHandler, type DashboardHandler } from '../dashboard/handler.js';
 import { CorsPolicy } from '../http/cors.js';
 import { createHttpHandler } from '../http/handler.js';
 import type { Logger } from '../log.js';
@@ -28,6 +28,8 @@ const CLIENT_ERROR_LINGER_MS = 1_000;
 export interface Listeners {
   readonly transport: WsTransport;
   readonly http: Server;
+  /** The dashboard for its own listener (dashboardPort), when it is on and not on the main port. */
+  readonly dashboard: DashboardHandler | undefined;
 }
 
 /**
@@ -103,6 +105,21 @@ export function createListeners(
     keepAliveTimeout: 65_000,
   };
   const cors = new CorsPolicy(config.corsOrigins, config.apps);
+  // On when either credential is set; the sign-in form takes either.
+  const credentials = [config.dashboardPassword, admin.adminToken].filter((c): c is string => c !== undefined && c !== '');
+  const dashboard =
+    credentials.length === 0
+      ? undefined
+      : createDashboardHandler({
+          credentials,
+          path: config.dashboardPath,
+          sessionMinutes: config.dashboardSessionMinutes,
+          hub,
+          apps,
+          manage: { appManager: admin.appManager, announceAppChanged: admin.announceAppChanged, log, storeKind: config.appStore },
+          isServing,
+          clientAddress,
+        });
   const handler = createHttpHandler({
       rateLimiter,
       counters,
@@ -117,18 +134,7 @@ export function createListeners(
       isServing,
       servesApi: config.role !== 'websocket',
       clientAddress,
-      dashboard:
-        config.dashboardPassword === undefined
-          ? undefined
-          : createDashboardHandler({
-              password: config.dashboardPassword,
-              path: config.dashboardPath,
-              sessionMinutes: config.dashboardSessionMinutes,
-              hub,
-              apps,
-              isServing,
-              clientAddress,
-            }),
+      dashboard: config.dashboardPort === 0 ? dashboard : undefined,
       webhooks: parts.webhooks,
       ...admin,
       onAnswered: metrics.observeHttp,
@@ -148,7 +154,7 @@ export function createListeners(
     // A client that never closes its side (slowloris) would otherwise keep the socket half-open.
     setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
   });
-  return { transport, http };
+  return { transport, http, dashboard: config.dashboardPort === 0 ? undefined : dashboard };
 }
 
 /** Binds the client listener; resolves with the port actually bound. */

@@ -18,6 +18,8 @@ export interface RunningParts {
   readonly metrics: { readonly server: Server } | undefined;
   /** The plain-HTTP listener redirecting to HTTPS, when there is one. */
   readonly redirect: { readonly server: Server } | undefined;
+  /** The dashboard's own listener (dashboardPort), when there is one. */
+  readonly dashboard: { readonly server: Server } | undefined;
   /** Stops watching the certificate files. */
   readonly tls: { close(): void } | undefined;
   /** Leaves the cluster and closes the engine's stores. */
@@ -53,7 +55,7 @@ export async function shutDown(parts: RunningParts, timing: ShutdownTiming, stop
     setTimeout(() => http.closeAllConnections(), Math.max(0, deadline - Date.now())).unref();
   });
   await webhooks.close(Math.max(0, deadline - Date.now()));
-  for (const extra of [metrics, parts.redirect]) if (extra) await new Promise<void>((resolve) => extra.server.close(() => resolve()).closeAllConnections());
+  for (const extra of [metrics, parts.redirect, parts.dashboard]) if (extra) await new Promise<void>((resolve) => extra.server.close(() => resolve()).closeAllConnections());
   parts.tls?.close();
   // Leaving the cluster waits on the engine's answers: an engine that stopped answering must
   // not hold the shutdown past its deadline (plus a moment to say goodbye when it is spent).

@@ -260,4 +260,13 @@ describe('TLS reload and refusals', () => {
     assert.equal(res.status, 200);
     assert.match(res.body, /switchboard_/);
   });
+
+  it('serves the dashboard alone on its own port over TLS with dashboardTls; a plain-HTTP client gets nothing there', async (t) => {
+    const server = await startServer({ tlsCert: first.certFile, tlsKey: first.keyFile, tlsCa: pki.intermediateFile, dashboardPassword: 'correct horse battery staple', dashboardPort: await freePort(), dashboardTls: true });
+    t.after(() => server.close());
+    const page = await get(`https://127.0.0.1:${server.dashboardPort}/dashboard/`, pki.rootPem);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /Switchboard dashboard/);
+    await assert.rejects(get(`http://127.0.0.1:${server.dashboardPort}/dashboard/`));
+  });
 });

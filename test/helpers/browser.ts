@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's chromium (`.ci/run` installs it when missing). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -33,4 +33,17 @@ export async function launchChromium(): Promise<Browser> {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Opens the dashboard at `base` (…/dashboard) and, unless the browser's session cookie already
+ * signs it in, signs in with the password or admin token; waits for the overview.
+ */
+export async function signIn(page: Page, base: string, secret: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.locator('#signin:not([hidden]), #overview:not([hidden])').first().waitFor();
+  if (await page.locator('#overview').isVisible()) return;
+  await page.fill('#password', secret);
+  await page.click('#signin-form button[type=submit]');
+  await page.locator('#overview').waitFor();
 }

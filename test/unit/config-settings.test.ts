@@ -14,6 +14,8 @@ const ALONGSIDE: Record<string, Record<string, string>> = {
   tlsPassphrase: TLS_FILES,
   tlsRedirectPort: TLS_FILES,
   metricsTls: TLS_FILES,
+  dashboardPort: { SWITCHBOARD_ADMIN_TOKEN: 'admin-token-0123456789' },
+  dashboardTls: { ...TLS_FILES, SWITCHBOARD_ADMIN_TOKEN: 'admin-token-0123456789', SWITCHBOARD_DASHBOARD_PORT: '4243' },
 };
 
 describe('the settings list (config/settings.ts)', () => {

@@ -5,21 +5,29 @@ import { DashboardSessions, LoginLimiter, cookieValue } from '../../src/dashboar
 describe('dashboard sessions', () => {
   test('a session is valid until it expires, and only under the password that signed it', () => {
     let now = 1_000_000;
-    const sessions = new DashboardSessions('correct horse battery', 60_000, () => now);
+    const sessions = new DashboardSessions(['correct horse battery'], 60_000, () => now);
     const cookie = sessions.issue();
     assert.equal(sessions.valid(cookie), true);
-    assert.equal(new DashboardSessions('another password!!', 60_000, () => now).valid(cookie), false);
+    assert.equal(new DashboardSessions(['another password!!'], 60_000, () => now).valid(cookie), false);
     const [expiry, nonce, mac] = cookie.split('.');
     assert.equal(sessions.valid(`${Number(expiry) + 1}.${nonce}.${mac}`), false, 'a changed expiry breaks the signature');
     now += 60_000;
     assert.equal(sessions.valid(cookie), false, 'expired');
   });
 
-  test('the password check accepts only the password', () => {
-    const sessions = new DashboardSessions('correct horse battery', 60_000);
-    assert.equal(sessions.passwordMatches('correct horse battery'), true);
-    assert.equal(sessions.passwordMatches('correct horse batter'), false);
-    assert.equal(sessions.passwordMatches(''), false);
+  test('the credential check accepts the password or the admin token, nothing else', () => {
+    const sessions = new DashboardSessions(['correct horse battery', 'admin-token-0123456789'], 60_000);
+    assert.equal(sessions.credentialMatches('correct horse battery'), true);
+    assert.equal(sessions.credentialMatches('admin-token-0123456789'), true);
+    assert.equal(sessions.credentialMatches('correct horse batter'), false);
+    assert.equal(sessions.credentialMatches('admin-token-012345678'), false);
+    assert.equal(sessions.credentialMatches(''), false);
+  });
+
+  test('a session signed under a password and token is refused once the token changes', () => {
+    const cookie = new DashboardSessions(['correct horse battery', 'admin-token-0123456789'], 60_000).issue();
+    assert.equal(new DashboardSessions(['correct horse battery', 'admin-token-0123456789'], 60_000).valid(cookie), true);
+    assert.equal(new DashboardSessions(['correct horse battery', 'admin-token-9876543210'], 60_000).valid(cookie), false);
   });
 
   test('cookieValue finds one cookie among several', () => {

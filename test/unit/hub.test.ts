@@ -460,4 +460,14 @@ describe('Hub (no network)', () => {
       assert.equal(hub.channelInfo(app.id, 'room').subscriptionCount, 1);
     });
   });
+
+  describe('cluster commands', () => {
+    it('answers a command of a kind it does not know (a newer node in a rolling upgrade) with {} and touches no connection', () => {
+      const a = connect();
+      const fromNewerNode = JSON.parse('{"kind":"drain-later","appId":"app-1","target":{"socketId":"1.1"}}') as Parameters<Hub['execute']>[0];
+      assert.deepEqual(hub.execute(fromNewerNode), {});
+      assert.deepEqual(a.closes, []);
+      assert.equal(a.metadata, undefined);
+    });
+  });
 });

@@ -34,6 +34,31 @@ describe('request target', () => {
     assert.equal(t.searchParams.get('auth_key'), 'k');
   });
 
+  it('reads one parameter exactly as URLSearchParams does', () => {
+    const queries = [
+      'protocol=7&client=js&version=8.4.0&flash=false',
+      'client=js&protocol=7',
+      'protocol=7&protocol=5',
+      'protocol',
+      'protocol=&x=1',
+      'protocolx=1&protocol=6',
+      'xprotocol=1',
+      'a=1&&protocol=a=b&',
+      '=7&protocol=%37',
+      'pro%74ocol=8',
+      'protocol=7+1',
+      '?protocol=7',
+      '',
+      '&',
+    ];
+    for (const query of queries) {
+      for (const name of ['protocol', 'x', 'a', '']) {
+        const expected = new URLSearchParams(query).get(name);
+        assert.equal(parse(`/app/key?${query}`).param(name), expected, `param(${JSON.stringify(name)}) of ${JSON.stringify(query)}`);
+      }
+    }
+  });
+
   it('has no target for what the URL parser cannot read (the caller answers 400)', () => {
     assert.equal(RequestTarget.parse('http://[::1/apps'), undefined);
   });

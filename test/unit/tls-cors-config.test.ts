@@ -33,6 +33,19 @@ describe('TLS settings', () => {
   });
 });
 
+describe('dashboard listener settings', () => {
+  it('refuse a dashboard port without a credential, on the main port, and dashboardTls without a port of its own', () => {
+    assert.deepEqual(problemsOf({ SWITCHBOARD_DASHBOARD_PORT: '8081' }), ['dashboardPort: needs dashboardPassword or adminToken (the dashboard is off without one)']);
+    assert.deepEqual(problemsOf({ SWITCHBOARD_DASHBOARD_PASSWORD: 'correct horse battery', SWITCHBOARD_PORT: '8081', SWITCHBOARD_DASHBOARD_PORT: '8081' }), [
+      'dashboardPort: must differ from port (0 serves the dashboard on the main port)',
+    ]);
+    assert.deepEqual(problemsOf({ SWITCHBOARD_TLS_CERT: '/c.pem', SWITCHBOARD_TLS_KEY: '/k.pem', SWITCHBOARD_DASHBOARD_PASSWORD: 'correct horse battery', SWITCHBOARD_DASHBOARD_TLS: 'true' }), [
+      'dashboardTls: needs dashboardPort (on the main port the dashboard is served as the port is)',
+    ]);
+    assert.deepEqual(problemsOf({ SWITCHBOARD_ADMIN_TOKEN: 'admin-token-0123456789', SWITCHBOARD_DASHBOARD_PORT: '8081' }), []);
+  });
+});
+
 describe('CORS origins', () => {
   it('come from SWITCHBOARD_CORS_ORIGINS and SWITCHBOARD_APP_CORS_ORIGINS as lists, and refuse what is not an origin pattern', () => {
     const config = loadConfig({ env: { SWITCHBOARD_CORS_ORIGINS: 'https://a.example.com, https://*.b.example.com', SWITCHBOARD_APP_CORS_ORIGINS: '*.c.example.com' } });

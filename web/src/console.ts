@@ -35,6 +35,10 @@ export class DebugConsole {
     private readonly status: HTMLElement,
   ) {}
 
+  get watching(): boolean {
+    return this.source !== undefined;
+  }
+
   watch(appId: string): void {
     this.source?.close();
     this.lines.length = 0;
@@ -42,13 +46,20 @@ export class DebugConsole {
     this.render();
     const source = new EventSource(`api/apps/${encodeURIComponent(appId)}/console`);
     this.source = source;
-    source.addEventListener('open', () => this.setStatus('Live'));
+    // "Live" once every node of the cluster forwards this app's lines (the server says so).
+    source.addEventListener('open', () => this.setStatus('Connecting to every node…'));
+    source.addEventListener('ready', () => this.setStatus(this.paused ? 'Paused' : 'Live'));
     source.addEventListener('error', () => this.setStatus('Reconnecting…'));
     source.addEventListener('entry', (e) => this.add(JSON.parse((e as MessageEvent<string>).data) as Entry));
     source.addEventListener('dropped', (e) => {
       this.droppedByServer += Number((e as MessageEvent<string>).data);
       this.setStatus(`Live (server dropped ${this.droppedByServer} lines for a slow page)`);
     });
+  }
+
+  stop(): void {
+    this.source?.close();
+    this.source = undefined;
   }
 
   setPaused(paused: boolean): void {
@@ -108,8 +119,9 @@ export class DebugConsole {
     ].filter(Boolean) as string[];
     return h(
       'li',
-      { class: `entry type-${e.type}`, 'data-type': e.type },
+      { class: `entry type-${e.type}`, 'data-type': e.type, 'data-node': e.node },
       h('time', { datetime: new Date(e.at).toISOString() }, time),
+      h('span', { class: 'node', title: `node ${e.node}` }, e.node.slice(0, 8)),
       h('span', { class: 'badge' }, e.type.replace('_', ' ')),
       h('span', { class: 'what' }, parts.join(' · ')),
       ...(e.data !== undefined ? [h('code', {}, e.data)] : []),

@@ -19,9 +19,9 @@ export function byId<T extends HTMLElement>(id: string): T {
 }
 
 /** JSON from the dashboard API; throws the server's error text. */
-export async function api<T>(path: string, body?: unknown): Promise<T> {
+export async function api<T>(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<T> {
   const res = await fetch(`api${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
+    method,
     headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
     body: body === undefined ? null : JSON.stringify(body),
     credentials: 'same-origin',

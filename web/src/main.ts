@@ -1,3 +1,4 @@
+import { AppsPage, type AppRow } from './apps.js';
 import { LineChart } from './charts.js';
 import { DebugConsole } from './console.js';
 import { ApiError, api, byId, formatNumber, h } from './dom.js';
@@ -16,12 +17,6 @@ interface Overview {
   nodes: NodeStats[];
   totals: { connections: number; channels: number; users: number };
   at: number;
-}
-interface AppRow {
-  id: string;
-  key: string;
-  enabled: boolean;
-  webhooks: number;
 }
 interface AppView {
   id: string;
@@ -47,14 +42,14 @@ async function start(): Promise<void> {
   if (!signedIn) return showSignIn();
   byId('signin').hidden = true;
   byId('tabs').hidden = false;
-  const { apps } = await api<{ apps: AppRow[] }>('/apps');
-  fillApps(apps);
+  await appsPage.load();
   startOverview();
   show((location.hash.slice(1) as View) || 'overview');
 }
 
 function showSignIn(): void {
   overviewSource?.close();
+  debugConsole.stop();
   byId('tabs').hidden = true;
   for (const v of views) byId(v).hidden = true;
   byId('signin').hidden = false;
@@ -66,6 +61,9 @@ function show(view: View): void {
   for (const v of views) byId(v).hidden = v !== name;
   for (const b of document.querySelectorAll<HTMLButtonElement>('#tabs [data-tab]')) b.setAttribute('aria-pressed', String(b.dataset.tab === name));
   if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
+  // The console streams from when it is first shown: an open overview makes no node tap.
+  const app = byId<HTMLSelectElement>('console-app').value;
+  if (name === 'console' && !debugConsole.watching && app) debugConsole.watch(app);
 }
 
 // --- overview ---
@@ -138,29 +136,13 @@ function renderOverview(o: Overview, rates: Map<string, [number, number]>, total
 
 // --- apps ---
 
-function fillApps(apps: AppRow[]): void {
-  byId('apps-note').textContent = 'Apps come from the configuration file: this store is read-only here (edit the config and restart to change them).';
-  byId('app-list').querySelector('tbody')?.replaceChildren(
-    ...apps.map((a) =>
-      h(
-        'tr',
-        {},
-        h('th', { scope: 'row' }, a.id),
-        h('td', {}, a.key),
-        h('td', {}, a.enabled ? 'yes' : 'no'),
-        h('td', {}, String(a.webhooks)),
-        h('td', {}, openButton(a.id)),
-      ),
-    ),
-  );
-  byId<HTMLSelectElement>('console-app').replaceChildren(...apps.map((a) => h('option', { value: a.id }, a.id)));
-  if (apps[0]) debugConsole.watch(apps[0].id);
-}
-
-function openButton(appId: string): HTMLButtonElement {
-  const b = h('button', { type: 'button', 'aria-label': `Open app ${appId}` }, 'Open');
-  b.addEventListener('click', () => openApp(appId));
-  return b;
+/** The console's app list follows the Apps page's; the app watched stays when it is still there. */
+function listApps(apps: readonly AppRow[]): void {
+  const select = byId<HTMLSelectElement>('console-app');
+  const watched = select.value;
+  select.replaceChildren(...apps.map((a) => h('option', { value: a.id }, a.id)));
+  if (apps.some((a) => a.id === watched)) select.value = watched;
+  else if (apps[0] && debugConsole.watching) debugConsole.watch(apps[0].id);
 }
 
 function openApp(appId: string): void {
@@ -190,13 +172,15 @@ function failed(err: unknown): void {
   if (err instanceof ApiError && err.status === 401) showSignIn();
 }
 
+const appsPage = new AppsPage(listApps, (appId) => openApp(appId), failed);
+
 // --- wiring ---
 
 byId<HTMLFormElement>('signin-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const error = byId('signin-error');
   error.textContent = '';
-  api('/login', { password: byId<HTMLInputElement>('password').value }).then(
+  api('/login', { secret: byId<HTMLInputElement>('password').value }).then(
     () => start().catch(failed),
     (err: unknown) => {
       error.textContent = err instanceof Error ? err.message : 'Sign-in failed';

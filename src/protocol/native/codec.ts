@@ -1,5 +1,5 @@
 import type { ResumeOutcome } from '../../core/channel-history.js';
-import type { Position } from '../../core/history.js';
+import { positionField } from '../position.js';
 import type { App } from '../../core/app.js';
 import type { NativeErrorCode } from './codes.js';
 import type { ChannelMessage, WireEncoder } from '../../core/message.js';
@@ -46,18 +46,6 @@ export function encodeNativeError(code: NativeErrorCode, message: string, channe
 
 export function encodeNativeAck(type: 'subscribed' | 'unsubscribed', channel: string, resumed?: ResumeOutcome): string {
   return JSON.stringify(resumed ? { type, channel, recovered: resumed.recovered, position: resumed.position } : { type, channel });
-}
-
-/** On history channels every message says where it sits: `"position":{"epoch","offset"}`. */
-function positionField(position: Position | undefined): string {
-  return position === undefined ? '' : `,"position":{"epoch":${JSON.stringify(position.epoch)},"offset":${position.offset}}`;
-}
-
-/** A subscribe's `since`: the last position the client saw, or undefined when it names none (or a malformed one). */
-export function parsePosition(value: unknown): Position | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { epoch, offset } = value as Record<string, unknown>;
-  return typeof epoch === 'string' && typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0 ? { epoch, offset } : undefined;
 }
 
 /** Raw delivery: payloads only; presence and count notices are not for raw clients. */

@@ -13,7 +13,8 @@ import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, hookUser, type HookSetup,
 import { HeldFrames } from '../../embedding/held-frames.js';
 import type { NativeIdentity } from './auth.js';
 import { NativeClose, NativeCloseCode, type NativeErrorCode } from './codes.js';
-import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, parsePosition, type NativeFormat } from './codec.js';
+import { NATIVE_WIRES, decodeNative, encodeNativeAck, encodeNativeError, type NativeFormat } from './codec.js';
+import { parsePosition } from '../position.js';
 
 
 export interface NativeSessionOptions {
@@ -83,10 +84,14 @@ export class NativeSession implements Connection, LinkHandler {
     this.wire = NATIVE_WIRES[options.format];
     this.messages = new TokenBucket(app.clientMessagesPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
-    this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      counters.increment(app.id, CounterName.IdleConnectionsClosed);
-      this.close('idle');
-    });
+    // The callbacks are made only for apps that set an idle timeout (off by default).
+    this.idleTimer =
+      app.idleTimeoutSeconds === 0
+        ? undefined
+        : watchIdle(app, () => this.hasSubscribed, () => {
+            counters.increment(app.id, CounterName.IdleConnectionsClosed);
+            this.close('idle');
+          });
   }
 
   get lastActivityAt(): number {
@@ -217,9 +222,14 @@ export class NativeSession implements Connection, LinkHandler {
     this.link.sendText(encodeNativeError(code, message, channel, this.options.format));
   }
 
-  private readonly hookFailed = (text: string): void => {
-    if (!this.closed) this.error('HOOK_FAILED', text);
-  };
+  private hookFailedReport: ((text: string) => void) | undefined;
+
+  /** What a hook that failed reports to the client; made once, and only for connections with hooks. */
+  private get hookFailed(): (text: string) => void {
+    return (this.hookFailedReport ??= (text: string): void => {
+      if (!this.closed) this.error('HOOK_FAILED', text);
+    });
+  }
 
   private unsubscribe(channel: string): void {
     const leaving = this.channels.has(channel);

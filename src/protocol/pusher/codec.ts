@@ -1,5 +1,6 @@
 import type { ChannelMessage, WireEncoder } from '../../core/message.js';
 import { frameText } from '../../transport/frame.js';
+import { positionField } from '../position.js';
 
 /**
  * Pusher protocol 7 frames. Server events carry `data` as a JSON-encoded string (the protocol's
@@ -42,18 +43,20 @@ export function encodeError(code: number | null, message: string): string {
   return envelope('pusher:error', undefined, JSON.stringify({ code, message }));
 }
 
+/** Once per connection: the data text is written out rather than built from an object and encoded twice. */
 export function encodeConnectionEstablished(socketId: string, activityTimeoutSeconds: number): string {
-  return encodeEvent('pusher:connection_established', undefined, { socket_id: socketId, activity_timeout: activityTimeoutSeconds });
+  const data = `{"socket_id":${JSON.stringify(socketId)},"activity_timeout":${JSON.stringify(activityTimeoutSeconds)}}`;
+  return envelope('pusher:connection_established', undefined, JSON.stringify(data));
 }
 
-export function encodeSubscriptionSucceeded(channel: string, members: ReadonlyMap<string, unknown> | undefined): string {
-  if (!members) return envelope('pusher_internal:subscription_succeeded', channel, '"{}"');
+/** `extra`: the recovery fields on history channels (see recovery.ts), which pusher-js ignores. */
+export function encodeSubscriptionSucceeded(channel: string, members: ReadonlyMap<string, unknown> | undefined, extra = ''): string {
+  if (!members) return envelope('pusher_internal:subscription_succeeded', channel, '"{}"', extra);
   // No prototype: a member whose id is "__proto__" is a key like any other.
   const hash = Object.create(null) as Record<string, unknown>;
   for (const [id, info] of members) hash[id] = info ?? null;
-  return encodeEvent('pusher_internal:subscription_succeeded', channel, {
-    presence: { ids: [...members.keys()], hash, count: members.size },
-  });
+  const presence = { presence: { ids: [...members.keys()], hash, count: members.size } };
+  return envelope('pusher_internal:subscription_succeeded', channel, JSON.stringify(JSON.stringify(presence)), extra);
 }
 
 export function encodeSubscriptionError(channel: string, type: string, error: string, status: number): string {
@@ -83,7 +86,8 @@ export function encodeChannelMessage(message: ChannelMessage): string {
           : // Pusher clients take text only: binary payloads from the native API arrive base64-encoded.
             JSON.stringify(message.data.toString('base64'));
       const userId = message.userId === undefined ? '' : `,"user_id":${JSON.stringify(message.userId)}`;
-      return envelope(message.event, message.channel, data, userId);
+      // On history channels the position rides along as a field pusher-js drops (recovery.ts).
+      return envelope(message.event, message.channel, data, message.position === undefined ? userId : userId + positionField(message.position));
     }
     case 'member_added':
       return encodeEvent('pusher_internal:member_added', message.channel, { user_id: message.userId, user_info: message.userInfo ?? null });

@@ -74,7 +74,7 @@ export function pusherRoute(options: PusherRouteOptions): UpgradeRoute {
       if (!match) return new RefusedLink(link, PusherCode.PathNotFound, 'Path not found: use /app/{key}');
       // Lenient, as the reference servers are: a client that names no protocol, or a newer one,
       // is served protocol 7 (every client in use speaks it); only drafts before 5 are refused.
-      const protocol = url.searchParams.get('protocol');
+      const protocol = url.param('protocol');
       if (protocol !== null) {
         if (!/^\d+$/.test(protocol)) return new RefusedLink(link, PusherCode.InvalidVersion, 'Invalid protocol version');
         if (Number(protocol) < MIN_PROTOCOL) return new RefusedLink(link, PusherCode.UnsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 20)}`);

@@ -6,10 +6,11 @@ import type { ChannelMessage } from '../../core/message.js';
 import { TokenBucket } from '../../core/token-bucket.js';
 import type { Logger } from '../../log.js';
 import type { ClientLink, LinkHandler } from '../../transport/seam.js';
-import { hmacSha256HexMatches } from '../../util/hmac.js';
 import { CounterName, type Counters } from '../../core/counters.js';
 import { queuePolicyFor, watchIdle, watchSignIn } from '../session-limits.js';
 import { jsonText } from '../../util/json.js';
+import { presenceMember, validSignature } from './channel-auth.js';
+import { subscribeWithRecovery } from './recovery.js';
 import { ConnectionHooks, MAX_FRAMES_WAITING_ON_HOOKS, type HookSetup, type InboundOutcome, type OpenOutcome, type OpenRequest } from '../../embedding/connection-hooks.js';
 import { HeldFrames } from '../../embedding/held-frames.js';
 import { PusherCode, PusherSubscriptionError, closeCodeFor } from './close-codes.js';
@@ -46,7 +47,8 @@ export class PusherSession implements Connection, LinkHandler {
   readonly channels = new Set<string>();
   user: SignedInUser | undefined;
   metadata: unknown = undefined;
-  private readonly clientEvents: TokenBucket;
+  /** Made at the first client event: most connections never send one. */
+  private clientEvents: TokenBucket | undefined;
   /** Only with hooks set: without them, every frame is handled synchronously as it comes. */
   private readonly hooks: ConnectionHooks | undefined;
   /** What the hub sent while connectionOpened had not answered; undefined once it has (or with no hooks). */
@@ -66,15 +68,21 @@ export class PusherSession implements Connection, LinkHandler {
     request?: OpenRequest,
   ) {
     if (ctx.hooks && request) this.hooks = new ConnectionHooks(this, request.address, ctx.hooks);
-    this.clientEvents = new TokenBucket(app.clientEventsPerSecond);
     link.setQueuePolicy(queuePolicyFor(app));
-    this.idleTimer = watchIdle(app, () => this.hasSubscribed, () => {
-      ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
-      this.close('idle');
-    });
-    this.signInTimer = watchSignIn(app, () => {
-      this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
-    });
+    // The callbacks are made only for apps that set these timeouts (both are off by default).
+    this.idleTimer =
+      app.idleTimeoutSeconds === 0
+        ? undefined
+        : watchIdle(app, () => this.hasSubscribed, () => {
+            ctx.counters.increment(app.id, CounterName.IdleConnectionsClosed);
+            this.close('idle');
+          });
+    this.signInTimer =
+      app.signIn !== 'required'
+        ? undefined
+        : watchSignIn(app, () => {
+            this.closeWith(PusherCode.Unauthorized, `Not signed in within ${app.signInTimeoutMs} ms: this app requires pusher:signin`);
+          });
   }
 
   /**
@@ -202,9 +210,14 @@ export class PusherSession implements Connection, LinkHandler {
     this.link.sendText(encodeError(code, message));
   }
 
-  private readonly hookFailed = (text: string): void => {
-    if (!this.closed) this.error(PusherCode.HookFailed, text);
-  };
+  private hookFailedReport: ((text: string) => void) | undefined;
+
+  /** What a hook that failed reports to the client; made once, and only for connections with hooks. */
+  private get hookFailed(): (text: string) => void {
+    return (this.hookFailedReport ??= (text: string): void => {
+      if (!this.closed) this.error(PusherCode.HookFailed, text);
+    });
+  }
 
   private subscribe(frame: ClientFrame): void {
     const data = asObject(frame.data);
@@ -224,12 +237,12 @@ export class PusherSession implements Connection, LinkHandler {
       const channelData = kind.isPresence ? data?.channel_data : undefined;
       if (kind.isPresence && typeof channelData !== 'string') return refuse(PusherSubscriptionError.AuthError, 'Presence channels need channel_data', 401);
       const toSign = typeof channelData !== 'string' ? `${this.id}:${channel}` : `${this.id}:${channel}:${channelData}`;
-      if (!this.validSignature(data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
+      if (!validSignature(this.app, data?.auth, toSign)) return refuse(PusherSubscriptionError.AuthError, 'Invalid signature', 401);
     }
 
     let member: PresenceMember | undefined;
     if (kind.isPresence) {
-      const parsed = this.presenceMember(data?.channel_data as string);
+      const parsed = presenceMember(this.app, this.user, data?.channel_data as string);
       if (typeof parsed === 'string') return refuse(PusherSubscriptionError.InvalidChannelData, parsed, 400);
       member = parsed;
     }
@@ -251,11 +264,14 @@ export class PusherSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
+    const succeed = (recoveryFields = ''): void => {
+      this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members, recoveryFields));
+      if (outcome.cached !== undefined) this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
+    };
     const confirm = (): void => {
-      this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members));
-      if (outcome.cached !== undefined) {
-        this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
-      }
+      // A history channel answers once its history was read: position, replay (with `since`), then live.
+      if (this.ctx.hub.historyLimits(this.app, channel) === null) succeed();
+      else subscribeWithRecovery(this.ctx.hub, this, channel, data?.since, succeed, (message) => this.error(PusherCode.InvalidMessage, message));
       if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
     };
     if (!outcome.ready) return confirm();
@@ -266,31 +282,6 @@ export class PusherSession implements Connection, LinkHandler {
         if (this.channels.has(channel)) confirm();
       })
       .catch((err: unknown) => this.ctx.log.warn({ err }, 'subscription confirmation failed'));
-  }
-
-  private presenceMember(channelData: string): PresenceMember | string {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(channelData);
-    } catch {
-      return 'channel_data must be JSON';
-    }
-    const obj = asObject(parsed);
-    const rawId = obj?.user_id;
-    if ((typeof rawId !== 'string' && typeof rawId !== 'number') || rawId === '') return 'channel_data.user_id must be a non-empty string';
-    // A 64-bit id sent as a JSON number has already lost its last digits here: refuse it rather
-    // than list a member the backend cannot recognise.
-    if (typeof rawId === 'number' && !Number.isSafeInteger(rawId)) return 'channel_data.user_id must be a string or an integer below 2^53 (send larger ids as strings)';
-    const userId = String(rawId);
-    if (userId.length > this.app.maxUserIdLength) return `channel_data.user_id is longer than ${this.app.maxUserIdLength} characters`;
-    // A signed-in user's info stands in when the channel auth gives none (Pusher's rule).
-    const info = obj?.user_info ?? (this.user?.id === userId ? this.user.info : undefined);
-    if (info !== undefined) {
-      const text = jsonText(info);
-      if (text === undefined) return 'channel_data.user_info is nested too deeply';
-      if (Buffer.byteLength(text) > this.app.maxPresenceUserInfoBytes) return `channel_data.user_info is larger than ${this.app.maxPresenceUserInfoBytes} bytes`;
-    }
-    return { userId, info };
   }
 
   private unsubscribe(frame: ClientFrame): void {
@@ -305,7 +296,7 @@ export class PusherSession implements Connection, LinkHandler {
     if (this.app.signIn === 'disabled') return this.error(PusherCode.InvalidMessage, 'User sign-in is not enabled for this app');
     const data = asObject(frame.data);
     const userData = data?.user_data;
-    if (typeof userData !== 'string' || !this.validSignature(data?.auth, `${this.id}::user::${userData}`)) {
+    if (typeof userData !== 'string' || !validSignature(this.app, data?.auth, `${this.id}::user::${userData}`)) {
       return this.closeWith(PusherCode.Unauthorized, 'Invalid sign-in signature');
     }
     let parsed: Record<string, unknown> | undefined;
@@ -355,7 +346,7 @@ export class PusherSession implements Connection, LinkHandler {
       return this.error(PusherCode.InvalidMessage, 'Client events are only allowed on private and presence channels');
     }
     if (frame.event.length > this.app.maxEventNameLength) return this.error(PusherCode.InvalidMessage, 'Event name is too long');
-    if (!this.clientEvents.take()) {
+    if (!(this.clientEvents ??= new TokenBucket(this.app.clientEventsPerSecond)).take()) {
       this.ctx.counters.increment(this.app.id, CounterName.ClientMessagesRateLimited);
       return this.error(PusherCode.ClientEventRateLimit, `Client event rejected: more than ${this.app.clientEventsPerSecond} per second`);
     }
@@ -404,13 +395,6 @@ export class PusherSession implements Connection, LinkHandler {
     };
     this.ctx.hub.publish(this.app, message);
     this.ctx.hub.report(this.app.id, { name: 'client_event', channel, event, data, socketId: this.id, userId });
-  }
-
-  private validSignature(auth: unknown, toSign: string): boolean {
-    if (typeof auth !== 'string') return false;
-    const colon = auth.indexOf(':');
-    if (colon < 0 || auth.slice(0, colon) !== this.app.key) return false;
-    return hmacSha256HexMatches(this.app.secret, toSign, auth.slice(colon + 1));
   }
 }
 

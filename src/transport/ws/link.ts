@@ -11,8 +11,11 @@ const CLOSE_GRACE_MS = 2_000;
 /** One client socket as the front-ends see it: bounded queue, one write per turn. Exported for its unit test. */
 export class WsLink implements ClientLink, Flushable {
   handler!: LinkHandler;
-  /** Frames not yet handed to the socket: this turn's, or all while the socket needs to drain. */
-  private queued: Buffer[] = [];
+  /**
+   * Frames not yet handed to the socket: this turn's, or all while the socket needs to drain.
+   * Undefined when there are none, so an idle link holds no array (and a flush makes none).
+   */
+  private queued: Buffer[] | undefined;
   private queuedBytes = 0;
   /**
    * What the socket still held unwritten when we last handed it frames. Until our next write it
@@ -72,11 +75,12 @@ export class WsLink implements ClientLink, Flushable {
     if (!this.fits(frame.length) && !this.fitsNow(frame.length)) {
       // Frames batched for this turn are no backlog while the socket keeps up (a burst of
       // publishes in one turn): hand them over now. Only a socket that needs draining overflows.
-      if (this.awaitingDrain || this.socket.writableNeedDrain || this.queued.length === 0) return this.overflow();
+      if (this.awaitingDrain || this.socket.writableNeedDrain || this.queued === undefined) return this.overflow();
       this.writeQueued(); // reads the socket's backlog afresh
       if (!this.fits(frame.length)) return this.overflow();
     }
-    this.queued.push(frame);
+    if (this.queued === undefined) this.queued = [frame];
+    else this.queued.push(frame);
     this.queuedBytes += frame.length;
     if (!this.flushScheduled && !this.awaitingDrain) {
       this.flushScheduled = true;
@@ -88,7 +92,7 @@ export class WsLink implements ClientLink, Flushable {
   /** Bytes the kernel has not taken plus what waits here, and frames waiting here, stay within the bounds. */
   private fits(length: number): boolean {
     const { maxBytes, maxMessages } = this.policy;
-    return this.socketBacklog + this.queuedBytes + length <= maxBytes && this.queued.length < maxMessages;
+    return this.socketBacklog + this.queuedBytes + length <= maxBytes && (this.queued?.length ?? 0) < maxMessages;
   }
 
   /** `fits` against the socket's backlog as it is now, before refusing a frame. */
@@ -121,11 +125,11 @@ export class WsLink implements ClientLink, Flushable {
     this.flushScheduled = false;
     if (this.ws.readyState !== WebSocket.OPEN) {
       // Closed meanwhile (the client's close frame, answered by ws): nothing may follow a close frame.
-      this.queued = [];
+      this.queued = undefined;
       this.queuedBytes = 0;
       return;
     }
-    if (this.queued.length === 0 || this.socket.destroyed) return;
+    if (this.queued === undefined || this.socket.destroyed) return;
     // A client that reads slowly keeps its frames here, where the bounds can see them.
     if (this.socket.writableNeedDrain) {
       if (!this.awaitingDrain) {
@@ -141,10 +145,10 @@ export class WsLink implements ClientLink, Flushable {
   }
 
   private writeQueued(): void {
-    if (this.queued.length === 0 || this.socket.destroyed) return;
     const frames = this.queued;
+    if (frames === undefined || this.socket.destroyed) return;
     const bytes = this.queuedBytes;
-    this.queued = [];
+    this.queued = undefined;
     this.queuedBytes = 0;
     // Copying a turn's small frames into one buffer costs less than a write request per frame.
     this.socket.write(frames.length === 1 ? frames[0] : joinFrames(frames, bytes));

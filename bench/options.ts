@@ -53,6 +53,8 @@ export interface Options {
   routings: Array<'broadcast' | 'interest'>;
   /** scale: channels subscribed and unsubscribed on node 1 to measure what remote churn costs. */
   churn: number;
+  /** history: the engines measured, each with history off and on. */
+  historyEngines: HistoryEngine[];
   /** Node flags for spawned Switchboard processes / for client workers (profiling). */
   serverNodeArgs: string[];
   workerNodeArgs: string[];
@@ -63,6 +65,9 @@ export interface Options {
 }
 
 export type ClusterAdapter = 'redis' | 'nats' | 'redis-cluster';
+
+export const HISTORY_ENGINES = ['local', 'redis', 'nats'] as const;
+export type HistoryEngine = (typeof HISTORY_ENGINES)[number];
 
 const spec = {
   url: { type: 'string' },
@@ -108,6 +113,7 @@ const spec = {
   'redis-cluster-nodes': { type: 'string' },
   routing: { type: 'string', default: 'broadcast,interest' },
   churn: { type: 'string', default: '500' },
+  engines: { type: 'string', default: HISTORY_ENGINES.join(',') },
   'server-node-args': { type: 'string', default: '' },
   'worker-node-args': { type: 'string', default: '' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -131,6 +137,9 @@ Scenarios:
              --rate REST events/s (default 50) to random users anywhere; per routing:
              node CPU µs per delivered message, engine messages per event, and the CPU
              a remote node spends per subscription change on node 1 (--churn channels)
+  history    per engine (--engines local,redis,nats), a server with history on the channel
+             and one without: publish rate at max rate, p50/p99 latency at --rate (200),
+             side by side
 
 Server under test (pick one; loopback only):
   --url http://127.0.0.1:PORT   a running Pusher-compatible server
@@ -152,6 +161,7 @@ Cluster (cross-node):
   --redis-cluster-nodes H:P,... seed nodes (needed with --adapter redis-cluster)
   --routing broadcast,interest  scale: the clusterRouting values to measure
   --churn N (500)               scale: channels opened and closed on node 1 for the churn cost
+  --engines local,redis,nats    history: the engines measured (Redis and NATS at the URLs above)
   Both phases publish at one fixed rate, evenly spaced: --rate, or else a quarter of what a 2 s
   max-rate pilot through node 1 reached. With --pin on 2 cores every Switchboard process
   shares core 0, so compare CPU per message, not msgs/s per node.
@@ -223,6 +233,10 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   if (v['app-store'] !== 'config' && (v.url !== undefined || v['server-cmd'] !== undefined)) throw new Error('--app-store goes with a spawned Switchboard');
   if (v.protocol !== 'pusher' && v.protocol !== 'native') throw new Error('--protocol must be pusher or native');
   if (v.batch && v.protocol === 'native') throw new Error('--batch needs --protocol pusher (native has no batch publish)');
+  if (positionals[0] === 'history') {
+    if (v.url !== undefined || v['server-cmd'] !== undefined) throw new Error('history starts its own Switchboard processes: --url and --server-cmd do not apply');
+    for (const u of [v['redis-url'], ...v['nats-url'].split(',')]) if (!isLoopbackHost(new URL(u.trim()).hostname)) throw new Error(`refusing non-loopback engine address ${u}: this tool only uses local services`);
+  }
   if (v.send && v.protocol !== 'native') throw new Error('--send needs --protocol native (POST /send is a native API call)');
   if (v.send && positionals[0] !== 'channels') throw new Error('--send goes with the channels scenario (one client per user)');
   if (positionals[0] === 'cross-node' || positionals[0] === 'scale') {
@@ -287,6 +301,7 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     redisClusterNodes: v['redis-cluster-nodes'],
     routings: routingList(v.routing),
     churn: int('churn', v.churn, 0)!,
+    historyEngines: historyEngines(v.engines),
     serverNodeArgs: splitArgs(v['server-node-args']),
     workerNodeArgs: splitArgs(v['worker-node-args']),
     help: v.help,
@@ -298,6 +313,11 @@ function routingList(raw: string): Array<'broadcast' | 'interest'> {
   const list = raw.split(',').map((r) => r.trim());
   for (const r of list) if (r !== 'broadcast' && r !== 'interest') throw new Error(`--routing takes broadcast and/or interest (got "${r}")`);
   return list as Array<'broadcast' | 'interest'>;
+function historyEngines(raw: string): HistoryEngine[] {
+  const list = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  const unknown = list.filter((e) => !(HISTORY_ENGINES as readonly string[]).includes(e));
+  if (list.length === 0 || unknown.length > 0) throw new Error(`--engines takes a comma-separated list of ${HISTORY_ENGINES.join(', ')}`);
+  return list as HistoryEngine[];
 }
 
 function splitArgs(raw: string): string[] {

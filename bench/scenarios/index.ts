@@ -1,6 +1,7 @@
 import { channels } from './channels.js';
 import { crossNode } from './cross-node.js';
 import { fanout } from './fanout.js';
+import { history } from './history.js';
 import { idle } from './idle.js';
 import { latency } from './latency.js';
 import { presence } from './presence.js';
@@ -13,7 +14,7 @@ import type { Scenario } from './types.js';
  * share of subscribers at one node through OpenSpec.host/port/tag; the harness's server is
  * its single-node reference.
  */
-export const SCENARIOS: readonly Scenario[] = [fanout, latency, channels, idle, storm, presence, crossNode, scale];
+export const SCENARIOS: readonly Scenario[] = [fanout, latency, channels, idle, storm, presence, crossNode, scale, history];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

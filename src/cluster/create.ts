@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
 import { MemoryClaimStore, type ClaimStore } from '../core/claims.js';
 import type { HistoryLimits, HistoryStore } from '../core/history.js';
+import { MemoryIdempotencyStore, type IdempotencyStore } from '../core/idempotency.js';
 import { MemoryHistoryStore } from '../core/memory-history.js';
 import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
@@ -11,9 +12,11 @@ import { ClusterBus } from './bus.js';
 import { LocalBus } from './local.js';
 import { NatsClaimStore } from './nats-claims.js';
 import { LazyNatsHistoryStore, NatsHistoryStore } from './nats-history.js';
+import { LazyNatsIdempotencyStore, NatsIdempotencyStore } from './nats-idempotency.js';
 import { NatsEngine } from './nats.js';
 import { RedisClaimStore } from './redis-claims.js';
 import { RedisHistoryStore } from './redis-history.js';
+import { RedisIdempotencyStore } from './redis-idempotency.js';
 import { RedisRateLimiter } from './redis-rate-limit.js';
 import { RedisClusterEngine, RedisEngine } from './redis.js';
 import type { ClusterStats } from './stats.js';
@@ -39,6 +42,8 @@ export interface ClusterParts {
   readonly rateLimiter: RateLimiter;
   /** Channel history: one position per message cluster-wide, so it lives in the engine too. */
   readonly history: HistoryStore;
+  /** Idempotency keys of publishes: a retry through any node must be recognised, so in the engine too. */
+  readonly idempotency: IdempotencyStore;
 }
 
 /** Picks the engine from `config.adapter`; the rest of the server never knows which it got. */
@@ -57,9 +62,10 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
     ...reporting,
   };
   const clusterLog = log.child({ component: 'cluster' });
+  const windowMs = config.idempotencyWindowSeconds * 1000;
   switch (config.adapter) {
     case 'local':
-      return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter(), history: new MemoryHistoryStore() };
+      return { bus: new LocalBus(), claims: new MemoryClaimStore(), rateLimiter: new MemoryRateLimiter(), history: new MemoryHistoryStore(), idempotency: new MemoryIdempotencyStore(windowMs) };
     case 'redis': {
       const store = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
       store.on('error', (err: Error) => clusterLog.debug({ err: err.message }, 'redis store error'));
@@ -68,6 +74,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
         claims: new RedisClaimStore(store, prefix),
         rateLimiter: new RedisRateLimiter(store, prefix),
         history: new RedisHistoryStore(store, prefix),
+        idempotency: new RedisIdempotencyStore(store, prefix, windowMs),
       };
     }
     case 'redis-cluster': {
@@ -82,6 +89,7 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
         claims: new RedisClaimStore(store, prefix),
         rateLimiter: new RedisRateLimiter(store, prefix),
         history: new RedisHistoryStore(store, prefix),
+        idempotency: new RedisIdempotencyStore(store, prefix, windowMs),
       };
     }
     case 'nats': {
@@ -97,7 +105,12 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
         if (!nc) return Promise.reject(new Error('NATS is not connected'));
         return NatsHistoryStore.open(nc, `${config.clusterPrefix}-history`, largestHistory(config));
       });
-      return { bus, claims, rateLimiter: new MemoryRateLimiter(), history };
+      const idempotency = new LazyNatsIdempotencyStore(() => {
+        const nc = transport.connection;
+        if (!nc) return Promise.reject(new Error('NATS is not connected'));
+        return NatsIdempotencyStore.open(nc, `${config.clusterPrefix}-idempotency`, windowMs);
+      });
+      return { bus, claims, rateLimiter: new MemoryRateLimiter(), history, idempotency };
     }
   }
 }

@@ -25,6 +25,7 @@ const NANOS_PER_MS = 1_000_000;
  * per-app limits are applied on read.
  */
 export class NatsHistoryStore implements HistoryStore {
+  readonly ordersAppends = false;
   private constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
@@ -104,6 +105,7 @@ export class NatsHistoryStore implements HistoryStore {
 
 /** The JetStream store, opened on first use (see openOnce). */
 export class LazyNatsHistoryStore implements HistoryStore {
+  readonly ordersAppends = false;
   private readonly store: ReturnType<typeof openOnce<HistoryStore>>;
 
   constructor(open: () => Promise<HistoryStore>) {

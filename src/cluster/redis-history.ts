@@ -31,6 +31,9 @@ type StreamEntry = [id: string, fields: string[]];
  * on one shard, and every node gets its offsets from the same counter.
  */
 export class RedisHistoryStore implements HistoryStore {
+  /** A channel's appends go out on one connection (one shard on a cluster) and run in order. */
+  readonly ordersAppends = true;
+
   constructor(
     private readonly redis: Redis | Cluster,
     private readonly prefix: string,

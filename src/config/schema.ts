@@ -153,6 +153,10 @@ export const configSchema = z
     engineTimeoutMs: positiveInt
       .default(5_000)
       .describe("A node whose own heartbeats have not come back through the engine for this long counts the engine as down although connected (frozen); must be greater than heartbeatIntervalMs."),
+    idempotencyWindowSeconds: positiveInt
+      .max(24 * 60 * 60)
+      .default(120)
+      .describe('A publish naming an idempotency key already used by a publish of the same app this many seconds ago is acknowledged and not delivered again (cluster-wide).'),
     startTimeoutMs: positiveInt.default(10_000).describe('Connecting to the cluster engine and the webhook queue at start-up gives up after this long: the CLI exits 2.'),
     webhookBatchMs: nonNegativeInt.default(100).describe('Webhook events are batched for this long into one POST per target.'),
     webhookLeaveDelayMs: nonNegativeInt.default(3_000).describe('channel_vacated / member_removed wait this long and are dropped if the channel or member is back by then (Pusher: ~3 s).'),

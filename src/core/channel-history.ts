@@ -24,12 +24,21 @@ export interface Catching {
   floor: number;
 }
 
+/** Appends one channel may have waiting on this node; past it, publishes go out live without a position. */
+const MAX_PENDING_APPENDS = 1000;
+
 /** Live messages one resuming connection may buffer while its replay is read. */
 const MAX_BUFFERED = 1000;
 
 /** The hub's use of a history store: which channels keep history, appending, and replays. */
 export class ChannelHistory {
   private readonly policies = new WeakMap<App, HistoryPolicy>();
+  /**
+   * A channel's appends in flight on this node (bounded), and the last of them: on a store that
+   * does not order appends itself (JetStream, where racing appends retry and could swap two
+   * publishes of one node), each waits for the one before, so offsets follow publish order.
+   */
+  private readonly tails = new Map<string, { tail: Promise<unknown>; pending: number }>();
 
   constructor(private readonly store: HistoryStore) {}
 
@@ -52,8 +61,24 @@ export class ChannelHistory {
       ...(message.dataIsJson ? { dataIsJson: true } : {}),
       ...(message.userId === undefined ? {} : { userId: message.userId }),
     };
-    const position = await this.store.append(app.id, message.channel, entry, limits);
-    return { ...message, position };
+    const key = `${app.id}\u0000${message.channel}`;
+    const run = () => this.store.append(app.id, message.channel, entry, limits);
+    const queue = this.tails.get(key);
+    // Publishes outrunning the store: not queued without bound; this one goes out live, unstored.
+    if (queue && queue.pending >= MAX_PENDING_APPENDS) throw new Error(`over ${MAX_PENDING_APPENDS} appends waiting on ${message.channel}`);
+    // Behind a failed append (store down or frozen) the queued ones fail at once, rather than
+    // each waiting out its own timeout: live delivery is held up by one timeout, not one per message.
+    const appended = queue && !this.store.ordersAppends ? queue.tail.then(run, () => Promise.reject(new Error('the append before failed'))) : run();
+    const mine = queue ?? { tail: appended, pending: 0 };
+    mine.tail = appended;
+    mine.pending += 1;
+    this.tails.set(key, mine);
+    try {
+      return { ...message, position: await appended };
+    } finally {
+      mine.pending -= 1;
+      if (mine.pending === 0) this.tails.delete(key);
+    }
   }
 
   read(...args: Parameters<HistoryStore['read']>): ReturnType<HistoryStore['read']> {

@@ -47,6 +47,13 @@ export interface HistoryPage {
  * position means the same on every node. `append` is the one place offsets are given out.
  */
 export interface HistoryStore {
+  /**
+   * True when appends to one channel issued one after another get offsets in that order even
+   * while earlier ones are in flight (memory; Redis, whose commands on one connection run in
+   * order). Otherwise (JetStream, where racing appends retry) the hub waits for each append of
+   * a channel before the next.
+   */
+  readonly ordersAppends: boolean;
   append(appId: string, channel: string, entry: HistoryEntry, limits: HistoryLimits): Promise<Position>;
   /**
    * Messages with offsets above `after` (all kept ones when undefined), oldest first; with

@@ -2,6 +2,7 @@ import type { Traffic } from './app-state.js';
 import type { App } from './app.js';
 import type { ConnectionSummary, ConnectionTarget } from './bus.js';
 import type { ChannelInfo } from './channel-reads.js';
+import type { HistoryPage } from './history.js';
 import type { Connection } from './connection.js';
 import type { ChannelMessage } from './message.js';
 
@@ -22,6 +23,11 @@ export interface HubReadView {
   /** Channels with subscribers on this node. */
   localChannelCount(appId: string): number;
   traffic(appId: string): Readonly<Traffic>;
+  /**
+   * A page of a channel's history: after offset `after`, or the newest `limit` with `newest`;
+   * null when the channel keeps no history.
+   */
+  readHistory(app: App, channel: string, after: number | undefined, limit: number, newest: boolean): Promise<HistoryPage> | null;
 }
 
 /** What the HTTP API asks the hub to do: publish, and close or list connections over the cluster. */

@@ -15,14 +15,12 @@ export function newEpoch(): string {
 
 /** History of one node (the `local` engine): bounded per channel by count and age. */
 export class MemoryHistoryStore implements HistoryStore {
+  readonly ordersAppends = true;
   private readonly channels = new Map<string, ChannelHistory>();
   private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
-    this.sweep = setInterval(() => {
-      const t = this.now();
-      for (const [key, h] of this.channels) if (h.expiresAt <= t) this.channels.delete(key);
-    }, 30_000);
+    this.sweep = setInterval(() => this.sweepExpired(), 30_000);
     this.sweep.unref();
   }
 
@@ -56,6 +54,19 @@ export class MemoryHistoryStore implements HistoryStore {
     const cutoff = this.now() - limits.ttlSeconds * 1000;
     const kept = h.messages.slice(-limits.size).filter((m) => m.at > cutoff);
     return Promise.resolve(pageOf(h.epoch, h.top, kept, after, limit, newest));
+  }
+
+  /** Messages held over all channels (what the count bound keeps small). */
+  get held(): number {
+    let n = 0;
+    for (const h of this.channels.values()) n += h.messages.length;
+    return n;
+  }
+
+  /** Drops the channels whose newest message aged out (every 30 s on its own). */
+  sweepExpired(): void {
+    const t = this.now();
+    for (const [key, h] of this.channels) if (h.expiresAt <= t) this.channels.delete(key);
   }
 
   close(): Promise<void> {

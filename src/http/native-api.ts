@@ -6,6 +6,7 @@ import { isReservedEventName, isValidNativeChannelName, serverToUserChannel, soc
 import { newClaimId, type ClaimStore } from '../core/claims.js';
 import type { ConnectionTarget } from '../core/bus.js';
 import type { HubActions, HubReadView } from '../core/hub-view.js';
+import type { ChannelMessage } from '../core/message.js';
 import { CounterName } from '../core/counters.js';
 import { describeValue } from '../util/json.js';
 import type { RequestTarget } from '../util/request-target.js';
@@ -15,6 +16,9 @@ import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { ApiError, INTERNAL_ERROR_MESSAGE, errorReply, nativeErrorBody } from './errors.js';
 import { readBody, sendJson } from './respond.js';
+import { readChannelHistory } from './history-read.js';
+import { IDEMPOTENCY_HEADER, checkIdempotencyKey, claimAll, idempotencyUnavailable } from './idempotent-publish.js';
+import type { IdempotencyStore } from '../core/idempotency.js';
 
 export interface NativeApiContext extends ApiRateContext {
   /** Where failures that are not the client's are logged, throttled. */
@@ -26,9 +30,11 @@ export interface NativeApiContext extends ApiRateContext {
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
   readonly webhooks: DeadLetterAccess;
+  /** Where idempotency keys of publishes are recorded (the engine's store). */
+  readonly idempotency: IdempotencyStore;
 }
 
-export const NATIVE_ROUTES: ReadonlySet<string> = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
+export const NATIVE_ROUTES: ReadonlySet<string> = new Set(['POST /broadcast', 'POST /internal/broadcast', 'POST /send', 'POST /disconnect', 'GET /info', 'GET /history', 'POST /claim', 'GET /stats', 'GET /webhooks/dead-letters', 'POST /webhooks/dead-letters/replay']);
 
 /**
  * The native HTTP API for backends in any language: cadsock's broadcast and dSock's send,
@@ -46,7 +52,8 @@ export async function handleNativeApi(req: IncomingMessage, res: ServerResponse,
     const appLimit = enforceRate(ctx, `api-app:${app.id}`, app.apiRequestsPerSecond, app.id, CounterName.ApiRequestsRateLimited);
     if (appLimit) await appLimit;
     const params = new Params(url.searchParams, req.headers['content-type'], body, route !== 'POST /send');
-    const result = await dispatch(route, app, params, body, ctx);
+    const key = checkIdempotencyKey(req.headers[IDEMPOTENCY_HEADER]);
+    const result = key === undefined ? await dispatch(route, app, params, body, ctx) : await dispatchOnce(key, route, app, params, body, ctx);
     sendJson(res, 200, { success: true, ...result });
   } catch (err) {
     const reply = errorReply(err);
@@ -129,6 +136,20 @@ class Params {
   }
 }
 
+/**
+ * A publish (/broadcast, /send) with an `Idempotency-Key`: checked in full first, delivered only
+ * if no publish of the app named the key within the window; a retry is answered `duplicate: true`.
+ */
+async function dispatchOnce(key: string, route: string, app: App, p: Params, body: Buffer, ctx: NativeApiContext): Promise<Record<string, unknown>> {
+  const publishes = route === 'POST /send' ? [sendMessage(app, p, body)] : route.endsWith('/broadcast') ? broadcastMessages(app, p) : undefined;
+  if (publishes === undefined) return dispatch(route, app, p, body, ctx); // not a publish: the key means nothing
+  const { deliver, failed } = await claimAll(ctx.idempotency, app, [key]);
+  if (failed) throw idempotencyUnavailable();
+  if (!deliver[0]) return { duplicate: true };
+  for (const m of publishes) ctx.hub.publish(app, m);
+  return {};
+}
+
 async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: NativeApiContext): Promise<Record<string, unknown>> {
   switch (route) {
     case 'POST /broadcast':
@@ -140,6 +161,12 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
       return disconnect(app, p, ctx);
     case 'GET /info':
       return info(app, p, ctx);
+    case 'GET /history': {
+      const channel = p.string('channel');
+      if (channel === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel is required');
+      if (!isValidNativeChannelName(channel, app.maxChannelNameLength)) throw new ApiError(400, 'INVALID_CHANNEL', `invalid channel name: ${describeValue(channel)}`);
+      return readChannelHistory(ctx.hub, app, channel, { since: p.string('since'), epoch: p.string('epoch'), limit: p.string('limit') });
+    }
     case 'GET /stats':
       return { ...stats(ctx, app) };
     case 'GET /webhooks/dead-letters':
@@ -152,6 +179,12 @@ async function dispatch(route: string, app: App, p: Params, body: Buffer, ctx: N
 }
 
 function broadcast(app: App, p: Params, hub: HubReadView & HubActions): Record<string, unknown> {
+  for (const m of broadcastMessages(app, p)) hub.publish(app, m);
+  return {};
+}
+
+/** The messages of a /broadcast, checked in full (one per channel). */
+function broadcastMessages(app: App, p: Params): ChannelMessage[] {
   const list = p.raw('channels');
   const channels: unknown[] = list !== undefined ? (Array.isArray(list) ? list : [list]) : [p.raw('channel')];
   if (channels.length === 0 || channels[0] === undefined) throw new ApiError(400, 'MISSING_CHANNEL', 'channel or channels is required');
@@ -170,17 +203,14 @@ function broadcast(app: App, p: Params, hub: HubReadView & HubActions): Record<s
   if (Buffer.byteLength(text) > app.maxEventDataBytes) throw new ApiError(413, 'MESSAGE_TOO_LARGE', `data is larger than ${app.maxEventDataBytes} bytes`);
   const event = eventName(app, p);
   const except = p.string('socket_id');
-  for (const channel of channels as string[]) {
-    hub.publish(app, {
-      kind: 'event',
-      channel,
-      event,
-      data: text,
-      dataIsJson: typeof data !== 'string',
-      ...(except === undefined ? {} : { exceptSocketId: except }),
-    });
-  }
-  return {};
+  return (channels as string[]).map((channel) => ({
+    kind: 'event',
+    channel,
+    event,
+    data: text,
+    dataIsJson: typeof data !== 'string',
+    ...(except === undefined ? {} : { exceptSocketId: except }),
+  }));
 }
 
 function target(p: Params): ConnectionTarget {
@@ -200,6 +230,12 @@ function eventName(app: App, p: Params): string {
 }
 
 function send(app: App, p: Params, body: Buffer, hub: HubReadView & HubActions): Record<string, unknown> {
+  hub.publish(app, sendMessage(app, p, body));
+  return {};
+}
+
+/** The message of a /send, checked. */
+function sendMessage(app: App, p: Params, body: Buffer): ChannelMessage {
   const to = target(p);
   const type = p.string('type');
   if (type !== 'text' && type !== 'binary') throw new ApiError(400, 'INVALID_MESSAGE_TYPE', 'type must be text or binary');
@@ -208,8 +244,7 @@ function send(app: App, p: Params, body: Buffer, hub: HubReadView & HubActions):
   const event = eventName(app, p);
   const channel = 'id' in to ? socketChannel(to.id) : serverToUserChannel(to.user);
   const session = 'user' in to ? to.session : undefined;
-  hub.publish(app, { kind: 'event', channel, event, data, ...(session === undefined ? {} : { session }) });
-  return {};
+  return { kind: 'event', channel, event, data, ...(session === undefined ? {} : { session }) };
 }
 
 async function disconnect(app: App, p: Params, ctx: NativeApiContext): Promise<Record<string, unknown>> {

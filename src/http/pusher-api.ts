@@ -11,6 +11,9 @@ import type { RequestTarget } from '../util/request-target.js';
 import { verifyPusherSignature } from './pusher-signature.js';
 import { enforceIpRate, enforceRate, type ApiRateContext } from './rate-limit.js';
 import { HttpError } from './errors.js';
+import { readChannelHistory } from './history-read.js';
+import { IDEMPOTENCY_FIELD, checkIdempotencyKey, claimAll, idempotencyUnavailable } from './idempotent-publish.js';
+import type { IdempotencyStore } from '../core/idempotency.js';
 import { decodeSegment, parseJsonObject, readBody, sendJson } from './respond.js';
 
 export interface PusherApiContext extends ApiRateContext {
@@ -19,6 +22,8 @@ export interface PusherApiContext extends ApiRateContext {
   readonly apps: AppRegistry;
   readonly maxRequestBodyBytes: number;
   readonly now: () => number;
+  /** Where idempotency keys of publishes are recorded (the engine's store). */
+  readonly idempotency: IdempotencyStore;
 }
 
 const APP_PATH = /^\/apps\/([^/]+)(\/.*)$/;
@@ -44,20 +49,24 @@ export async function handlePusherApi(req: IncomingMessage, res: ServerResponse,
     sendJson(res, 200, stats(ctx, app));
     return true;
   }
-  const result = route(ctx.hub, app, method, match[2], url, body);
+  const result = route(ctx.hub, ctx.idempotency, app, method, match[2], url, body);
   sendJson(res, 200, result instanceof Promise ? await result : result);
   return true;
 }
 
 /** Only a call that waits on the cluster returns a promise: publishing answers in the same turn. */
-function route(hub: HubReadView & HubActions, app: App, method: string, rest: string, url: RequestTarget, body: Buffer): object | Promise<object> {
-  if (method === 'POST' && rest === '/events') return triggerEvents(hub, app, parseJsonObject(body));
-  if (method === 'POST' && rest === '/batch_events') return triggerBatch(hub, app, parseJsonObject(body));
+function route(hub: HubReadView & HubActions, keys: IdempotencyStore, app: App, method: string, rest: string, url: RequestTarget, body: Buffer): object | Promise<object> {
+  if (method === 'POST' && rest === '/events') return triggerEvents(hub, keys, app, parseJsonObject(body));
+  if (method === 'POST' && rest === '/batch_events') return triggerBatch(hub, keys, app, parseJsonObject(body));
   if (method === 'GET' && rest === '/channels') return listChannels(hub, app, url.searchParams);
-  const channelMatch = /^\/channels\/([^/]+)(\/users)?$/.exec(rest);
+  const channelMatch = /^\/channels\/([^/]+)(\/users|\/history)?$/.exec(rest);
   if (method === 'GET' && channelMatch) {
     const channel = decodeSegment(channelMatch[1]);
     if (!isValidChannelName(channel, app.maxChannelNameLength)) throw new HttpError(400, 'Invalid channel name');
+    if (channelMatch[2] === '/history') {
+      const q = url.searchParams;
+      return readChannelHistory(hub, app, channel, { since: q.get('since'), epoch: q.get('epoch'), limit: q.get('limit') });
+    }
     return channelMatch[2] ? presenceUsers(hub, app, channel) : channelInfo(hub, app, channel, url.searchParams);
   }
   const terminate = /^\/users\/([^/]+)\/terminate_connections$/.exec(rest);
@@ -69,6 +78,8 @@ interface EventRequest {
   readonly message: Omit<ChannelMessage & { kind: 'event' }, 'channel'>;
   readonly channels: string[];
   readonly info: ReadonlySet<string>;
+  /** A retry with this key within the window is acknowledged and not delivered again. */
+  readonly key: string | undefined;
 }
 
 /** Validates one event of `events` or `batch_events`; `where` prefixes errors inside a batch. */
@@ -76,7 +87,7 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
   const fail = (status: number, message: string): never => {
     throw new HttpError(status, where + message);
   };
-  const { name, data, channel, channels, socket_id: socketId, info } = body;
+  const { name, data, channel, channels, socket_id: socketId, info, [IDEMPOTENCY_FIELD]: key } = body;
   if (typeof name !== 'string' || name.length === 0) fail(400, 'name must be a non-empty string');
   if ((name as string).length > app.maxEventNameLength) fail(400, `name is longer than ${app.maxEventNameLength} characters`);
   // pusher-js acts on these itself (a member_removed would drop a member from every roster).
@@ -108,6 +119,7 @@ function parseEvent(app: App, body: Record<string, unknown>, where = ''): EventR
     message: { kind: 'event', event: name as string, data: text, ...(socketId === undefined ? {} : { exceptSocketId: socketId as string }) },
     channels: list as string[],
     info: parseInfo(info as string | undefined),
+    key: checkIdempotencyKey(key, where),
   };
 }
 
@@ -124,18 +136,29 @@ function publish(hub: HubReadView & HubActions, app: App, request: EventRequest)
   for (const channel of request.channels) {
     hub.publish(app, exceptSocketId === undefined ? { kind: 'event', channel, event, data } : { kind: 'event', channel, event, data, exceptSocketId });
   }
+  return attributesOnly(hub, app, request);
+}
+
+function triggerEvents(hub: HubReadView & HubActions, keys: IdempotencyStore, app: App, body: Record<string, unknown>): object | Promise<object> {
+  const request = parseEvent(app, body);
+  const answer = (channels: ReturnType<typeof publish>) => (channels ? { channels } : {});
+  if (request.key === undefined) return answer(publish(hub, app, request));
+  // A retry of a delivered event is answered as the first was, without delivering it again.
+  return claimAll(keys, app, [request.key]).then(({ deliver, failed }) => {
+    if (failed) throw idempotencyUnavailable();
+    return answer(deliver[0] ? publish(hub, app, request) : attributesOnly(hub, app, request));
+  });
+}
+
+/** The `info` attributes of a request's channels, for an acknowledged duplicate. */
+function attributesOnly(hub: HubReadView & HubActions, app: App, request: EventRequest): ReturnType<typeof publish> {
   if (request.info.size === 0) return undefined;
   const out: Record<string, Record<string, number>> = {};
   for (const channel of request.channels) out[channel] = attributes(hub, app, channel, request.info);
   return out;
 }
 
-function triggerEvents(hub: HubReadView & HubActions, app: App, body: Record<string, unknown>): object {
-  const channels = publish(hub, app, parseEvent(app, body));
-  return channels ? { channels } : {};
-}
-
-function triggerBatch(hub: HubReadView & HubActions, app: App, body: Record<string, unknown>): object {
+function triggerBatch(hub: HubReadView & HubActions, keys: IdempotencyStore, app: App, body: Record<string, unknown>): object | Promise<object> {
   const batch = body.batch;
   if (!Array.isArray(batch) || batch.length === 0) throw new HttpError(400, 'batch must be a non-empty array');
   if (batch.length > app.maxBatchSize) throw new HttpError(400, `at most ${app.maxBatchSize} events per batch`);
@@ -144,9 +167,14 @@ function triggerBatch(hub: HubReadView & HubActions, app: App, body: Record<stri
     if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new HttpError(400, `batch[${i}]: must be an object`);
     return parseEvent(app, item as Record<string, unknown>, `batch[${i}]: `);
   });
-  const results = requests.map((r) => publish(hub, app, r));
-  if (requests.every((r) => r.info.size === 0)) return {};
-  return { batch: results.map((channels) => (channels ? Object.values(channels)[0] ?? {} : {})) };
+  const answer = (results: ReturnType<typeof publish>[]) =>
+    requests.every((r) => r.info.size === 0) ? {} : { batch: results.map((channels) => (channels ? Object.values(channels)[0] ?? {} : {})) };
+  if (requests.every((r) => r.key === undefined)) return answer(requests.map((r) => publish(hub, app, r)));
+  return claimAll(keys, app, requests.map((r) => r.key)).then(({ deliver, failed }) => {
+    const results = requests.map((r, i) => (deliver[i] ? publish(hub, app, r) : attributesOnly(hub, app, r)));
+    if (failed) throw idempotencyUnavailable();
+    return answer(results);
+  });
 }
 
 /** user_count for presence channels, subscription_count for the others (Pusher's rules). */

@@ -77,6 +77,7 @@ export async function buildHub(config: Config, apps: AppRegistry, log: Logger, r
     await cluster.claims.close();
     await cluster.rateLimiter.close();
     await cluster.history.close();
+    await cluster.idempotency.close();
   };
   return { ...cluster, hub, counters, webhooks, leaveCluster };
 }

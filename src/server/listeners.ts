@@ -47,7 +47,7 @@ export function createListeners(
   admin: Omit<AdminApiContext, 'log' | 'maxRequestBodyBytes'>,
   hooks?: HookSetup,
 ): Listeners {
-  const { hub, counters, claims, rateLimiter } = parts;
+  const { hub, counters, claims, rateLimiter, idempotency } = parts;
   const { refusals, metrics } = reporting;
   const nextSocketId = socketIdFactory();
   // With a database store there is no "first app": /ws must name its key.
@@ -127,6 +127,7 @@ export function createListeners(
       hub,
       apps,
       claims,
+      idempotency,
       refusals,
       log,
       maxRequestBodyBytes: config.maxRequestBodyBytes,

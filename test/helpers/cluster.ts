@@ -6,6 +6,7 @@ import { connect as tcpConnect, createServer as createTcpServer, type AddressInf
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Cluster } from 'ioredis';
 import { WebSocket } from 'ws';
 import type { Switchboard } from '../../src/index.js';
 import { send, type Reply } from './signed-request.js';
@@ -414,6 +415,23 @@ async function clusterOk(port: number): Promise<boolean> {
 }
 
 /** Three masters from redis-server on free ports, joined with `redis-cli --cluster create`. */
+/**
+ * A throwaway Redis Cluster started on first use, for the store contract runners: `client()`
+ * gives a new client each call (another "node"); `stop()` ends the cluster if it was started.
+ */
+export function lazyRedisCluster(): { client(): Promise<Cluster>; stop(): Promise<void> } {
+  let cluster: Promise<ThrowawayRedisCluster> | undefined;
+  return {
+    client: async () => {
+      const started = await (cluster ??= startRedisCluster());
+      return new Cluster(started.nodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })));
+    },
+    stop: async () => {
+      await (await cluster?.catch(() => undefined))?.stop();
+    },
+  };
+}
+
 export async function startRedisCluster(): Promise<ThrowawayRedisCluster> {
   const dir = makeTmpDir('redis-cluster');
   const ports = await distinctFreePorts(3);

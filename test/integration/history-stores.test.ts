@@ -1,11 +1,11 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { NatsHistoryStore } from '../../src/cluster/nats-history.js';
 import { RedisHistoryStore } from '../../src/cluster/redis-history.js';
 import { MemoryHistoryStore } from '../../src/core/memory-history.js';
 import { historySuite } from '../contract/history.contract.js';
-import { redisBinariesMissing, sharedNatsMissing, sharedRedisMissing, startRedisCluster, uniquePrefix } from '../helpers/cluster.js';
+import { redisBinariesMissing, sharedNatsMissing, lazyRedisCluster, sharedRedisMissing, uniquePrefix } from '../helpers/cluster.js';
 
 await historySuite({
   name: 'memory',
@@ -41,16 +41,10 @@ await historySuite({
 });
 
 // Redis Cluster: a channel's keys share a hash tag, so its atomic append runs on one shard.
-let redisCluster: Awaited<ReturnType<typeof startRedisCluster>> | undefined;
+const redisCluster = lazyRedisCluster();
 await historySuite({
   name: 'redis-cluster',
   unavailable: () => Promise.resolve(redisBinariesMissing()),
-  open: async (now) => {
-    redisCluster ??= await startRedisCluster();
-    const nodes = redisCluster.nodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }));
-    return new RedisHistoryStore(new Cluster(nodes), redisPrefix, now);
-  },
-  cleanup: async () => {
-    await redisCluster?.stop();
-  },
+  open: async (now) => new RedisHistoryStore(await redisCluster.client(), redisPrefix, now),
+  cleanup: () => redisCluster.stop(),
 });

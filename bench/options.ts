@@ -313,6 +313,8 @@ function routingList(raw: string): Array<'broadcast' | 'interest'> {
   const list = raw.split(',').map((r) => r.trim());
   for (const r of list) if (r !== 'broadcast' && r !== 'interest') throw new Error(`--routing takes broadcast and/or interest (got "${r}")`);
   return list as Array<'broadcast' | 'interest'>;
+}
+
 function historyEngines(raw: string): HistoryEngine[] {
   const list = raw.split(',').map((e) => e.trim()).filter(Boolean);
   const unknown = list.filter((e) => !(HISTORY_ENGINES as readonly string[]).includes(e));

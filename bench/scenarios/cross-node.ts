@@ -135,6 +135,25 @@ export function nodeCores(nodes: number): { cores: string[]; shared: boolean } {
   return { cores: Array.from({ length: nodes }, () => '0'), shared: true };
 }
 
+/**
+ * Starts one Switchboard per core entry into `servers` (so the caller stops those that did start
+ * even when another failed), then throws the first failure.
+ */
+export async function startNodes(h: Harness, cores: string[], servers: ServerUnderTest[], env: (i: number) => Record<string, string>, label: (i: number) => string): Promise<void> {
+  const o = h.opts;
+  const started = await Promise.allSettled(
+    cores.map((core, i) =>
+      ServerUnderTest.start(
+        { kind: 'switchboard' },
+        { creds: h.creds, pin: o.pin, core, readyPath: '/ready', startupTimeoutMs: o.startupTimeoutMs, token: o.token, env: env(i), nodeArgs: o.serverNodeArgs, label: label(i) },
+      ),
+    ),
+  );
+  for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failedStart) throw failedStart.reason as Error;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function runPhase(h: Harness, nodes: NodePlan[], plan: RatePlan, enginePids: number[]): Promise<PhaseResult> {
@@ -322,27 +341,7 @@ export const crossNode: Scenario = {
     const servers: ServerUnderTest[] = [];
     let cross: PhaseResult;
     try {
-      const started = await Promise.allSettled(
-        layout.cores.map((core, i) =>
-          ServerUnderTest.start(
-            { kind: 'switchboard' },
-            {
-              creds: h.creds,
-              pin: o.pin,
-              core,
-              readyPath: '/ready',
-              startupTimeoutMs: o.startupTimeoutMs,
-              token: o.token,
-              env: engineEnv(o, prefix),
-              nodeArgs: o.serverNodeArgs,
-              label: `node ${i + 1}`,
-            },
-          ),
-        ),
-      );
-      for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
-      const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failedStart) throw failedStart.reason as Error;
+      await startNodes(h, layout.cores, servers, () => engineEnv(o, prefix), (i) => `node ${i + 1}`);
       const per = Math.floor(subs / nodeCount);
       const extra = subs % nodeCount;
       const plan: NodePlan[] = servers.map((server, i) => ({

@@ -13,9 +13,9 @@ import type { Options } from '../options.js';
 import { pidListeningOn } from '../proc-stats.js';
 import { makePayload, nowUs } from '../protocol.js';
 import { fmt, num, type Row } from '../report.js';
-import { freePort, ServerUnderTest } from '../server-under-test.js';
+import { freePort, type ServerUnderTest } from '../server-under-test.js';
 import { summarizeUsAsMs } from '../stats.js';
-import { engineCpuUs, engineDescription, engineEnv, enginePorts, nodeCores } from './cross-node.js';
+import { engineCpuUs, engineDescription, engineEnv, enginePorts, nodeCores, startNodes } from './cross-node.js';
 import type { Scenario } from './types.js';
 
 const DEFAULT_SUBS_PER_NODE = 300;
@@ -76,31 +76,8 @@ async function measure(h: Harness, routing: Routing, count: number, enginePids: 
   for (let i = 0; i < count; i++) metricsPorts.push(await freePort());
   const servers: ServerUnderTest[] = [];
   try {
-    const started = await Promise.allSettled(
-      layout.cores.map((core, i) =>
-        ServerUnderTest.start(
-          { kind: 'switchboard' },
-          {
-            creds: h.creds,
-            pin: o.pin,
-            core,
-            readyPath: '/ready',
-            startupTimeoutMs: o.startupTimeoutMs,
-            token: o.token,
-            env: {
-              ...engineEnv(o, prefix),
-              SWITCHBOARD_CLUSTER_ROUTING: routing,
-              SWITCHBOARD_METRICS_PORT: String(metricsPorts[i]),
-            },
-            nodeArgs: o.serverNodeArgs,
-            label: `${routing} node ${i + 1}/${count}`,
-          },
-        ),
-      ),
-    );
-    for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
-    const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failedStart) throw failedStart.reason as Error;
+    const env = (i: number) => ({ ...engineEnv(o, prefix), SWITCHBOARD_CLUSTER_ROUTING: routing, SWITCHBOARD_METRICS_PORT: String(metricsPorts[i]) });
+    await startNodes(h, layout.cores, servers, env, (i) => `${routing} node ${i + 1}/${count}`);
 
     for (let i = 0; i < count; i++) {
       const r = await h.open(

@@ -4,11 +4,12 @@ import { pageOf, type HistoryEntry, type HistoryLimits, type HistoryMessage, typ
 import { newEpoch } from '../core/memory-history.js';
 import { openOnce } from './open-once.js';
 
+/** One message of a channel, or (o 0, no m) the marker that begins an epoch before any message. */
 interface Stored {
   readonly e: string;
   readonly o: number;
   readonly t: number;
-  readonly m: HistoryEntry;
+  readonly m?: HistoryEntry;
 }
 
 /** JetStream's "wrong last sequence" error: another node appended first. */
@@ -77,19 +78,40 @@ export class NatsHistoryStore implements HistoryStore {
     throw new Error(`history append on ${channel} lost ${MAX_APPEND_ATTEMPTS} races in a row`);
   }
 
+  /**
+   * The newest stored entry of a channel that has history; for one that has none (or whose
+   * messages all aged out), an epoch marker appended first, so that the epoch an empty channel's
+   * subscriber is told is the one its first message gets.
+   */
+  private async begun(subject: string, limits: HistoryLimits): Promise<{ seq: number; stored: Stored }> {
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt += 1) {
+      const last = await this.last(subject);
+      const t = this.now();
+      if (last && last.stored.t > t - limits.ttlSeconds * 1000) return last;
+      const marker: Stored = { e: newEpoch(), o: 0, t };
+      try {
+        const ack = await this.js.publish(subject, JSON.stringify(marker), { expect: { lastSubjectSequence: last?.seq ?? 0 } });
+        return { seq: ack.seq, stored: marker };
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError) || err.code !== WRONG_LAST_SEQUENCE) throw err;
+      }
+    }
+    throw new Error(`history read on ${subject} lost ${MAX_APPEND_ATTEMPTS} races in a row`);
+  }
+
   async read(appId: string, channel: string, after: number | undefined, limit: number, limits: HistoryLimits, newest = false): Promise<HistoryPage> {
     const subject = this.subject(appId, channel);
-    const last = await this.last(subject);
+    const last = await this.begun(subject, limits);
     const cutoff = this.now() - limits.ttlSeconds * 1000;
-    if (!last || last.stored.t <= cutoff) return pageOf(newEpoch(), 0, [], after, limit, newest);
     const { e: epoch, o: top } = last.stored;
+    if (top === 0) return pageOf(epoch, 0, [], after, limit, newest);
     const kept: HistoryMessage[] = [];
     const consumer = await this.js.consumers.get(this.stream, { filter_subjects: subject });
     try {
       const batch = await consumer.fetch({ max_messages: this.maxPerSubject, expires: 2_000 });
       for await (const msg of batch) {
         const s = msg.json<Stored>();
-        if (s.e === epoch && s.t > cutoff && s.o > top - limits.size) kept.push({ ...s.m, offset: s.o, at: s.t });
+        if (s.m && s.e === epoch && s.t > cutoff && s.o > top - limits.size) kept.push({ ...s.m, offset: s.o, at: s.t });
         if (msg.seq >= last.seq) break; // the newest one read above: the subject's end
       }
     } finally {

@@ -24,6 +24,21 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {e, o}
 `;
 
+/**
+ * Begins an empty history (a new epoch at offset 0) for a channel that has none, or whose messages
+ * all aged out, as APPEND would; a read runs it so that the epoch an empty channel's subscriber is
+ * told is the one its first message gets. Answers the epoch and offset.
+ */
+const BEGIN = `
+local m = redis.call('HMGET', KEYS[1], 'e', 'l')
+if (not m[1]) or tonumber(m[2]) <= tonumber(ARGV[3]) - tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', ARGV[1], 'o', 0, 'l', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('HMGET', KEYS[1], 'e', 'o')
+`;
+
 type StreamEntry = [id: string, fields: string[]];
 
 /**
@@ -40,6 +55,7 @@ export class RedisHistoryStore implements HistoryStore {
     private readonly now: () => number = Date.now,
   ) {
     redis.defineCommand('switchboardHistoryAppend', { numberOfKeys: 2, lua: APPEND });
+    redis.defineCommand('switchboardHistoryBegin', { numberOfKeys: 2, lua: BEGIN });
   }
 
   private keys(appId: string, channel: string): [string, string] {
@@ -47,21 +63,29 @@ export class RedisHistoryStore implements HistoryStore {
     return [`${tag}:m`, `${tag}:s`];
   }
 
+  /** Runs one of the scripts defined in the constructor (ioredis adds them as untyped methods). */
+  private script(name: 'switchboardHistoryAppend' | 'switchboardHistoryBegin', ...args: (string | number)[]): Promise<[string, number | string]> {
+    const run = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<[string, number | string]>>)[name];
+    return run.call(this.redis, ...args);
+  }
+
   async append(appId: string, channel: string, entry: HistoryEntry, limits: HistoryLimits): Promise<Position> {
     const [meta, stream] = this.keys(appId, channel);
-    const run = (this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[string, number]>>)['switchboardHistoryAppend'];
-    const [epoch, offset] = await run.call(this.redis, meta, stream, newEpoch(), limits.size, limits.ttlSeconds * 1000, JSON.stringify(entry), this.now());
+    const [epoch, offset] = await this.script('switchboardHistoryAppend', meta, stream, newEpoch(), limits.size, limits.ttlSeconds * 1000, JSON.stringify(entry), this.now());
     return { epoch, offset: Number(offset) };
   }
 
   async read(appId: string, channel: string, after: number | undefined, limit: number, limits: HistoryLimits, newest = false): Promise<HistoryPage> {
     const [meta, stream] = this.keys(appId, channel);
-    const results = await this.redis.multi().hmget(meta, 'e', 'o').xrevrange(stream, '+', '-', 'COUNT', limits.size).exec();
+    const results = await this.redis.multi().hmget(meta, 'e', 'o', 'l').xrevrange(stream, '+', '-', 'COUNT', limits.size).exec();
     if (!results) throw new Error('history read was aborted');
     for (const [err] of results) if (err) throw err;
-    const [epoch, top] = results[0][1] as [string | null, string | null];
-    if (epoch === null) return pageOf(newEpoch(), 0, [], after, limit, newest);
+    const [epoch, top, last] = results[0][1] as [string | null, string | null, string | null];
     const cutoff = this.now() - limits.ttlSeconds * 1000;
+    if (epoch === null || Number(last) <= cutoff) {
+      const [begun, offset] = await this.script('switchboardHistoryBegin', meta, stream, newEpoch(), limits.ttlSeconds * 1000, this.now());
+      return pageOf(begun, Number(offset), [], after, limit, newest);
+    }
     const kept: HistoryMessage[] = [];
     for (const [id, fields] of (results[1][1] as StreamEntry[]).reverse()) {
       const at = Number(fields[1]);

@@ -33,14 +33,22 @@ export class MemoryHistoryStore implements HistoryStore {
     return h;
   }
 
-  append(appId: string, channel: string, entry: HistoryEntry, limits: HistoryLimits): Promise<Position> {
-    const key = `${appId}\u0000${channel}`;
-    const at = this.now();
+  /**
+   * The channel's history, begun (empty, in a new epoch) when it has none: a read begins it too,
+   * so a subscriber that saw an empty channel resumes in the epoch its first message will get.
+   */
+  private ensure(key: string, limits: HistoryLimits): ChannelHistory {
     let h = this.live(key);
     if (!h) {
-      h = { epoch: newEpoch(), top: 0, messages: [], expiresAt: 0 };
+      h = { epoch: newEpoch(), top: 0, messages: [], expiresAt: this.now() + limits.ttlSeconds * 1000 };
       this.channels.set(key, h);
     }
+    return h;
+  }
+
+  append(appId: string, channel: string, entry: HistoryEntry, limits: HistoryLimits): Promise<Position> {
+    const at = this.now();
+    const h = this.ensure(`${appId}\u0000${channel}`, limits);
     h.top += 1;
     h.messages.push({ ...entry, offset: h.top, at });
     if (h.messages.length > limits.size * 2) h.messages = h.messages.slice(-limits.size); // amortised trim
@@ -49,8 +57,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   read(appId: string, channel: string, after: number | undefined, limit: number, limits: HistoryLimits, newest = false): Promise<HistoryPage> {
-    const h = this.live(`${appId}\u0000${channel}`);
-    if (!h) return Promise.resolve(pageOf(newEpoch(), 0, [], after, limit, newest));
+    const h = this.ensure(`${appId}\u0000${channel}`, limits);
     const cutoff = this.now() - limits.ttlSeconds * 1000;
     const kept = h.messages.slice(-limits.size).filter((m) => m.at > cutoff);
     return Promise.resolve(pageOf(h.epoch, h.top, kept, after, limit, newest));

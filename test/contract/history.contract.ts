@@ -122,5 +122,19 @@ export async function historySuite(target: HistoryStoreUnderTest): Promise<void>
       assert.deepEqual(page.messages, []);
       assert.equal(reachesBack(page, { epoch: 'old', offset: 3 }), false);
     });
+
+    it('keeps the epoch an empty channel was read in, on every node, for its first message: a subscriber that saw nothing resumes', async () => {
+      const other = await open();
+      const ch = channel();
+      const seen = await store.read('app', ch, undefined, 10, LIMITS);
+      assert.equal((await other.read('app', ch, undefined, 10, LIMITS)).epoch, seen.epoch, 'one epoch for an empty channel, read twice from two nodes');
+      const first = await other.append('app', ch, entry(1), LIMITS);
+      assert.deepEqual(first, { epoch: seen.epoch, offset: 1 });
+      const page = await store.read('app', ch, 0, 10, LIMITS);
+      assert.ok(reachesBack(page, { epoch: seen.epoch, offset: 0 }));
+      assert.deepEqual(page.messages.map((m) => [m.offset, m.data]), [[1, 'm1']]);
+      clock += 61_000; // the empty epoch, and then its message, age out: a new epoch, never a gap
+      assert.notEqual((await store.read('app', ch, undefined, 10, LIMITS)).epoch, seen.epoch);
+    });
   });
 }

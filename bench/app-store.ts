@@ -44,7 +44,7 @@ export async function prepareAppStore(kind: 'postgres' | 'mysql', url: string | 
   };
 }
 
-function readCounter(port: number, name: string): Promise<number> {
+export function readCounter(port: number, name: string): Promise<number> {
   return new Promise((resolve, reject) => {
     get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5_000 }, (res) => {
       let text = '';

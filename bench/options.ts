@@ -49,6 +49,10 @@ export interface Options {
   redisUrl: string;
   natsUrl: string;
   redisClusterNodes: string | undefined;
+  /** scale: the cluster routings to measure, each over 1, 2, 4 … --nodes nodes. */
+  routings: Array<'broadcast' | 'interest'>;
+  /** scale: channels subscribed and unsubscribed on node 1 to measure what remote churn costs. */
+  churn: number;
   /** history: the engines measured, each with history off and on. */
   historyEngines: HistoryEngine[];
   /** Node flags for spawned Switchboard processes / for client workers (profiling). */
@@ -107,6 +111,8 @@ const spec = {
   'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
   'nats-url': { type: 'string', default: 'nats://127.0.0.1:4222' },
   'redis-cluster-nodes': { type: 'string' },
+  routing: { type: 'string', default: 'broadcast,interest' },
+  churn: { type: 'string', default: '500' },
   engines: { type: 'string', default: HISTORY_ENGINES.join(',') },
   'server-node-args': { type: 'string', default: '' },
   'worker-node-args': { type: 'string', default: '' },
@@ -127,6 +133,10 @@ Scenarios:
   cross-node starts --nodes N Switchboard nodes on --adapter, subscribers split over them,
              publishes through node 1; per-node msgs/s, latency, CPU µs/msg, and in the
              same run a single-node reference (local adapter) at the same publish rate
+  scale      1, 2, 4 … --nodes nodes, each with --subs per-user channels (default 300) and
+             --rate REST events/s (default 50) to random users anywhere; per routing:
+             node CPU µs per delivered message, engine messages per event, and the CPU
+             a remote node spends per subscription change on node 1 (--churn channels)
   history    per engine (--engines local,redis,nats), a server with history on the channel
              and one without: publish rate at max rate, p50/p99 latency at --rate (200),
              side by side
@@ -149,6 +159,8 @@ Cluster (cross-node):
   --redis-url redis://127.0.0.1:6379
   --nats-url nats://127.0.0.1:4222
   --redis-cluster-nodes H:P,... seed nodes (needed with --adapter redis-cluster)
+  --routing broadcast,interest  scale: the clusterRouting values to measure
+  --churn N (500)               scale: channels opened and closed on node 1 for the churn cost
   --engines local,redis,nats    history: the engines measured (Redis and NATS at the URLs above)
   Both phases publish at one fixed rate, evenly spaced: --rate, or else a quarter of what a 2 s
   max-rate pilot through node 1 reached. With --pin on 2 cores every Switchboard process
@@ -227,9 +239,9 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
   }
   if (v.send && v.protocol !== 'native') throw new Error('--send needs --protocol native (POST /send is a native API call)');
   if (v.send && positionals[0] !== 'channels') throw new Error('--send goes with the channels scenario (one client per user)');
-  if (positionals[0] === 'cross-node') {
+  if (positionals[0] === 'cross-node' || positionals[0] === 'scale') {
     if (v.url !== undefined || v['server-cmd'] !== undefined)
-      throw new Error('cross-node starts its own Switchboard nodes: --url and --server-cmd do not apply');
+      throw new Error(`${positionals[0]} starts its own Switchboard nodes: --url and --server-cmd do not apply`);
     if (v.adapter !== 'redis' && v.adapter !== 'nats' && v.adapter !== 'redis-cluster')
       throw new Error('--adapter must be redis, nats or redis-cluster');
     if (v.adapter === 'redis-cluster' && v['redis-cluster-nodes'] === undefined)
@@ -287,12 +299,20 @@ export function parseOptions(argv: string[]): { scenario: string | undefined; op
     redisUrl: v['redis-url'],
     natsUrl: v['nats-url'],
     redisClusterNodes: v['redis-cluster-nodes'],
+    routings: routingList(v.routing),
+    churn: int('churn', v.churn, 0)!,
     historyEngines: historyEngines(v.engines),
     serverNodeArgs: splitArgs(v['server-node-args']),
     workerNodeArgs: splitArgs(v['worker-node-args']),
     help: v.help,
   };
   return { scenario: positionals[0], options };
+}
+
+function routingList(raw: string): Array<'broadcast' | 'interest'> {
+  const list = raw.split(',').map((r) => r.trim());
+  for (const r of list) if (r !== 'broadcast' && r !== 'interest') throw new Error(`--routing takes broadcast and/or interest (got "${r}")`);
+  return list as Array<'broadcast' | 'interest'>;
 }
 
 function historyEngines(raw: string): HistoryEngine[] {

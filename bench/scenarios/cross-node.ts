@@ -87,7 +87,7 @@ interface PhaseResult {
   engineCpuUs: number | undefined;
 }
 
-function engineEnv(o: Options, prefix: string): Record<string, string> {
+export function engineEnv(o: Options, prefix: string): Record<string, string> {
   const env: Record<string, string> = { SWITCHBOARD_ADAPTER: o.adapter, SWITCHBOARD_CLUSTER_PREFIX: prefix };
   if (o.adapter === 'redis') env.SWITCHBOARD_REDIS_URL = o.redisUrl;
   if (o.adapter === 'nats') env.SWITCHBOARD_NATS_URL = o.natsUrl;
@@ -95,12 +95,12 @@ function engineEnv(o: Options, prefix: string): Record<string, string> {
   return env;
 }
 
-function engineDescription(o: Options): string {
+export function engineDescription(o: Options): string {
   return o.adapter === 'redis' ? o.redisUrl : o.adapter === 'nats' ? o.natsUrl : `redis-cluster ${o.redisClusterNodes}`;
 }
 
 /** Ports of the engine processes on this machine, to report their CPU beside the nodes'. */
-function enginePorts(o: Options): number[] {
+export function enginePorts(o: Options): number[] {
   const urls =
     o.adapter === 'redis'
       ? [o.redisUrl]
@@ -114,7 +114,7 @@ function enginePorts(o: Options): number[] {
   return [...new Set(ports)];
 }
 
-function engineCpuUs(pids: number[]): number | undefined {
+export function engineCpuUs(pids: number[]): number | undefined {
   if (pids.length === 0) return undefined;
   let sum = 0;
   for (const pid of pids) {
@@ -129,10 +129,29 @@ function engineCpuUs(pids: number[]): number | undefined {
  * Where the Switchboard processes run with --pin. The load generator is on core 1 (Harness).
  * With enough cores each node gets its own; otherwise (2 cores) they all share core 0.
  */
-function nodeCores(nodes: number): { cores: string[]; shared: boolean } {
+export function nodeCores(nodes: number): { cores: string[]; shared: boolean } {
   const n = availableParallelism();
   if (n >= nodes + 1) return { cores: Array.from({ length: nodes }, (_, i) => String(i === 0 ? 0 : i + 1)), shared: false };
   return { cores: Array.from({ length: nodes }, () => '0'), shared: true };
+}
+
+/**
+ * Starts one Switchboard per core entry into `servers` (so the caller stops those that did start
+ * even when another failed), then throws the first failure.
+ */
+export async function startNodes(h: Harness, cores: string[], servers: ServerUnderTest[], env: (i: number) => Record<string, string>, label: (i: number) => string): Promise<void> {
+  const o = h.opts;
+  const started = await Promise.allSettled(
+    cores.map((core, i) =>
+      ServerUnderTest.start(
+        { kind: 'switchboard' },
+        { creds: h.creds, pin: o.pin, core, readyPath: '/ready', startupTimeoutMs: o.startupTimeoutMs, token: o.token, env: env(i), nodeArgs: o.serverNodeArgs, label: label(i) },
+      ),
+    ),
+  );
+  for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failedStart) throw failedStart.reason as Error;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -322,27 +341,7 @@ export const crossNode: Scenario = {
     const servers: ServerUnderTest[] = [];
     let cross: PhaseResult;
     try {
-      const started = await Promise.allSettled(
-        layout.cores.map((core, i) =>
-          ServerUnderTest.start(
-            { kind: 'switchboard' },
-            {
-              creds: h.creds,
-              pin: o.pin,
-              core,
-              readyPath: '/ready',
-              startupTimeoutMs: o.startupTimeoutMs,
-              token: o.token,
-              env: engineEnv(o, prefix),
-              nodeArgs: o.serverNodeArgs,
-              label: `node ${i + 1}`,
-            },
-          ),
-        ),
-      );
-      for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
-      const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failedStart) throw failedStart.reason as Error;
+      await startNodes(h, layout.cores, servers, () => engineEnv(o, prefix), (i) => `node ${i + 1}`);
       const per = Math.floor(subs / nodeCount);
       const extra = subs % nodeCount;
       const plan: NodePlan[] = servers.map((server, i) => ({

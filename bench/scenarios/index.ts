@@ -5,6 +5,7 @@ import { history } from './history.js';
 import { idle } from './idle.js';
 import { latency } from './latency.js';
 import { presence } from './presence.js';
+import { scale } from './scale.js';
 import { storm } from './storm.js';
 import type { Scenario } from './types.js';
 
@@ -13,7 +14,7 @@ import type { Scenario } from './types.js';
  * share of subscribers at one node through OpenSpec.host/port/tag; the harness's server is
  * its single-node reference.
  */
-export const SCENARIOS: readonly Scenario[] = [fanout, latency, channels, idle, storm, presence, crossNode, history];
+export const SCENARIOS: readonly Scenario[] = [fanout, latency, channels, idle, storm, presence, crossNode, scale, history];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

@@ -8,6 +8,8 @@ import { decodeWire, encodeWire, ownMessagePrefix, type Envelope, type WireMessa
 import { EngineProbe, EngineStartError } from './health.js';
 import { ClusterStats } from './stats.js';
 import type { ClusterEngine } from './engine.js';
+import { ShardInterest, type InterestOptions } from './interest.js';
+import { channelHash, everyNodeGets } from './routing.js';
 
 export interface ClusterBusOptions {
   /** How often a node says it is alive. */
@@ -22,6 +24,11 @@ export interface ClusterBusOptions {
   engineTimeoutMs: number;
   /** Bound on connecting to the engine at start. */
   startTimeoutMs: number;
+  /**
+   * Interest routing: a node subscribes to the shards of the channels it has subscribers in and
+   * receives only those. Undefined: every node receives every channel message.
+   */
+  routing?: InterestOptions;
   /** Counts for the metrics; a private one when not given. */
   stats?: ClusterStats;
   /** Where timed-out requests are logged, throttled; each is logged at once when not given. */
@@ -30,6 +37,8 @@ export interface ClusterBusOptions {
 
 
 const CONTROL = 'control';
+/** With interest routing: what every node still receives (messages to a socket or to all connections, cache channels). */
+const ALL = 'all';
 const REQUEST_TIMED_OUT = 'cluster requests timed out; answered with what arrived';
 
 interface PendingRequest {
@@ -43,7 +52,8 @@ interface PendingRequest {
 
 /**
  * Many nodes as one hub, over any engine. Every node receives every channel message (spread
- * over `dataTopics` topics by channel, so one channel's messages stay in order) and keeps its
+ * over `dataTopics` topics by channel, so one channel's messages stay in order), or with
+ * interest routing only the shards it has subscribers in (interest.ts), and keeps its
  * own copy of the cluster-wide counts from the other nodes' announcements. Control traffic
  * (state, heartbeats, commands) shares one topic, so each node's announcements arrive in the
  * order it made them. See docs/clustering.md for why delivery is routed this way.
@@ -68,6 +78,8 @@ export class ClusterBus implements MessageBus {
   /** Nodes whose share this node may have missed (a gap, or first contact): asked for a snapshot every tick until one comes. */
   private readonly behind = new Set<string>();
   private readonly stats: ClusterStats;
+  /** With interest routing: the shards this node is subscribed to. */
+  readonly interest: ShardInterest | undefined;
 
   constructor(
     private readonly engine: ClusterEngine,
@@ -75,6 +87,7 @@ export class ClusterBus implements MessageBus {
     private readonly log: Logger,
   ) {
     this.stats = options.stats ?? new ClusterStats();
+    this.interest = options.routing && new ShardInterest(engine, options.routing, log);
   }
 
   get isHealthy(): boolean {
@@ -88,9 +101,12 @@ export class ClusterBus implements MessageBus {
 
   async start(sink: BusSink): Promise<void> {
     this.sink = sink;
-    const topics = [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
+    const topics = this.interest ? [CONTROL, ALL] : [CONTROL, ...Array.from({ length: this.options.dataTopics }, (_, i) => `data.${i}`)];
     const starting = this.engine.start(topics, {
-      message: (_topic, bytes) => this.receive(bytes),
+      message: (topic, bytes) => {
+        if (topic !== CONTROL) this.stats.channelMessagesIn += 1;
+        this.receive(bytes);
+      },
       status: (up) => this.onStatus(up),
     });
     let timer: NodeJS.Timeout | undefined;
@@ -120,6 +136,7 @@ export class ClusterBus implements MessageBus {
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    this.interest?.close();
     this.flush();
     if (this.healthy) this.send({ t: 'bye' });
     for (const request of this.requests.values()) {
@@ -137,6 +154,24 @@ export class ClusterBus implements MessageBus {
     if (this.probe?.frozen) return;
     this.engine.publish(this.dataTopic(appId, message.channel), encodeWire(this.nodeId, { t: 'pub', a: appId, m: message }));
     this.stats.sent += 1;
+  }
+
+  /**
+   * A channel got its first subscriber on this node. With interest routing, a promise when the
+   * node must first subscribe to the channel's shard: the subscriber is told it is subscribed
+   * once that settles, so nothing published after that misses this node. Undefined otherwise.
+   */
+  watch(appId: string, channel: string): Promise<void> | undefined {
+    if (!this.interest || everyNodeGets(channel)) return undefined;
+    const joined = this.interest.add(this.shardOf(appId, channel));
+    // An engine that is down answers nothing: the node serves its own clients meanwhile.
+    return this.isHealthy ? joined : undefined;
+  }
+
+  /** A channel lost its last subscriber on this node. */
+  unwatch(appId: string, channel: string): void {
+    if (!this.interest || everyNodeGets(channel)) return;
+    this.interest.remove(this.shardOf(appId, channel));
   }
 
   /** Changes are coalesced per event-loop turn: the latest value per key goes out, once. */
@@ -171,7 +206,12 @@ export class ClusterBus implements MessageBus {
   }
 
   private dataTopic(appId: string, channel: string): string {
-    return `data.${hash(appId, channel) % this.options.dataTopics}`;
+    if (!this.interest) return `data.${channelHash(appId, channel) % this.options.dataTopics}`;
+    return everyNodeGets(channel) ? ALL : ShardInterest.topic(this.shardOf(appId, channel));
+  }
+
+  private shardOf(appId: string, channel: string): number {
+    return channelHash(appId, channel) % (this.options.routing as InterestOptions).shards;
   }
 
   private send(message: WireMessage): void {
@@ -224,6 +264,7 @@ export class ClusterBus implements MessageBus {
       return;
     }
     this.probe?.reset(Date.now());
+    this.interest?.retry();
     this.log.info({ engine: this.engine.name }, 'cluster engine is back; re-announcing this node');
     this.rejoin();
   }
@@ -361,15 +402,4 @@ function deltaKey(d: StateDelta): string {
     case 'cache':
       return `k\u0000${d.appId}\u0000${d.message.channel}`;
   }
-}
-
-/** FNV-1a over app and channel: cheap, stable across nodes and versions. */
-function hash(appId: string, channel: string): number {
-  let h = 0x811c9dc5;
-  const s = appId + '\u0000' + channel;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

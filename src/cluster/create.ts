@@ -59,6 +59,9 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
     dataTopics: 16,
     engineTimeoutMs: config.engineTimeoutMs,
     startTimeoutMs: config.startTimeoutMs,
+    ...(config.clusterRouting === 'interest'
+      ? { routing: { shards: config.clusterShards, graceMs: config.clusterInterestGraceMs, joinTimeoutMs: config.clusterRequestTimeoutMs } }
+      : {}),
     ...reporting,
   };
   const clusterLog = log.child({ component: 'cluster' });

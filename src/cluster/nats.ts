@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineHandlers } from './engine.js';
 
@@ -10,6 +10,9 @@ export class NatsEngine implements ClusterEngine {
   readonly name = 'nats';
   private nc: NatsConnection | undefined;
   private up = false;
+  private handlers: EngineHandlers | undefined;
+  /** Topics added after start, so they can be dropped again. */
+  private readonly added = new Map<string, Subscription>();
 
   constructor(
     private readonly servers: string[],
@@ -24,14 +27,8 @@ export class NatsEngine implements ClusterEngine {
   async start(topics: readonly string[], handlers: EngineHandlers): Promise<void> {
     const nc = await connect({ servers: this.servers, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: 'switchboard' });
     this.nc = nc;
-    for (const topic of topics) {
-      nc.subscribe(this.prefix + topic, {
-        callback: (err, msg) => {
-          if (err) this.log.warn({ err: err.message }, 'nats subscription error');
-          else handlers.message(topic, Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
-        },
-      });
-    }
+    this.handlers = handlers;
+    for (const topic of topics) this.listen(nc, topic);
     await nc.flush();
     this.up = true;
     void (async () => {
@@ -45,6 +42,29 @@ export class NatsEngine implements ClusterEngine {
         }
       }
     })().catch((err: unknown) => this.log.warn({ err }, 'nats status watcher ended'));
+  }
+
+  private listen(nc: NatsConnection, topic: string): Subscription {
+    return nc.subscribe(this.prefix + topic, {
+      callback: (err, msg) => {
+        if (err) this.log.warn({ err: err.message }, 'nats subscription error');
+        else this.handlers?.message(topic, Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+      },
+    });
+  }
+
+  async subscribe(topic: string): Promise<void> {
+    const nc = this.nc;
+    if (!nc || this.added.has(topic)) return;
+    this.added.set(topic, this.listen(nc, topic));
+    // The server has the subscription once it answered the PING that follows it.
+    await nc.flush();
+  }
+
+  unsubscribe(topic: string): Promise<void> {
+    this.added.get(topic)?.unsubscribe();
+    this.added.delete(topic);
+    return Promise.resolve();
   }
 
   publish(topic: string, bytes: Buffer): void {

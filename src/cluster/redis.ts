@@ -41,6 +41,15 @@ export class RedisEngine implements ClusterEngine {
     this.pub.on('close', () => report(false));
   }
 
+  async subscribe(topic: string): Promise<void> {
+    // ioredis keeps the set of subscribed channels and restores it after a reconnect.
+    await this.sub.subscribe(this.prefix + topic);
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    await this.sub.unsubscribe(this.prefix + topic);
+  }
+
   publish(topic: string, bytes: Buffer): void {
     if (this.pub.status !== 'ready') return;
     this.pub.publish(this.prefix + topic, bytes).catch((err: Error) => this.log.debug({ err: err.message }, 'redis publish failed'));
@@ -73,7 +82,8 @@ export class RedisClusterEngine implements ClusterEngine {
   private closing = false;
   private resubscribeTimer: NodeJS.Timeout | undefined;
   private resubscribeAttempts = 0;
-  private topics: readonly string[] = [];
+  /** Every topic this node wants: the fixed ones and those added since; a rebuilt subscriber takes them all. */
+  private readonly topics = new Set<string>();
   private handlers: EngineHandlers | undefined;
 
   constructor(
@@ -94,11 +104,11 @@ export class RedisClusterEngine implements ClusterEngine {
   }
 
   async start(topics: readonly string[], handlers: EngineHandlers): Promise<void> {
-    this.topics = topics;
+    for (const topic of topics) this.topics.add(topic);
     this.handlers = handlers;
     await this.pub.connect();
     await this.connectPublisherToMasters();
-    await this.subscribe();
+    await this.openSubscriber();
     this.pub.on('ready', () => {
       this.connectPublisherToMasters()
         .catch((err: Error) => this.log.debug({ err: err.message }, 'redis cluster publisher warm-up failed'))
@@ -115,7 +125,7 @@ export class RedisClusterEngine implements ClusterEngine {
   }
 
   /** A new subscriber client, subscribed to every topic; resolves once each SSUBSCRIBE is acknowledged. */
-  private async subscribe(): Promise<void> {
+  private async openSubscriber(): Promise<void> {
     const sub = new Cluster(this.nodes, { lazyConnect: true, shardedSubscribers: true, clusterRetryStrategy: () => null });
     this.sub = sub;
     sub.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis cluster subscriber error'));
@@ -126,7 +136,7 @@ export class RedisClusterEngine implements ClusterEngine {
     const subscribing = (async () => {
       await sub.connect();
       // One SSUBSCRIBE per topic: topics hash to different slots on purpose.
-      for (const topic of this.topics) await sub.ssubscribe(this.channel(topic));
+      for (const topic of [...this.topics]) await sub.ssubscribe(this.channel(topic));
     })();
     let timer: NodeJS.Timeout | undefined;
     // A command queued on a subscriber connection that ioredis then drops may never settle: bound the wait.
@@ -158,7 +168,7 @@ export class RedisClusterEngine implements ClusterEngine {
     this.resubscribeAttempts += 1;
     this.resubscribeTimer = setTimeout(() => {
       this.resubscribeTimer = undefined;
-      this.subscribe().then(
+      this.openSubscriber().then(
         () => this.report(),
         (err: Error) => {
           this.log.debug({ err: err.message }, 'redis cluster resubscribe failed; retrying');
@@ -176,6 +186,17 @@ export class RedisClusterEngine implements ClusterEngine {
    */
   private async connectPublisherToMasters(): Promise<void> {
     await Promise.all(this.pub.nodes('master').map((node) => node.ping()));
+  }
+
+  async subscribe(topic: string): Promise<void> {
+    this.topics.add(topic);
+    // While the subscriber is being rebuilt, the rebuild takes the topic with the others.
+    if (this.sub && this.subscribed) await this.sub.ssubscribe(this.channel(topic));
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    this.topics.delete(topic);
+    if (this.sub && this.subscribed) await this.sub.sunsubscribe(this.channel(topic));
   }
 
   publish(topic: string, bytes: Buffer): void {

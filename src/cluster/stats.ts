@@ -8,6 +8,11 @@ export class ClusterStats {
   sent = 0;
   /** Messages from other nodes that the engine brought (this node's own echoes not counted). */
   received = 0;
+  /**
+   * Channel messages the engine brought to this node, its own echoes included: what routing
+   * decides (every message on every node with `broadcast`, only wanted shards with `interest`).
+   */
+  channelMessagesIn = 0;
   requests = 0;
   requestTimeouts = 0;
 

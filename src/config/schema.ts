@@ -141,6 +141,12 @@ export const configSchema = z
     redisClusterNodes: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).default([]).describe('`host:port` seed nodes of a Redis Cluster.'),
     natsUrl: z.array(z.string().min(1)).default(['nats://127.0.0.1:4222']).describe('NATS servers for the nats engine.'),
     clusterPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('switchboard').describe('Prefix of every key, channel and subject the cluster uses, so deployments can share an engine.'),
+    clusterRouting: z
+      .enum(['broadcast', 'interest'])
+      .default('broadcast')
+      .describe('How channel messages reach nodes: `broadcast` (every node gets every message) or `interest` (a node gets only the shards of channels it has subscribers in).'),
+    clusterShards: positiveInt.min(1).max(4096).default(256).describe('With clusterRouting interest: channels are hashed into this many shards, one engine subscription each; the same on every node.'),
+    clusterInterestGraceMs: nonNegativeInt.default(5_000).describe('With clusterRouting interest: a node keeps a shard this long after its last subscriber there left, so churn costs no engine round trips.'),
     heartbeatIntervalMs: positiveInt.default(2_000).describe('How often a node tells the cluster it is alive.'),
     nodeTimeoutMs: positiveInt.default(10_000).describe('A node silent this long is dead: its connections and presence members are removed.'),
     clusterRequestTimeoutMs: positiveInt.default(2_000).describe('How long a cluster-wide command (terminate, /info, /disconnect) waits for the other nodes.'),

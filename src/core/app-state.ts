@@ -29,6 +29,8 @@ export class ChannelState {
   sequencer: Sequencer<ChannelMessage> | undefined;
   /** Connections replaying history here (channel-history.ts); undefined until one resumes. */
   catching: Map<Connection, Catching> | undefined;
+  /** Interest routing: the node is subscribing to this channel's shard; joiners are told once it settles. */
+  joining: Promise<void> | undefined;
 
   constructor(
     readonly name: string,

@@ -74,6 +74,13 @@ export interface MessageBus {
   readonly isHealthy: boolean;
   start(sink: BusSink): Promise<void>;
   publish(appId: string, message: ChannelMessage): void;
+  /**
+   * A channel got its first subscriber on this node (interest routing). A promise when the node
+   * was not yet receiving that channel: subscribers are told they are in once it settles.
+   */
+  watch?(appId: string, channel: string): Promise<void> | undefined;
+  /** A channel lost its last subscriber on this node. */
+  unwatch?(appId: string, channel: string): void;
   /** Tells the other nodes about a change in this node's share of the state. */
   announce(delta: StateDelta): void;
   /** Runs a command on every live node (this one included) and gathers the answers. */

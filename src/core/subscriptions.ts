@@ -19,6 +19,11 @@ export type SubscribeOutcome =
       readonly members?: ReadonlyMap<string, unknown>;
       /** For cache channels: the last event, or null for a miss. */
       readonly cached?: ChannelMessage | null;
+      /**
+       * Interest routing: this node is not yet receiving the channel from the other nodes. Tell
+       * the client it is subscribed once this settles (it never rejects).
+       */
+      readonly ready?: Promise<void>;
     }
   | { readonly ok: false; readonly error: 'presence_full' | 'forbidden' | 'channel_full' | 'too_many_channels' | 'closed' };
 
@@ -53,6 +58,7 @@ export class Subscriptions {
     if (!ch) {
       ch = new ChannelState(name, kind, s.traffic);
       s.channels.set(name, ch);
+      this.watch(conn.app.id, ch);
     }
     ch.subscribers.add(conn);
     conn.channels.add(name);
@@ -61,11 +67,21 @@ export class Subscriptions {
     return this.subscribed(s, ch, conn.app.id);
   }
 
+  /** Interest routing: the node subscribes to the channel's shard if it is not yet receiving it. */
+  private watch(appId: string, ch: ChannelState): void {
+    const joining = this.ctx.bus.watch?.(appId, ch.name);
+    if (!joining) return;
+    ch.joining = joining.then(() => {
+      ch.joining = undefined;
+    });
+  }
+
   private subscribed(s: AppState, ch: ChannelState, appId: string): SubscribeOutcome {
     const members = ch.kind.isPresence ? this.presence.roster(s, ch.name) : undefined;
-    if (!ch.kind.isCache) return members ? { ok: true, members } : { ok: true };
+    const ready = ch.joining ? { ready: ch.joining } : {};
+    if (!ch.kind.isCache) return members ? { ok: true, members, ...ready } : { ok: true, ...ready };
     const cached = this.cache.forSubscriber(s, appId, ch.name);
-    return members ? { ok: true, members, cached } : { ok: true, cached };
+    return members ? { ok: true, members, cached, ...ready } : { ok: true, cached, ...ready };
   }
 
   unsubscribe(conn: Connection, name: string): void {
@@ -77,6 +93,7 @@ export class Subscriptions {
     if (ch.subscribers.size === 0) {
       clearTimeout(ch.countTimer);
       s.channels.delete(name);
+      this.ctx.bus.unwatch?.(conn.app.id, name);
     }
     this.setCount(s, conn.app, ch);
   }

@@ -1,5 +1,6 @@
 import { NO_CONNECTIONS, addToIndex, removeFromIndex, type AppState } from './app-state.js';
 import type { Connection, SignedInUser } from './connection.js';
+import { serverToUserChannel } from './channels.js';
 import type { HubContext } from './hub-context.js';
 
 /** Signed-in users: which connections each user has here, who is online over the cluster, and watchlists. */
@@ -16,6 +17,9 @@ export class Users {
     else {
       s.users.set(user.id, new Set([conn]));
       this.setOnline(s, conn.app.id, this.ctx.self, user.id, 1);
+      // Interest routing: messages to the user reach the nodes that hold the shard of its channel.
+      // (A Pusher client then subscribes to that channel, which waits for the shard to be live.)
+      void this.ctx.bus.watch?.(conn.app.id, serverToUserChannel(user.id));
     }
     if (user.watchlist.length === 0) return;
     const online: string[] = [];
@@ -32,7 +36,9 @@ export class Users {
     const user = conn.user;
     if (!user) return;
     for (const watched of user.watchlist) removeFromIndex(s.watchers, watched, conn);
-    if (removeFromIndex(s.users, user.id, conn)) this.setOnline(s, conn.app.id, this.ctx.self, user.id, 0);
+    if (!removeFromIndex(s.users, user.id, conn)) return;
+    this.setOnline(s, conn.app.id, this.ctx.self, user.id, 0);
+    this.ctx.bus.unwatch?.(conn.app.id, serverToUserChannel(user.id));
   }
 
   /** Records whether `node` has the user signed in; watchers hear when that flips cluster-wide. */

@@ -154,6 +154,7 @@ export class ServerMetrics {
     const clusterTotals: [string, string, keyof ClusterStats][] = [
       ['cluster_messages_sent_total', 'Messages this node published to the cluster engine', 'sent'],
       ['cluster_messages_received_total', 'Messages from other nodes received over the cluster engine', 'received'],
+      ['cluster_channel_messages_in_total', 'Channel messages the engine brought to this node, its own echoes included (what clusterRouting decides)', 'channelMessagesIn'],
       ['cluster_requests_total', 'Requests this node sent to the other nodes (channel lists, presence, terminations)', 'requests'],
       ['cluster_request_timeouts_total', 'Requests answered with what arrived because a node did not answer in time', 'requestTimeouts'],
     ];

@@ -23,6 +23,8 @@ export interface ChaosOptions {
   readonly engine: EngineName;
   /** Fault rounds (each: kill, partition + heal, engine restart). */
   readonly rounds: number;
+  /** The nodes' clusterRouting (default broadcast). */
+  readonly routing?: 'broadcast' | 'interest';
   readonly log?: (line: string) => void;
 }
 
@@ -66,7 +68,7 @@ export async function runChaos(options: ChaosOptions): Promise<{ published: numb
     SWITCHBOARD_WEBHOOK_TIMEOUT_MS: '1000',
     SWITCHBOARD_ENGINE_TIMEOUT_MS: '1000',
   };
-  const launch = (name: string, port: number): Promise<SwitchboardNode> => startNode(name, { engine: { ...env(port), ...common }, prefix, configFile });
+  const launch = (name: string, port: number): Promise<SwitchboardNode> => startNode(name, { engine: { ...env(port), ...common }, prefix, configFile, routing: options.routing ?? 'broadcast' });
 
   const nodes = new Map<string, SwitchboardNode>();
   const members: Member[] = [];

@@ -26,6 +26,8 @@ export interface EngineUnderTest {
   throwaway(): Promise<{ readonly env: EngineEnv; stop(): Promise<void>; start(): Promise<void> }>;
   /** Removes what a cluster with this prefix left in the shared engine (e.g. a JetStream bucket). */
   cleanup?(prefix: string): Promise<void>;
+  /** The nodes' clusterRouting (default broadcast). */
+  readonly routing?: 'broadcast' | 'interest';
 }
 
 const TOKEN = 'cluster-contract-api-token';
@@ -149,7 +151,8 @@ export async function clusterSuite(engine: EngineUnderTest): Promise<void> {
   const skip = await engine.unavailable();
   if (skip) console.log(`cluster contract on ${engine.name} skipped: ${skip}`);
 
-  describe(`cluster contract: ${engine.name}`, { skip: skip ?? false }, () => {
+  const routing = engine.routing ?? 'broadcast';
+  describe(`cluster contract: ${engine.name}, ${routing} routing`, { skip: skip ?? false }, () => {
     let configFile = '';
     let shared: { readonly env: EngineEnv; close(): Promise<void> } | undefined;
     const prefixes: string[] = [];
@@ -157,7 +160,7 @@ export async function clusterSuite(engine: EngineUnderTest): Promise<void> {
     const options = (env: EngineEnv, extra: Partial<NodeOptions> = {}): NodeOptions => {
       const prefix = uniquePrefix(engine.name);
       prefixes.push(prefix);
-      return { engine: env, prefix, configFile, heartbeatIntervalMs: HEARTBEAT_MS, nodeTimeoutMs: NODE_TIMEOUT_MS, ...extra };
+      return { engine: env, prefix, configFile, heartbeatIntervalMs: HEARTBEAT_MS, nodeTimeoutMs: NODE_TIMEOUT_MS, routing, ...extra };
     };
     /** A cluster of its own for one test, stopped when the test ends. */
     const ownCluster = async (t: TestContext, count: number, extra: Partial<NodeOptions> = {}): Promise<SwitchboardNode[]> => {

@@ -2,11 +2,13 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 
 /**
  * A TCP proxy the test controls, in front of a real service: `cut()` makes the service
- * unreachable (open connections reset, new ones refused at once), `restore()` brings it back.
+ * unreachable (open connections reset, new ones refused at once), `restore()` brings it back;
+ * `delayMs` holds what clients send for that long (a slow link to the service), in order.
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private up = true;
+  delayMs = 0;
 
   private constructor(private readonly server: Server) {
     server.on('connection', (client: Socket) => {
@@ -14,7 +16,13 @@ export class TcpProxy {
       const upstream = connect(this.targetPort, this.targetHost);
       this.track(client);
       this.track(upstream);
-      client.pipe(upstream).pipe(client);
+      upstream.pipe(client);
+      client.on('data', (chunk: Buffer) => {
+        // One fixed delay for every chunk: timers of equal length fire in order, so the stream stays in order.
+        if (this.delayMs === 0) upstream.write(chunk);
+        else setTimeout(() => upstream.write(chunk), this.delayMs);
+      });
+      client.on('end', () => upstream.end());
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
     });

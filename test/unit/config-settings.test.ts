@@ -4,7 +4,7 @@ import { loadConfig, unknownEnvNames } from '../../src/config/load.js';
 import { listSettings } from '../../src/config/settings.js';
 
 /** A value of the setting's type that differs from its default, as env and flags spell it. */
-const SAMPLES: Record<string, string> = { tlsWatch: 'false', logLevel: 'warn', logFormat: 'json', role: 'api', adapter: 'nats', slowConsumerPolicy: 'drop', nativeFormat: 'envelope', webhookQueue: 'redis', appStore: 'dynamodb', appStoreTable: 'apps_sample', adminToken: 'admin-token-0123456789', dashboardPath: '/ops' };
+const SAMPLES: Record<string, string> = { tlsWatch: 'false', logLevel: 'warn', logFormat: 'json', role: 'api', adapter: 'nats', slowConsumerPolicy: 'drop', nativeFormat: 'envelope', webhookQueue: 'redis', appStore: 'dynamodb', appStoreTable: 'apps_sample', adminToken: 'admin-token-0123456789', dashboardPath: '/ops', clusterRouting: 'interest', clusterShards: '1024' };
 const TLS_FILES = { SWITCHBOARD_TLS_CERT: 'cert.pem', SWITCHBOARD_TLS_KEY: 'key.pem' };
 /** Settings that only mean something beside others: those go along, for env and flag alike. */
 const ALONGSIDE: Record<string, Record<string, string>> = {

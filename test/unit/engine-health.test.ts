@@ -26,6 +26,12 @@ class FreezableEngine implements ClusterEngine {
     }
     setImmediate(() => this.handlers?.message(topic, bytes)); // the echo every engine gives its publisher
   }
+  subscribe(): Promise<void> {
+    return Promise.resolve();
+  }
+  unsubscribe(): Promise<void> {
+    return Promise.resolve();
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -67,7 +73,7 @@ describe('engine health: a connected engine that stops answering', () => {
   });
 
   it('gives up connecting at start after startTimeoutMs with an EngineStartError', async () => {
-    const silent: ClusterEngine = { name: 'silent', start: () => new Promise<void>(() => undefined), publish: () => undefined, close: () => Promise.resolve() };
+    const silent: ClusterEngine = { name: 'silent', start: () => new Promise<void>(() => undefined), publish: () => undefined, subscribe: () => Promise.resolve(), unsubscribe: () => Promise.resolve(), close: () => Promise.resolve() };
     const bus = new ClusterBus(silent, { heartbeatIntervalMs: 20, nodeTimeoutMs: 5000, requestTimeoutMs: 500, dataTopics: 2, engineTimeoutMs: 150, startTimeoutMs: 200 }, createLogger('silent'));
     const started = Date.now();
     await assert.rejects(bus.start(sink), (err: unknown) => err instanceof EngineStartError && /did not answer within 200 ms/.test(err.message));

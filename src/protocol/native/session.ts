@@ -266,21 +266,28 @@ export class NativeSession implements Connection, LinkHandler {
     }
     this.hasSubscribed = true;
     clearTimeout(this.idleTimer);
-    if (since !== undefined && since !== null && parsePosition(since) === undefined) {
-      this.error('INVALID_MESSAGE', '`since` is {"epoch": string, "offset": integer >= 0}', channel);
-    }
-    // On a history channel the ack says where the channel is (and, with `since`, whether the
-    // replay that follows it is complete); then the replay, then live messages.
-    if (this.hub.historyLimits(this.app, channel) !== null) {
-      this.hub
-        .resume(this, channel, parsePosition(since), (outcome) => {
-          if (this.options.acks || since !== undefined) this.link.sendText(encodeNativeAck('subscribed', channel, outcome));
-        })
-        .catch(() => this.error('HISTORY_UNAVAILABLE', 'History could not be read; subscribed without a replay', channel));
-      return;
-    }
-    if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
-    if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
+    const confirm = (): void => {
+      if (since !== undefined && since !== null && parsePosition(since) === undefined) {
+        this.error('INVALID_MESSAGE', '`since` is {"epoch": string, "offset": integer >= 0}', channel);
+      }
+      // On a history channel the ack says where the channel is (and, with `since`, whether the
+      // replay that follows it is complete); then the replay, then live messages.
+      if (this.hub.historyLimits(this.app, channel) !== null) {
+        this.hub
+          .resume(this, channel, parsePosition(since), (outcome) => {
+            if (this.options.acks || since !== undefined) this.link.sendText(encodeNativeAck('subscribed', channel, outcome));
+          })
+          .catch(() => this.error('HISTORY_UNAVAILABLE', 'History could not be read; subscribed without a replay', channel));
+        return;
+      }
+      if (this.options.acks) this.link.sendText(encodeNativeAck('subscribed', channel));
+      if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
+    };
+    if (!outcome.ready) return confirm();
+    // Interest routing: the ack (and a replay) wait until this node receives the channel.
+    void outcome.ready.then(() => {
+      if (this.channels.has(channel)) confirm();
+    });
   }
 
   private publish(channel: unknown, event: unknown, data: unknown): void | Promise<void> {

@@ -268,10 +268,20 @@ export class PusherSession implements Connection, LinkHandler {
       this.link.sendText(encodeSubscriptionSucceeded(channel, outcome.members, recoveryFields));
       if (outcome.cached !== undefined) this.link.sendText(outcome.cached ? encodeChannelMessage(outcome.cached) : encodeCacheMiss(channel));
     };
-    // A history channel answers once its history was read: position, replay (with `since`), then live.
-    if (this.ctx.hub.historyLimits(this.app, channel) === null) succeed();
-    else subscribeWithRecovery(this.ctx.hub, this, channel, data?.since, succeed, (message) => this.error(PusherCode.InvalidMessage, message));
-    if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
+    const confirm = (): void => {
+      // A history channel answers once its history was read: position, replay (with `since`), then live.
+      if (this.ctx.hub.historyLimits(this.app, channel) === null) succeed();
+      else subscribeWithRecovery(this.ctx.hub, this, channel, data?.since, succeed, (message) => this.error(PusherCode.InvalidMessage, message));
+      if (joining) this.hooks?.notify('subscribed', { channel }, this.hookFailed);
+    };
+    if (!outcome.ready) return confirm();
+    // Interest routing: this node is joining the channel's shard; once it has, nothing published
+    // after the client hears "subscribed" can miss it. (Unless it left or closed meanwhile.)
+    outcome.ready
+      .then(() => {
+        if (this.channels.has(channel)) confirm();
+      })
+      .catch((err: unknown) => this.ctx.log.warn({ err }, 'subscription confirmation failed'));
   }
 
   private unsubscribe(frame: ClientFrame): void {

@@ -69,5 +69,7 @@ export class RedisClaimStore implements ClaimStore {
 
   async close(): Promise<void> {
     await this.redis.quit().catch(() => undefined);
+    // quit fails at once while Redis is unreachable (no offline queue); without this the client would keep reconnecting and hold the process open.
+    this.redis.disconnect();
   }
 }

@@ -97,5 +97,7 @@ export class RedisHistoryStore implements HistoryStore {
 
   async close(): Promise<void> {
     await this.redis.quit().catch(() => undefined);
+    // quit fails at once while Redis is unreachable (no offline queue); without this the client would keep reconnecting and hold the process open.
+    this.redis.disconnect();
   }
 }

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Cluster, type Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { MessageBus } from '../core/bus.js';
@@ -9,6 +10,7 @@ import { MemoryHistoryStore } from '../core/memory-history.js';
 import { MemoryRateLimiter, type RateLimiter } from '../core/window-rate-limiter.js';
 import type { Logger } from '../log.js';
 import type { RefusalLog } from '../refusal-log.js';
+import { boundedNats } from './bounded-nats.js';
 import { BoundedRedis } from './bounded-redis.js';
 import { ClusterBus } from './bus.js';
 import { EngineStartError } from './health.js';
@@ -98,18 +100,26 @@ export async function createCluster(config: Config, log: Logger, reporting?: Clu
     case 'nats': {
       const transport = new NatsEngine(config.natsUrl, `${config.clusterPrefix}.`, clusterLog);
       const bus = new ClusterBus(transport, busOptions, clusterLog);
+      // The stores share the bus's connection, through one bound (see bounded-nats.ts).
+      let bounded: { raw: NatsConnection; store: NatsConnection } | undefined;
+      const storeConnection = (): NatsConnection | undefined => {
+        const raw = transport.connection;
+        if (!raw) return undefined;
+        if (bounded?.raw !== raw) bounded = { raw, store: boundedNats(raw) };
+        return bounded.store;
+      };
       const claims = new LazyClaimStore(() => {
-        const nc = transport.connection;
+        const nc = storeConnection();
         if (!nc) return Promise.reject(new Error('NATS is not connected'));
         return NatsClaimStore.open(nc, `${config.clusterPrefix}-claims`);
       });
       const history = new LazyNatsHistoryStore(() => {
-        const nc = transport.connection;
+        const nc = storeConnection();
         if (!nc) return Promise.reject(new Error('NATS is not connected'));
         return NatsHistoryStore.open(nc, `${config.clusterPrefix}-history`, largestHistory(config));
       });
       const idempotency = new LazyNatsIdempotencyStore(() => {
-        const nc = transport.connection;
+        const nc = storeConnection();
         if (!nc) return Promise.reject(new Error('NATS is not connected'));
         return NatsIdempotencyStore.open(nc, `${config.clusterPrefix}-idempotency`, windowMs);
       });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { boundedNats } from '../cluster/bounded-nats.js';
 import { decodeDeadLetter, decodeEntry, encodeDeadLetter, encodeEntry, type DeadLetter, type LaneRef, type Lease, type PushResult, type QueueEntry, type QueueLimits, type WebhookQueue } from './queue.js';
 
 /** JetStream's shortest pull wait. */
@@ -44,7 +45,8 @@ export class NatsWebhookQueue implements WebhookQueue {
   }
 
   static async open(servers: string[], prefix: string, limits: QueueLimits, timeoutMs: number): Promise<NatsWebhookQueue> {
-    const nc = await connect({ servers, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: timeoutMs, name: 'switchboard-webhooks' });
+    // Bounded while NATS is down or frozen, as the other stores are (see cluster/bounded-nats.ts).
+    const nc = boundedNats(await connect({ servers, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: timeoutMs, name: 'switchboard-webhooks' }));
     try {
       const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
       return new NatsWebhookQueue(nc, jetstream(nc, { timeout: timeoutMs }), jsm, prefix, limits);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { connect } from '@nats-io/transport-node';
+import { boundedNats } from '../../src/cluster/bounded-nats.js';
 import { BoundedRedis, StoreBackloggedError } from '../../src/cluster/bounded-redis.js';
-import { killEverything, redisBinariesMissing, startRedisServer } from '../helpers/cluster.js';
+import { NatsIdempotencyStore } from '../../src/cluster/nats-idempotency.js';
+import { killEverything, natsBinaryMissing, redisBinariesMissing, startNatsServer, startRedisServer } from '../helpers/cluster.js';
 import { eventually } from '../helpers/wait.js';
 
 /**
@@ -40,6 +43,47 @@ describe('the Redis store client stays bounded while Redis is frozen or down', {
       await eventually(async () => (await client.set('back', 'v').catch(() => undefined)) === 'OK', 'works again without a restart', 10_000);
     } finally {
       client.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+/**
+ * The same for the NATS stores (claims, history, idempotency, the NATS webhook queue): each goes
+ * through one bounded connection, here under the idempotency store on a private nats-server.
+ */
+describe('the NATS store connection stays bounded while NATS is frozen or down', { skip: natsBinaryMissing(), timeout: 60_000 }, () => {
+  after(() => killEverything());
+
+  it('frozen: at most MAX requests wait, the rest are refused at once; down: refused at once, nothing held; back: works again', async () => {
+    const server = await startNatsServer();
+    const nc = boundedNats(await connect({ servers: server.url, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 100 }), MAX);
+    try {
+      const store = await NatsIdempotencyStore.open(nc, `bound-${process.pid}`, 60_000);
+      assert.equal(await store.claim('app', 'first'), true);
+
+      server.pause();
+      const settled = Promise.allSettled(Array.from({ length: 4 * MAX }, (_, i) => store.claim('app', `frozen-${i}`)));
+      await eventually(() => nc.pendingRequests === MAX, `${MAX} held, not ${nc.pendingRequests}`);
+      const outcomes = await settled;
+      const refused = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof StoreBackloggedError).length;
+      assert.equal(refused, 3 * MAX, 'everything past the bound refused at once');
+      assert.ok(outcomes.every((o) => o.status === 'rejected'), 'the held ones time out');
+      assert.equal(nc.pendingRequests, 0);
+      server.resume();
+      await eventually(async () => (await store.claim('app', 'first').catch(() => undefined)) === false, 'answers again after the freeze', 10_000);
+
+      await server.stop();
+      await eventually(() => store.claim('app', 'probe').then(() => false, (err: unknown) => err instanceof StoreBackloggedError), 'refused while NATS is down', 10_000);
+      // Refused by the guard at once, so nothing waits in the client's buffer for a reconnect.
+      const down = await Promise.allSettled(Array.from({ length: 4 * MAX }, (_, i) => store.claim('app', `down-${i}`)));
+      assert.ok(down.every((o) => o.status === 'rejected' && o.reason instanceof StoreBackloggedError), 'every request refused while down');
+      assert.equal(nc.pendingRequests, 0, 'nothing waits for a reconnect');
+      await server.start();
+      await eventually(async () => (await store.claim('app', 'back').catch(() => undefined)) === true, 'works again without a restart', 15_000);
+      assert.equal(await store.claim('app', 'down-0'), true, 'a refused request was never sent after the reconnect');
+    } finally {
+      await nc.close();
       await server.stop();
     }
   });
